@@ -1,0 +1,25 @@
+using System.Collections.Immutable;
+using FedActors.Core.Updates;
+
+namespace FedActors.Core.Aggregation;
+
+/// <summary>One client's contribution to a round, as the server receives it.</summary>
+/// <param name="Delta">Δ = w_local − w_global.</param>
+/// <param name="NumSamples">Local training samples, the FedAvg weight.</param>
+public sealed record ClientUpdate(int ClientId, ParameterVector Delta, int NumSamples, double TrainLoss);
+
+/// <summary>What the rule is told about the round (never who is malicious).</summary>
+public sealed record RoundContext(int Round, ParameterVector Global, int Selected);
+
+/// <summary>The aggregate update and the clients whose updates went into it.</summary>
+public sealed record AggregationResult(ParameterVector Delta, ImmutableArray<int> Accepted);
+
+/// <summary>
+/// A server-side aggregation rule. Updates arrive validated (finite, right length) and sorted by client id; drops
+/// and rejections were counted before the call. A rule must give the same result for the same updates whatever
+/// order they arrived in.
+/// </summary>
+public interface IAggregationRule
+{
+    AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates);
+}

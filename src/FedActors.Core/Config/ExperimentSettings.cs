@@ -1,0 +1,48 @@
+using FedActors.Core.Data.Partitioners;
+using FedActors.Core.Training;
+
+namespace FedActors.Core.Config;
+
+/// <summary>A whole experiment, typed. Read from HOCON by the runtime (<c>FedActorsSettings</c>); every value is
+/// explained in <c>reference.conf</c>, the one place defaults live.</summary>
+public sealed record ExperimentSettings(
+    string Name,
+    long Seed,
+    int Rounds,
+    DataSettings Data,
+    string Model,
+    TrainOptions Train,
+    PopulationSettings Clients,
+    RoundSettings Round,
+    string Rule,
+    DeviceSettings Device);
+
+/// <param name="Dataset"><c>fashion-mnist</c> or <c>synthetic</c>.</param>
+/// <param name="Limit">Keep only the first N pooled samples (0 = all).</param>
+public sealed record DataSettings(string Dataset, string Directory, string Pool, int Limit, int SyntheticSamples, PartitionOptions Partition);
+
+/// <param name="PerRound">Clients sampled per round; when 0, <see cref="Fraction"/> of the population (at least 1).</param>
+public sealed record PopulationSettings(int Count, double Fraction, int PerRound, DropoutSettings Dropout, SpeedSettings Speed)
+{
+    public int SampledPerRound => PerRound > 0 ? PerRound : Math.Max(1, (int)Math.Round(Fraction * Count));
+}
+
+/// <summary>Seeded simulated dropout: every client drops a round with <see cref="Probability"/>; a seeded
+/// <see cref="FlakyFraction"/> of clients are flaky and drop with <see cref="FlakyProbability"/> instead.</summary>
+public sealed record DropoutSettings(double Probability, double FlakyFraction, double FlakyProbability);
+
+/// <summary>Seeded simulated device speeds: samples per second, log-normal around <see cref="SamplesPerSecond"/>
+/// with σ = <see cref="Sigma"/>, plus a fixed per-round link time (model down and update up).</summary>
+public sealed record SpeedSettings(double SamplesPerSecond, double Sigma, double LinkSeconds);
+
+/// <param name="DeadlineSeconds">Simulated round deadline; clients whose simulated finish is later miss the round. 0 = none.</param>
+/// <param name="Timeout">Wall-clock safety timeout for real failures (a crashed entity, a lost message).</param>
+/// <param name="EvaluateEvery">Evaluate the global model every k rounds (and always on the last).</param>
+public sealed record RoundSettings(double DeadlineSeconds, TimeSpan Timeout, int EvaluateEvery);
+
+/// <param name="Workers">Clients trained at once per node (0 = one per core).</param>
+/// <param name="ThreadsPerWorker">Torch intra-op threads for each of them.</param>
+public sealed record DeviceSettings(string Device, int Workers, int ThreadsPerWorker)
+{
+    public int EffectiveWorkers => Workers > 0 ? Workers : Environment.ProcessorCount;
+}

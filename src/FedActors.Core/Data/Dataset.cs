@@ -1,0 +1,54 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FedActors.Core.Data;
+
+/// <summary>
+/// A labelled dataset held once per node as two CPU tensors (features as float32, already normalised; labels as
+/// int64), shared read-only by every client on that node. Clients refer to samples by index.
+/// </summary>
+public sealed class Dataset : IDisposable
+{
+    public Dataset(string name, float[] features, long[] labels, int[] sampleShape, int numClasses)
+    {
+        int sampleSize = sampleShape.Aggregate(1, (a, b) => a * b);
+        if (features.Length != labels.Length * sampleSize)
+            throw new ArgumentException($"features hold {features.Length} values, expected {labels.Length} × {sampleSize}");
+        Name = name;
+        SampleShape = sampleShape;
+        NumClasses = numClasses;
+        Labels = labels;
+        var shape = new long[] { labels.Length }.Concat(sampleShape.Select(s => (long)s)).ToArray();
+        Features = torch.tensor(features, shape).DetachFromDisposeScope();
+        LabelTensor = torch.tensor(labels).DetachFromDisposeScope();
+    }
+
+    public string Name { get; }
+    public int[] SampleShape { get; }
+    public int NumClasses { get; }
+    public int Count => Labels.Length;
+
+    /// <summary>Labels as a managed array, for partitioners.</summary>
+    public long[] Labels { get; }
+
+    /// <summary>[N, ...SampleShape] float32. Read-only: callers index into it.</summary>
+    public Tensor Features { get; }
+
+    /// <summary>[N] int64.</summary>
+    public Tensor LabelTensor { get; }
+
+    /// <summary>The features and labels at <paramref name="indices"/>, as fresh tensors in the caller's dispose scope.</summary>
+    public (Tensor X, Tensor Y) Batch(ReadOnlySpan<int> indices)
+    {
+        var idx = new long[indices.Length];
+        for (int i = 0; i < idx.Length; i++) idx[i] = indices[i];
+        using var index = torch.tensor(idx);
+        return (Features.index_select(0, index), LabelTensor.index_select(0, index));
+    }
+
+    public void Dispose()
+    {
+        Features.Dispose();
+        LabelTensor.Dispose();
+    }
+}

@@ -1,0 +1,8 @@
+namespace FedActors.Core.Data.Partitioners;
+
+/// <summary>Splits a labelled pool among clients. Returns each client's sample indices (train and test together);
+/// <see cref="TrainTestSplit"/> then cuts each client's share into local train and test.</summary>
+public interface IPartitioner
+{
+    int[][] Assign(long[] labels, int numClasses, int numClients, long seed);
+}

@@ -1,0 +1,27 @@
+namespace FedActors.Core.Data.Partitioners;
+
+/// <summary>Partitioner options as read from <c>fedactors.data.partition</c>.</summary>
+public sealed record PartitionOptions(string Kind, double Alpha, int ClassesPerClient, bool Balanced, int MinSamples, double TrainFraction);
+
+/// <summary>Partitioners by their config name. One line per partitioner, alphabetical.</summary>
+public static class PartitionerRegistry
+{
+    private static readonly IReadOnlyDictionary<string, Func<PartitionOptions, IPartitioner>> Factories =
+        new SortedDictionary<string, Func<PartitionOptions, IPartitioner>>(StringComparer.Ordinal)
+        {
+            ["dirichlet"] = o => new DirichletPartitioner(o.Alpha, o.MinSamples),
+            ["iid"] = _ => new IidPartitioner(),
+            ["pathological"] = o => new PathologicalPartitioner(o.ClassesPerClient, o.Balanced, o.MinSamples),
+        };
+
+    public static IReadOnlyCollection<string> Names => (IReadOnlyCollection<string>)Factories.Keys;
+
+    public static IPartitioner Create(PartitionOptions options) =>
+        Factories.TryGetValue(options.Kind, out var f)
+            ? f(options)
+            : throw new ArgumentException($"unknown partitioner '{options.Kind}'; valid: {string.Join(", ", Names)}");
+
+    /// <summary>Assigns samples to clients and splits each client's share into train and test.</summary>
+    public static Partition Build(PartitionOptions options, Dataset data, int numClients, long seed) =>
+        TrainTestSplit.Apply(Create(options).Assign(data.Labels, data.NumClasses, numClients, seed), options.TrainFraction, seed);
+}

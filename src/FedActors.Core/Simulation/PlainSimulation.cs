@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using FedActors.Core.Aggregation;
+using FedActors.Core.Training;
+using FedActors.Core.Updates;
+
+namespace FedActors.Core.Simulation;
+
+/// <summary>
+/// A whole federated run in a plain loop, no actors: the same Core calls the actor runtime makes, in the same
+/// order. It is the bare-loop baseline of <c>fedactors bench overhead</c> and the reference that the actor run
+/// must match round for round.
+/// </summary>
+public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
+{
+    private readonly IAggregationRule _rule = AggregationRegistry.Create(experiment.Settings.Rule);
+
+    public IEnumerable<RoundSummary> Run(ParameterVector? initial = null)
+    {
+        var global = initial ?? experiment.InitialWeights();
+        var s = experiment.Settings;
+        for (int round = 1; round <= s.Rounds; round++)
+        {
+            var clock = Stopwatch.StartNew();
+            var (state, next) = RunRound(round, global);
+            global = next;
+            var eval = ShouldEvaluate(round, s.Rounds, s.Round.EvaluateEvery) ? Evaluate(global) : null;
+            yield return RoundSummary.From(state, eval?.Accuracy ?? double.NaN, eval?.MeanLoss ?? double.NaN, clock.ElapsedMilliseconds);
+        }
+    }
+
+    public static bool ShouldEvaluate(int round, int rounds, int every) => round == rounds || (every > 0 && round % every == 0);
+
+    /// <summary>Samples, trains the participants concurrently on the pool and aggregates in client-id order.</summary>
+    public (RoundState State, ParameterVector Global) RunRound(int round, ParameterVector global)
+    {
+        var s = experiment.Settings;
+        var selected = ClientSampler.Sample(s.Seed, round, s.Clients.Count, s.Clients.SampledPerRound);
+        var state = RoundState.Start(round, selected);
+        var work = new List<(int Id, double Sim, Task<(TrainOutcome, long)> Task)>();
+        foreach (var id in selected)
+        {
+            var p = experiment.Participation(id, round);
+            if (!p.Delivers) { state = state.OnDropped(id, p.Reason!.Value, p.SimSeconds); continue; }
+            work.Add((id, p.SimSeconds, pool.Run(slot =>
+            {
+                var t = Stopwatch.StartNew();
+                var outcome = experiment.Train(slot, global, id, round);
+                return (outcome, t.ElapsedMilliseconds);
+            })));
+        }
+        foreach (var (id, sim, task) in work)
+        {
+            var (o, ms) = task.GetAwaiter().GetResult();
+            state = state.OnUpdate(new ClientUpdate(id, o.Delta, o.NumSamples, o.MeanLoss), global.Length, sim, ms);
+        }
+        return (state, ServerStep.Apply(_rule, global, state));
+    }
+
+    public EvalOutcome Evaluate(ParameterVector weights)
+    {
+        var tasks = experiment.EvaluationChunks()
+            .Select(chunk => pool.Run(slot => Evaluator.Evaluate(slot.Model, weights, experiment.Data, chunk)))
+            .ToArray();
+        return tasks.Aggregate(EvalOutcome.Empty, (acc, t) => acc.Plus(t.GetAwaiter().GetResult()));
+    }
+}

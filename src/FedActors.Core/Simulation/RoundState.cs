@@ -1,0 +1,49 @@
+using System.Collections.Immutable;
+using FedActors.Core.Aggregation;
+
+namespace FedActors.Core.Simulation;
+
+/// <summary>
+/// The server's view of one round in progress, as an immutable value with pure transitions: the coordinator actor
+/// only decides when to apply them. Late or duplicate answers (a client not pending) leave the state unchanged.
+/// </summary>
+public sealed record RoundState(
+    int Round,
+    ImmutableSortedSet<int> Selected,
+    ImmutableSortedDictionary<int, ClientUpdate> Updates,
+    ImmutableSortedDictionary<int, DropReason> Dropped,
+    double SimSeconds,
+    long ComputeMs)
+{
+    public static RoundState Start(int round, IEnumerable<int> selected) =>
+        new(round, [.. selected], ImmutableSortedDictionary<int, ClientUpdate>.Empty, ImmutableSortedDictionary<int, DropReason>.Empty, 0, 0);
+
+    public bool IsPending(int clientId) => Selected.Contains(clientId) && !Updates.ContainsKey(clientId) && !Dropped.ContainsKey(clientId);
+    public IEnumerable<int> Pending => Selected.Where(IsPending);
+    public bool IsComplete => !Pending.Any();
+
+    /// <summary>Takes an update if it is well-formed (finite, <paramref name="expectedLength"/> values), else counts it rejected.</summary>
+    public RoundState OnUpdate(ClientUpdate update, int expectedLength, double simSeconds, long computeMs)
+    {
+        if (!IsPending(update.ClientId)) return this;
+        bool valid = update.Delta.Length == expectedLength && update.Delta.IsFinite() && update.NumSamples > 0;
+        var next = this with { SimSeconds = Math.Max(SimSeconds, simSeconds), ComputeMs = ComputeMs + computeMs };
+        return valid
+            ? next with { Updates = Updates.Add(update.ClientId, update) }
+            : next with { Dropped = Dropped.Add(update.ClientId, DropReason.Rejected) };
+    }
+
+    public RoundState OnDropped(int clientId, DropReason reason, double simSeconds) =>
+        IsPending(clientId)
+            ? this with { Dropped = Dropped.Add(clientId, reason), SimSeconds = Math.Max(SimSeconds, simSeconds) }
+            : this;
+
+    /// <summary>The wall-clock safety timeout fired: everyone still pending timed out.</summary>
+    public RoundState OnTimeout() =>
+        this with { Dropped = Dropped.AddRange(Pending.ToArray().Select(id => KeyValuePair.Create(id, DropReason.TimedOut))) };
+
+    public int Count(DropReason reason) => Dropped.Values.Count(r => r == reason);
+
+    /// <summary>The updates to aggregate, in client-id order.</summary>
+    public IReadOnlyList<ClientUpdate> OrderedUpdates => Updates.Values.ToArray();
+}

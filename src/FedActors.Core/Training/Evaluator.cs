@@ -1,0 +1,40 @@
+using FedActors.Core.Data;
+using FedActors.Core.Models;
+using FedActors.Core.Updates;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FedActors.Core.Training;
+
+/// <summary>Correct predictions and summed cross-entropy over some samples. Outcomes add up exactly (integers and
+/// a loss sum), so partial evaluations can be combined in any fixed order.</summary>
+public sealed record EvalOutcome(long Correct, double LossSum, long Count)
+{
+    public static readonly EvalOutcome Empty = new(0, 0, 0);
+    public double Accuracy => Count == 0 ? double.NaN : (double)Correct / Count;
+    public double MeanLoss => Count == 0 ? double.NaN : LossSum / Count;
+    public EvalOutcome Plus(EvalOutcome o) => new(Correct + o.Correct, LossSum + o.LossSum, Count + o.Count);
+}
+
+/// <summary>Evaluates weights on samples under <c>no_grad</c> and <c>eval()</c>.</summary>
+public static class Evaluator
+{
+    public static EvalOutcome Evaluate(SplitModel model, ParameterVector weights, Dataset data, IReadOnlyList<int> indices, int batchSize = 500)
+    {
+        weights.CopyTo(model);
+        model.eval();
+        using var noGrad = torch.no_grad();
+        var idx = indices as int[] ?? indices.ToArray();
+        long correct = 0;
+        double lossSum = 0;
+        for (int start = 0; start < idx.Length; start += batchSize)
+        {
+            using var scope = torch.NewDisposeScope();
+            var (x, y) = data.Batch(idx.AsSpan(start, Math.Min(batchSize, idx.Length - start)));
+            var logits = model.forward(x);
+            lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
+            correct += logits.argmax(1).eq(y).sum().item<long>();
+        }
+        return new EvalOutcome(correct, lossSum, idx.Length);
+    }
+}

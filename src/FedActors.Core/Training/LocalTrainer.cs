@@ -1,0 +1,50 @@
+using FedActors.Core.Data;
+using FedActors.Core.Models;
+using FedActors.Core.Randomness;
+using FedActors.Core.Updates;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FedActors.Core.Training;
+
+/// <summary>What one client's local training produced.</summary>
+/// <param name="Delta">Δ = w_local − w_global over the trainable parameters, in module order.</param>
+public sealed record TrainOutcome(ParameterVector Delta, int NumSamples, double MeanLoss, int Steps);
+
+/// <summary>
+/// The only local training loop: load the global weights into a (reused) model, run mini-batch SGD with
+/// cross-entropy over the client's samples for E epochs in a seeded order, and return Δ. Runs synchronously on the
+/// calling thread; every tensor it makes dies in its dispose scope.
+/// </summary>
+public static class LocalTrainer
+{
+    public static TrainOutcome Train(SplitModel model, ParameterVector global, Dataset data, IReadOnlyList<int> indices,
+        TrainOptions options, Rng shuffle)
+    {
+        global.CopyTo(model);
+        model.train();
+        using var optimizer = torch.optim.SGD(model.parameters(), options.LearningRate, options.Momentum, weight_decay: options.WeightDecay);
+        var order = indices.ToArray();
+        double lossSum = 0;
+        int steps = 0;
+        for (int epoch = 0; epoch < options.Epochs; epoch++)
+        {
+            shuffle.Shuffle<int>(order);
+            for (int start = 0; start < order.Length; start += options.BatchSize)
+            {
+                int size = Math.Min(options.BatchSize, order.Length - start);
+                if (size < options.BatchSize && options.DropLast) break;
+                using var scope = torch.NewDisposeScope();
+                var (x, y) = data.Batch(order.AsSpan(start, size));
+                optimizer.zero_grad();
+                var loss = nn.functional.cross_entropy(model.forward(x), y);
+                loss.backward();
+                optimizer.step();
+                lossSum += loss.item<float>();
+                steps++;
+            }
+        }
+        var delta = ParameterVector.From(model).Subtract(global);
+        return new TrainOutcome(delta, indices.Count, steps > 0 ? lossSum / steps : double.NaN, steps);
+    }
+}

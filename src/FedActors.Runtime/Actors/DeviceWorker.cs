@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using FedActors.Core.Simulation;
+using FedActors.Core.Training;
+using FedActors.Core.Updates;
+using FedActors.Runtime.Protocol;
+
+namespace FedActors.Runtime.Actors;
+
+/// <summary>
+/// One per node: the only place that trains or evaluates. It decides <em>when</em> work runs: it holds the round's
+/// global model once for all clients of the node, queues client work on the node's <see cref="TorchWorkerPool"/>
+/// (which bounds concurrency and owns torch threading), and holds back tasks that arrive before their round's model.
+/// What the work computes is Core's (<see cref="Experiment.Train"/>, <see cref="Evaluator"/>).
+/// </summary>
+public sealed class DeviceWorker : ReceiveActor
+{
+    public static Props Props(Experiment experiment, TorchWorkerPool pool) =>
+        Akka.Actor.Props.Create(() => new DeviceWorker(experiment, pool));
+
+    private readonly Experiment _experiment;
+    private readonly TorchWorkerPool _pool;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private GlobalModel? _model;
+    private readonly List<TrainTask> _early = [];
+
+    public DeviceWorker(Experiment experiment, TorchWorkerPool pool)
+    {
+        _experiment = experiment;
+        _pool = pool;
+        Receive<GlobalModel>(HandleGlobalModel);
+        Receive<TrainTask>(HandleTrainTask);
+        Receive<EvaluateModel>(HandleEvaluate);
+    }
+
+    private void HandleGlobalModel(GlobalModel m)
+    {
+        if (_model is not null && m.Round < _model.Round) return;
+        _model = m;
+        var ready = _early.Where(t => t.Round == m.Round).ToList();
+        _early.RemoveAll(t => t.Round <= m.Round);
+        foreach (var t in ready) Train(t, m.Weights);
+    }
+
+    private void HandleTrainTask(TrainTask t)
+    {
+        if (_model is { } m && m.Round == t.Round) Train(t, m.Weights);
+        else if (_model is null || t.Round > _model.Round) _early.Add(t);
+        else t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, $"round {t.Round} is over (worker holds round {_model.Round})"));
+    }
+
+    private void Train(TrainTask t, ParameterVector global)
+    {
+        var experiment = _experiment;
+        _pool.Run(slot =>
+        {
+            var clock = Stopwatch.StartNew();
+            var outcome = experiment.Train(slot, global, t.ClientId, t.Round);
+            return new TrainDone(t.ClientId, t.Round, outcome.Delta, outcome.NumSamples, outcome.MeanLoss, clock.ElapsedMilliseconds);
+        }).PipeTo(t.ReplyTo, failure: e => new TrainFailed(t.ClientId, t.Round, e.GetBaseException().Message));
+    }
+
+    private void HandleEvaluate(EvaluateModel m)
+    {
+        var experiment = _experiment;
+        var parts = experiment.EvaluationChunks()
+            .Select(chunk => _pool.Run(slot => Evaluator.Evaluate(slot.Model, m.Weights, experiment.Data, chunk)))
+            .ToArray();
+        _log.Debug("Evaluating round {Round} in {Chunks} chunks", m.Round, parts.Length);
+        Task.WhenAll(parts)
+            .ContinueWith(done =>
+            {
+                // Summed in chunk order, so the result does not depend on which chunk finished first.
+                var total = done.Result.Aggregate(EvalOutcome.Empty, (acc, o) => acc.Plus(o));
+                return new EvaluationDone(m.Round, total.Correct, total.LossSum, total.Count);
+            }, TaskContinuationOptions.OnlyOnRanToCompletion)
+            .PipeTo(m.ReplyTo, failure: e => new EvaluationFailed(m.Round, e.GetBaseException().Message));
+    }
+}

@@ -1,0 +1,32 @@
+using Akka.Actor;
+using FedActors.Core.Simulation;
+using FedActors.Core.Updates;
+using FedActors.Runtime.Protocol;
+
+namespace FedActors.Runtime.Actors;
+
+/// <summary>The result of a whole run, as the edge (CLI, tests) receives it.</summary>
+public sealed record RunResult(IReadOnlyList<RoundSummary> Rounds, ParameterVector FinalModel);
+
+/// <summary>
+/// Sits at the edge of the actor system for one run: passes each finished round to a callback (live progress) and
+/// completes a task when the run ends or fails. It decides nothing.
+/// </summary>
+public sealed class RunObserver : ReceiveActor
+{
+    public static Props Props(Action<RoundSummary> onRound, TaskCompletionSource<RunResult> done) =>
+        Akka.Actor.Props.Create(() => new RunObserver(onRound, done));
+
+    private readonly List<RoundSummary> _rounds = [];
+
+    public RunObserver(Action<RoundSummary> onRound, TaskCompletionSource<RunResult> done)
+    {
+        Receive<RoundFinished>(m =>
+        {
+            _rounds.Add(m.Summary);
+            onRound(m.Summary);
+        });
+        Receive<RunFinished>(m => done.TrySetResult(new RunResult(_rounds.ToArray(), m.FinalModel)));
+        Receive<RunFailed>(m => done.TrySetException(new InvalidOperationException(m.Reason)));
+    }
+}

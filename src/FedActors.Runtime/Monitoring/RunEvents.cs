@@ -1,0 +1,53 @@
+using FedActors.Core.Simulation;
+using Serilog;
+
+namespace FedActors.Runtime.Monitoring;
+
+/// <summary>
+/// The run's structured events, each with an <c>Event</c> property naming it (so Seq can filter
+/// <c>Event = 'RoundCompleted'</c>) and named properties, never text pasted into the message. Written to the run's
+/// own logger (CLEF file, Seq, console), which is handed in rather than read from a global.
+/// </summary>
+public sealed class RunEvents(ILogger log)
+{
+    public ILogger Log { get; } = log;
+
+    private ILogger For(string name) => Log.ForContext("Event", name);
+
+    public void RunStarted(Experiment e, int parameters, int nodes)
+    {
+        var s = e.Settings;
+        For("RunStarted").Information(
+            "Run {Experiment} started: {Rounds} rounds, {Clients} clients ({PerRound} per round), model {Model} with {Parameters} parameters, seed {Seed}, {Nodes} node(s)",
+            s.Name, s.Rounds, s.Clients.Count, s.Clients.SampledPerRound, s.Model, parameters, s.Seed, nodes);
+    }
+
+    public void RoundCompleted(RoundSummary r) =>
+        For("RoundCompleted")
+            .ForContext("ComputeMs", r.ComputeMs)
+            .ForContext("DroppedOut", r.DroppedOut)
+            .ForContext("MissedDeadline", r.MissedDeadline)
+            .ForContext("TimedOut", r.TimedOut)
+            .ForContext("Failed", r.Failed)
+            .ForContext("Rejected", r.Rejected)
+            .ForContext("TrainLoss", r.TrainLoss)
+            .ForContext("SimSeconds", r.SimSeconds)
+            .Information(
+                "Round {Round}: {Responded}/{Selected} responded, {Dropped} dropped, accuracy {Accuracy:0.0000}, loss {Loss:0.0000} in {RoundMs} ms",
+                r.Round, r.Responded, r.Selected, r.Dropped, r.Accuracy, r.Loss, r.RoundMs);
+
+    public void RunCompleted(int rounds, double finalAccuracy, double bestAccuracy, TimeSpan elapsed) =>
+        For("RunCompleted").Information(
+            "Run completed after {Rounds} rounds: final accuracy {FinalAccuracy:0.0000}, best {BestAccuracy:0.0000}, {ElapsedSeconds:0.0} s",
+            rounds, finalAccuracy, bestAccuracy, elapsed.TotalSeconds);
+
+    public void RunAborted(string reason) => For("RunAborted").Error("Run aborted: {Reason}", reason);
+
+    public void UpdateRejected(int round, int clientId, int length, int expected) =>
+        For("UpdateRejected").Warning("Round {Round}: update of client {ClientId} rejected (length {Length}, expected {Expected}, or not finite)",
+            round, clientId, length, expected);
+
+    public void ClientsTimedOut(int round, int[] clients) =>
+        For("ClientsTimedOut").Warning("Round {Round}: {Count} client(s) did not answer before the safety timeout: {ClientIds}",
+            round, clients.Length, clients);
+}

@@ -1,0 +1,62 @@
+using Akka.Actor;
+using FedActors.Core.Simulation;
+using FedActors.Core.Updates;
+
+namespace FedActors.Runtime.Protocol;
+
+/// <summary>Marks every message that may cross nodes; HOCON binds it to Hyperion.</summary>
+public interface IFedActorsMessage;
+
+/// <summary>A message for one client entity; the shard extractor routes on <see cref="ClientId"/>.</summary>
+public interface IWithClientId
+{
+    int ClientId { get; }
+}
+
+// ---- run control (edge → coordinator → edge)
+
+/// <summary>Starts the run; progress and the end go to <paramref name="ReplyTo"/>.</summary>
+public sealed record StartRun(IActorRef ReplyTo) : IFedActorsMessage;
+
+/// <summary>One round is done (sent to the run's observer).</summary>
+public sealed record RoundFinished(RoundSummary Summary) : IFedActorsMessage;
+
+/// <summary>The run is done; <paramref name="FinalModel"/> is the last global model.</summary>
+public sealed record RunFinished(int Rounds, ParameterVector FinalModel) : IFedActorsMessage;
+
+/// <summary>The run could not go on.</summary>
+public sealed record RunFailed(string Reason) : IFedActorsMessage;
+
+// ---- node workers
+
+/// <summary>A node's device worker announces itself to the coordinator, which then sends it each round's model.</summary>
+public sealed record RegisterWorker(IActorRef Worker) : IFedActorsMessage;
+
+/// <summary>The round's global model, sent once per node (not once per client).</summary>
+public sealed record GlobalModel(int Round, ParameterVector Weights) : IFedActorsMessage;
+
+/// <summary>Evaluate these weights on the experiment's test set.</summary>
+public sealed record EvaluateModel(int Round, ParameterVector Weights, IActorRef ReplyTo) : IFedActorsMessage;
+
+public sealed record EvaluationDone(int Round, long Correct, double LossSum, long Count) : IFedActorsMessage;
+
+public sealed record EvaluationFailed(int Round, string Error) : IFedActorsMessage;
+
+// ---- one client's round
+
+/// <summary>The coordinator selects a client for a round.</summary>
+public sealed record StartTraining(int ClientId, int Round, IActorRef ReplyTo) : IFedActorsMessage, IWithClientId;
+
+/// <summary>A client asks its node's worker to train it on the round's global model.</summary>
+public sealed record TrainTask(int ClientId, int Round, IActorRef ReplyTo) : IFedActorsMessage;
+
+public sealed record TrainDone(int ClientId, int Round, ParameterVector Delta, int NumSamples, double TrainLoss, long ComputeMs) : IFedActorsMessage;
+
+public sealed record TrainFailed(int ClientId, int Round, string Error) : IFedActorsMessage;
+
+/// <summary>A client's update for the round: Δ = w_local − w_global.</summary>
+public sealed record UpdateSubmitted(int ClientId, int Round, ParameterVector Delta, int NumSamples, double TrainLoss, double SimSeconds, long ComputeMs)
+    : IFedActorsMessage;
+
+/// <summary>A client contributes nothing this round, and why.</summary>
+public sealed record ClientDropped(int ClientId, int Round, DropReason Reason, double SimSeconds) : IFedActorsMessage;

@@ -1,0 +1,254 @@
+using System.Globalization;
+using Akka.Configuration;
+using Akka.Configuration.Hocon;
+using FedActors.Core.Aggregation;
+using FedActors.Core.Config;
+using FedActors.Core.Data;
+using FedActors.Core.Data.Partitioners;
+using FedActors.Core.Models;
+using FedActors.Core.Training;
+
+namespace FedActors.Runtime.Settings;
+
+/// <summary>
+/// Reads an experiment: the user's HOCON file, then <c>--set key=value</c> overrides on top, then the embedded
+/// <c>reference.conf</c> underneath. Every key under <c>fedactors</c> is read with its type and range checked, and a
+/// key the reference does not know is an error with a closest-match hint. Nothing here starts any work.
+/// </summary>
+public static class FedActorsSettings
+{
+    private static readonly Lazy<Config> ReferenceConfig = new(() =>
+    {
+        using var stream = typeof(FedActorsSettings).Assembly.GetManifestResourceStream("FedActors.Runtime.reference.conf")
+            ?? throw new InvalidOperationException("reference.conf is not embedded");
+        using var reader = new StreamReader(stream);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    });
+
+    /// <summary>The embedded defaults.</summary>
+    public static Config Reference => ReferenceConfig.Value;
+
+    /// <summary>Parses the file and overrides into the effective configuration (reference as fallback).</summary>
+    public static Config Load(string? path, IEnumerable<string>? overrides = null)
+    {
+        Config user = ConfigurationFactory.Empty;
+        if (path is not null)
+        {
+            if (!File.Exists(path)) throw new ConfigurationError(path, null, "an existing HOCON experiment file");
+            user = Parse(File.ReadAllText(path), path);
+        }
+        foreach (var o in overrides ?? [])
+        {
+            int eq = o.IndexOf('=');
+            if (eq <= 0) throw new ConfigurationError("--set", o, "key=value");
+            string key = o[..eq].Trim(), value = o[(eq + 1)..].Trim();
+            Config single;
+            try { single = ConfigurationFactory.ParseString($"{key} = {value}"); }
+            catch (Exception) { single = ConfigurationFactory.ParseString($"{key} = \"{value.Replace("\\", "\\\\").Replace("\"", "\\\"")}\""); }
+            user = single.WithFallback(user);
+        }
+        CheckKnownKeys(user);
+        return user.WithFallback(Reference);
+    }
+
+    /// <summary>Parses HOCON text; a syntax error names the file.</summary>
+    public static Config Parse(string text, string source)
+    {
+        try { return ConfigurationFactory.ParseString(text); }
+        catch (Exception e) { throw new ConfigurationError(source, null, "valid HOCON", e.Message); }
+    }
+
+    /// <summary>Every leaf under the user's <c>fedactors</c> object must exist in the reference.</summary>
+    public static void CheckKnownKeys(Config user)
+    {
+        if (user.IsEmpty || !user.HasPath("fedactors")) return;
+        var known = LeafPaths(Reference.GetValue("fedactors"), "fedactors").ToHashSet();
+        var knownObjects = ObjectPaths(Reference.GetValue("fedactors"), "fedactors").ToHashSet();
+        foreach (var path in LeafPaths(user.GetValue("fedactors"), "fedactors"))
+        {
+            if (known.Contains(path)) continue;
+            if (knownObjects.Contains(path)) throw new ConfigurationError(path, "a value", "an object with keys of its own");
+            var nearest = known.MinBy(k => Levenshtein(k, path));
+            throw new ConfigurationError(path, null, "a known key", $"unknown key; did you mean {nearest}?");
+        }
+    }
+
+    private static IEnumerable<string> LeafPaths(HoconValue value, string prefix)
+    {
+        if (!value.IsObject()) { yield return prefix; yield break; }
+        foreach (var (key, child) in value.GetObject().Items)
+            foreach (var p in LeafPaths(child, $"{prefix}.{key}")) yield return p;
+    }
+
+    private static IEnumerable<string> ObjectPaths(HoconValue value, string prefix)
+    {
+        if (!value.IsObject()) yield break;
+        yield return prefix;
+        foreach (var (key, child) in value.GetObject().Items)
+            foreach (var p in ObjectPaths(child, $"{prefix}.{key}")) yield return p;
+    }
+
+    private static int Levenshtein(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (int i = 1; i <= a.Length; i++)
+            for (int j = 1; j <= b.Length; j++)
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+        return d[a.Length, b.Length];
+    }
+
+    /// <summary>Reads and validates the typed experiment settings from an effective configuration.</summary>
+    public static ExperimentSettings Read(Config c)
+    {
+        var r = new Reader(c);
+        var settings = new ExperimentSettings(
+            Name: r.Name("fedactors.name"),
+            Seed: r.Long("fedactors.seed"),
+            Rounds: r.Int("fedactors.rounds", 1, 1_000_000),
+            Data: new DataSettings(
+                Dataset: r.OneOf("fedactors.data.dataset", ["fashion-mnist", "synthetic"]),
+                Directory: r.String("fedactors.data.directory"),
+                Pool: r.OneOf("fedactors.data.pool", ["train+test", "train"]),
+                Limit: r.Int("fedactors.data.limit", 0, int.MaxValue),
+                SyntheticSamples: r.Int("fedactors.data.synthetic-samples", 1, 10_000_000),
+                Partition: new PartitionOptions(
+                    Kind: r.OneOf("fedactors.data.partition.kind", PartitionerRegistry.Names),
+                    Alpha: r.Double("fedactors.data.partition.alpha", 0, double.MaxValue, minExclusive: true),
+                    ClassesPerClient: r.Int("fedactors.data.partition.classes-per-client", 1, 1000),
+                    Balanced: r.Bool("fedactors.data.partition.balanced"),
+                    MinSamples: r.Int("fedactors.data.partition.min-samples", 0, int.MaxValue),
+                    TrainFraction: r.Double("fedactors.data.partition.train-fraction", 0, 1, minExclusive: true))),
+            Model: r.OneOf("fedactors.model.kind", ModelRegistry.Names),
+            Train: new TrainOptions(
+                Epochs: r.Int("fedactors.train.epochs", 1, 10_000),
+                BatchSize: r.Int("fedactors.train.batch-size", 1, 1_000_000),
+                LearningRate: r.Double("fedactors.train.learning-rate", 0, 1000, minExclusive: true),
+                Momentum: r.Double("fedactors.train.momentum", 0, 0.9999999),
+                WeightDecay: r.Double("fedactors.train.weight-decay", 0, 1000),
+                DropLast: r.Bool("fedactors.train.drop-last")),
+            Clients: new PopulationSettings(
+                Count: r.Int("fedactors.clients.count", 1, 100_000_000),
+                Fraction: r.Double("fedactors.clients.fraction", 0, 1, minExclusive: true),
+                PerRound: r.Int("fedactors.clients.per-round", 0, int.MaxValue),
+                Dropout: new DropoutSettings(
+                    r.Double("fedactors.clients.dropout.probability", 0, 1),
+                    r.Double("fedactors.clients.dropout.flaky-fraction", 0, 1),
+                    r.Double("fedactors.clients.dropout.flaky-probability", 0, 1)),
+                Speed: new SpeedSettings(
+                    r.Double("fedactors.clients.speed.samples-per-second", 0, double.MaxValue, minExclusive: true),
+                    r.Double("fedactors.clients.speed.sigma", 0, 10),
+                    r.Double("fedactors.clients.speed.link-seconds", 0, double.MaxValue))),
+            Round: new RoundSettings(
+                DeadlineSeconds: r.Double("fedactors.round.deadline-seconds", 0, double.MaxValue),
+                Timeout: r.Duration("fedactors.round.timeout"),
+                EvaluateEvery: r.Int("fedactors.round.evaluate-every", 1, int.MaxValue)),
+            Rule: r.OneOf("fedactors.defence.rule", AggregationRegistry.Names),
+            Device: new DeviceSettings(
+                Device: r.OneOf("fedactors.device.kind", ["cpu"]),
+                Workers: r.Int("fedactors.device.workers", 0, 1024),
+                ThreadsPerWorker: r.Int("fedactors.device.threads-per-worker", 1, 1024)));
+        Validate(settings);
+        return settings;
+    }
+
+    /// <summary>Checks that involve more than one key, or the file system.</summary>
+    private static void Validate(ExperimentSettings s)
+    {
+        var clients = s.Clients;
+        if (clients.PerRound > clients.Count)
+            throw new ConfigurationError("fedactors.clients.per-round", clients.PerRound.ToString(CultureInfo.InvariantCulture),
+                $"at most fedactors.clients.count = {clients.Count} (cannot sample more clients than exist)");
+        if (s.Data.Dataset == "fashion-mnist")
+        {
+            var files = s.Data.Pool == "train" ? FashionMnist.Files.Take(2) : FashionMnist.Files;
+            foreach (var f in files)
+            {
+                var full = Path.Combine(s.Data.Directory, f);
+                if (!File.Exists(full))
+                    throw new ConfigurationError("fedactors.data.directory", $"\"{s.Data.Directory}\"",
+                        $"a folder holding {f}", $"{full} is missing; install Debian's dataset-fashion-mnist or point the key at the IDX files");
+            }
+        }
+        if (s.Data.Partition.Kind == "pathological" && s.Data.Partition.ClassesPerClient > 10 && s.Data.Dataset == "fashion-mnist")
+            throw new ConfigurationError("fedactors.data.partition.classes-per-client", s.Data.Partition.ClassesPerClient.ToString(CultureInfo.InvariantCulture), "at most 10, the classes of Fashion-MNIST");
+    }
+
+    /// <summary>Typed reads that name the key, the value and what was expected on failure.</summary>
+    private sealed class Reader(Config c)
+    {
+        private string Raw(string path)
+        {
+            var v = c.GetValue(path);
+            if (v is null || v.IsEmpty) throw new ConfigurationError(path, null, "a value");
+            if (v.IsObject() || v.IsArray()) throw new ConfigurationError(path, "an object or list", "a single value");
+            return v.GetString();
+        }
+
+        public string String(string path) => Raw(path);
+
+        public string Name(string path)
+        {
+            var s = Raw(path);
+            if (s.Length == 0 || s.Any(ch => !(char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.')))
+                throw new ConfigurationError(path, $"\"{s}\"", "a name of letters, digits, '-', '_' or '.'");
+            return s;
+        }
+
+        public string OneOf(string path, IEnumerable<string> allowed)
+        {
+            var s = Raw(path);
+            var list = allowed.ToArray();
+            if (!list.Contains(s)) throw new ConfigurationError(path, $"\"{s}\"", $"one of {string.Join(", ", list)}");
+            return s;
+        }
+
+        public long Long(string path)
+        {
+            var s = Raw(path);
+            return long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
+                ? v : throw new ConfigurationError(path, $"\"{s}\"", "an integer");
+        }
+
+        public int Int(string path, int min, int max)
+        {
+            var s = Raw(path);
+            if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v))
+                throw new ConfigurationError(path, $"\"{s}\"", $"an integer in [{min}, {max}]");
+            if (v < min || v > max) throw new ConfigurationError(path, s, $"an integer in [{min}, {max}]");
+            return v;
+        }
+
+        public double Double(string path, double min, double max, bool minExclusive = false)
+        {
+            var s = Raw(path);
+            string range = $"a number in {(minExclusive ? "(" : "[")}{min.ToString(CultureInfo.InvariantCulture)}, {(max == double.MaxValue ? "∞)" : max.ToString(CultureInfo.InvariantCulture) + "]")}";
+            if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
+                throw new ConfigurationError(path, $"\"{s}\"", range);
+            if (v < min || v > max || (minExclusive && v == min)) throw new ConfigurationError(path, s, range);
+            return v;
+        }
+
+        public bool Bool(string path)
+        {
+            var s = Raw(path);
+            return s switch
+            {
+                "on" or "true" or "yes" => true,
+                "off" or "false" or "no" => false,
+                _ => throw new ConfigurationError(path, $"\"{s}\"", "on or off"),
+            };
+        }
+
+        public TimeSpan Duration(string path)
+        {
+            var s = Raw(path);
+            TimeSpan t;
+            try { t = c.GetTimeSpan(path, null, allowInfinite: false); }
+            catch (Exception) { throw new ConfigurationError(path, $"\"{s}\"", "a duration such as 30s or 2m"); }
+            if (t <= TimeSpan.Zero) throw new ConfigurationError(path, s, "a positive duration");
+            return t;
+        }
+    }
+}
