@@ -1,0 +1,33 @@
+using Akka.Configuration;
+using FedActors.Core.Config;
+using FedActors.Core.Simulation;
+using FedActors.Runtime.Settings;
+
+namespace FedActors.Cli.Commands;
+
+/// <summary>Everything a verb needs before any work: the effective config, the typed settings and the loaded data.
+/// All input errors surface here as <see cref="ConfigurationError"/>.</summary>
+public sealed record LoadedExperiment(Config Config, ExperimentSettings Settings, MonitoringSettings Monitoring, Experiment Experiment);
+
+public static class ExperimentLoader
+{
+    public static LoadedExperiment Load(string path, IEnumerable<string> overrides)
+    {
+        var config = FedActorsSettings.Load(path, overrides);
+        var settings = FedActorsSettings.Read(config);
+        var monitoring = MonitoringSettings.Read(config);
+        Experiment experiment;
+        try { experiment = Experiment.Load(settings); }
+        catch (InvalidDataException e) { throw new ConfigurationError("fedactors.data.directory", $"\"{settings.Data.Directory}\"", "readable IDX files", e.Message); }
+        catch (ArgumentException e) { throw new ConfigurationError("fedactors.data.partition", settings.Data.Partition.Kind, "a partition the data allows", e.Message); }
+        catch (InvalidOperationException e) { throw new ConfigurationError("fedactors.data.partition", settings.Data.Partition.Kind, "a partition the data allows", e.Message); }
+        return new LoadedExperiment(config, settings, monitoring, experiment);
+    }
+
+    /// <summary>Prints an input error the way every verb does, and gives the exit code.</summary>
+    public static int Report(ConfigurationError e)
+    {
+        Console.Error.WriteLine($"error: {e.Message}");
+        return ExitCodes.InvalidInput;
+    }
+}

@@ -1,0 +1,74 @@
+using System.CommandLine;
+using System.Diagnostics;
+using FedActors.Cli.Output;
+using FedActors.Core.Simulation;
+using FedActors.Runtime.Hosting;
+using FedActors.Runtime.Monitoring;
+using FedActors.Runtime.Settings;
+using Serilog;
+using Spectre.Console;
+
+namespace FedActors.Cli.Commands;
+
+/// <summary><c>fedactors run &lt;config&gt;</c>: one experiment on an embedded single-process cluster.</summary>
+public static class RunCommand
+{
+    public const string DefaultConfig = "hocon/experiments/quickstart.conf";
+
+    public static Command Create()
+    {
+        var config = new Argument<string>("config") { Description = "HOCON experiment file", DefaultValueFactory = _ => DefaultConfig };
+        var set = new Option<string[]>("--set") { Description = "Override a key: --set fedactors.rounds=5 (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var seq = new Option<string?>("--seq") { Description = "Send events to this Seq server (sets fedactors.monitoring.seq.url)" };
+        var output = new Option<string>("--out") { Description = "Folder under which the run folder is made", DefaultValueFactory = _ => "runs" };
+        var command = new Command("run", "Run a federated experiment and write runs/<experiment>-<timestamp>/") { config, set, seq, output };
+        command.SetAction((parse, cancel) =>
+        {
+            var overrides = (parse.GetValue(set) ?? []).ToList();
+            if (parse.GetValue(seq) is { Length: > 0 } url) overrides.Add($"fedactors.monitoring.seq.url=\"{url}\"");
+            return ExecuteAsync(parse.GetValue(config)!, overrides, parse.GetValue(output)!, cancel);
+        });
+        return command;
+    }
+
+    public static async Task<int> ExecuteAsync(string configPath, IReadOnlyList<string> overrides, string outRoot, CancellationToken cancel)
+    {
+        LoadedExperiment loaded;
+        try { loaded = ExperimentLoader.Load(configPath, overrides); }
+        catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
+
+        using var experiment = loaded.Experiment;
+        var settings = loaded.Settings;
+        var runDir = RunFolder.Create(outRoot, settings.Name);
+        var runId = Path.GetFileName(runDir);
+        var c = loaded.Config;
+        using var logger = RunLogging.Create(loaded.Monitoring.TargetsFor(runDir), settings.Name, runId);
+        Log.Logger = logger; // Akka's own log events reach the run's sinks through Akka.Logger.Serilog.
+        try
+        {
+            logger.ForContext("Event", "Configuration").Information("Effective configuration {Configuration}", c.GetConfig("fedactors").ToString(true));
+            var events = new RunEvents(logger);
+            var clock = Stopwatch.StartNew();
+            var result = await LiveProgress.RunAsync(settings.Rounds,
+                onRound => SimulationRunner.RunAsync(experiment, c, events, onRound, cancel: cancel));
+            clock.Stop();
+
+            RunReport.WriteRoundsCsv(Path.Combine(runDir, "rounds.csv"), result.Rounds);
+            var summary = RunReport.Summarise(settings, result.Rounds, clock.Elapsed, runDir);
+            RunReport.WriteSummaryJson(Path.Combine(runDir, "summary.json"), summary);
+            Plots.WriteAccuracyAndLoss(runDir, result.Rounds);
+            RunReport.PrintSummary(summary);
+            return ExitCodes.Ok;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.Error(e, "Run failed");
+            AnsiConsole.MarkupLineInterpolated($"[red]run failed:[/] {e.Message}");
+            return ExitCodes.Failed;
+        }
+        finally
+        {
+            Log.Logger = Serilog.Core.Logger.None;
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using FedActors.Core.Config;
+using FedActors.Core.Simulation;
+using Spectre.Console;
+
+namespace FedActors.Cli.Output;
+
+/// <summary>The run's headline numbers, written as <c>summary.json</c>.</summary>
+public sealed record RunSummary(
+    string Experiment, long Seed, int Rounds, int Clients, int PerRound, string Model, string Partition,
+    double FinalAccuracy, double BestAccuracy, int BestRound, double FinalLoss,
+    int TotalSelected, int TotalResponded, int TotalDropped, int TotalTimedOut, int TotalFailed, int TotalRejected,
+    double WallSeconds, double MeanRoundMs, double SimulatedSeconds, string RunFolder);
+
+/// <summary>Writes <c>rounds.csv</c> and <c>summary.json</c>, and prints the final table.</summary>
+public static class RunReport
+{
+    /// <summary>Columns that measure wall-clock time; everything else is reproducible from the seed.</summary>
+    public static readonly string[] TimingColumns = ["round_ms", "compute_ms"];
+
+    public static void WriteRoundsCsv(string path, IReadOnlyList<RoundSummary> rounds)
+    {
+        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,round_ms,compute_ms\n");
+        foreach (var r in rounds)
+            sb.AppendLine(string.Join(',', new object[]
+            {
+                r.Round, r.Selected, r.Responded, r.Dropped, r.DroppedOut, r.MissedDeadline, r.TimedOut, r.Failed, r.Rejected,
+                F(r.Accuracy), F(r.Loss), F(r.TrainLoss), F(r.SimSeconds), r.RoundMs, r.ComputeMs,
+            }.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture))));
+        File.WriteAllText(path, sb.ToString());
+    }
+
+    private static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
+
+    public static RunSummary Summarise(ExperimentSettings s, IReadOnlyList<RoundSummary> rounds, TimeSpan wall, string runDir)
+    {
+        var evaluated = rounds.Where(r => !double.IsNaN(r.Accuracy)).ToList();
+        var best = evaluated.MaxBy(r => r.Accuracy);
+        var last = evaluated.LastOrDefault();
+        var p = s.Data.Partition;
+        string partition = p.Kind switch
+        {
+            "dirichlet" => $"dirichlet(α={p.Alpha.ToString(CultureInfo.InvariantCulture)})",
+            "pathological" => $"pathological({p.ClassesPerClient} labels)",
+            _ => p.Kind,
+        };
+        return new RunSummary(s.Name, s.Seed, rounds.Count, s.Clients.Count, s.Clients.SampledPerRound, s.Model, partition,
+            last?.Accuracy ?? double.NaN, best?.Accuracy ?? double.NaN, best?.Round ?? 0, last?.Loss ?? double.NaN,
+            rounds.Sum(r => r.Selected), rounds.Sum(r => r.Responded), rounds.Sum(r => r.Dropped), rounds.Sum(r => r.TimedOut),
+            rounds.Sum(r => r.Failed), rounds.Sum(r => r.Rejected),
+            wall.TotalSeconds, rounds.Count == 0 ? 0 : rounds.Average(r => r.RoundMs), rounds.Sum(r => r.SimSeconds), runDir);
+    }
+
+    public static void WriteSummaryJson(string path, RunSummary summary) =>
+        File.WriteAllText(path, JsonSerializer.Serialize(summary, new JsonSerializerOptions
+        {
+            WriteIndented = true,
+            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+            NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        }));
+
+    public static void PrintSummary(RunSummary s)
+    {
+        var table = new Table().Title($"[bold]{Markup.Escape(s.Experiment)}[/]").AddColumn("metric").AddColumn(new TableColumn("value").RightAligned());
+        void Row(string k, string v) => table.AddRow(Markup.Escape(k), Markup.Escape(v));
+        Row("rounds", s.Rounds.ToString(CultureInfo.InvariantCulture));
+        Row("clients (per round)", $"{s.Clients} ({s.PerRound})");
+        Row("model / partition", $"{s.Model} / {s.Partition}");
+        Row("final accuracy", Pct(s.FinalAccuracy));
+        Row("best accuracy (round)", $"{Pct(s.BestAccuracy)} ({s.BestRound})");
+        Row("final loss", s.FinalLoss.ToString("0.0000", CultureInfo.InvariantCulture));
+        Row("updates aggregated", $"{s.TotalResponded} of {s.TotalSelected} selected");
+        Row("dropped (simulated)", s.TotalDropped.ToString(CultureInfo.InvariantCulture));
+        Row("timed out / failed / rejected", $"{s.TotalTimedOut} / {s.TotalFailed} / {s.TotalRejected}");
+        Row("wall time", $"{s.WallSeconds:0.0} s ({s.MeanRoundMs:0} ms per round)");
+        Row("simulated time", $"{s.SimulatedSeconds:0.0} s");
+        Row("run folder", s.RunFolder);
+        AnsiConsole.Write(table);
+    }
+
+    public static string Pct(double v) => double.IsNaN(v) ? "n/a" : (v * 100).ToString("0.00", CultureInfo.InvariantCulture) + " %";
+}

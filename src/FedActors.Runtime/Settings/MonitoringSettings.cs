@@ -1,0 +1,46 @@
+using Akka.Configuration;
+using Serilog.Events;
+
+namespace FedActors.Runtime.Settings;
+
+/// <summary><c>fedactors.monitoring</c>, typed and checked.</summary>
+/// <param name="ConsoleLevel">Lowest level echoed to the console; null = off.</param>
+/// <param name="SeqUrl">null = no Seq.</param>
+public sealed record MonitoringSettings(LogEventLevel? ConsoleLevel, string? SeqUrl, string? SeqApiKey, bool SeqDurable, TimeSpan SeqPeriod)
+{
+    public static MonitoringSettings Read(Config c)
+    {
+        var level = c.GetString("fedactors.monitoring.console-level") switch
+        {
+            "off" => (LogEventLevel?)null,
+            "information" => LogEventLevel.Information,
+            "warning" => LogEventLevel.Warning,
+            var s => throw new ConfigurationError("fedactors.monitoring.console-level", $"\"{s}\"", "off, warning or information"),
+        };
+        var url = c.GetString("fedactors.monitoring.seq.url");
+        if (!string.IsNullOrEmpty(url) && !(Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
+            throw new ConfigurationError("fedactors.monitoring.seq.url", $"\"{url}\"", "an http(s) URL such as http://localhost:5341, or \"\" for off");
+        var key = c.GetString("fedactors.monitoring.seq.api-key");
+        var durableRaw = c.GetString("fedactors.monitoring.seq.durable");
+        bool durable = durableRaw switch
+        {
+            "on" or "true" or "yes" => true,
+            "off" or "false" or "no" => false,
+            _ => throw new ConfigurationError("fedactors.monitoring.seq.durable", $"\"{durableRaw}\"", "on or off"),
+        };
+        TimeSpan period;
+        try { period = c.GetTimeSpan("fedactors.monitoring.seq.period", null, allowInfinite: false); }
+        catch (Exception) { throw new ConfigurationError("fedactors.monitoring.seq.period", c.GetString("fedactors.monitoring.seq.period"), "a duration such as 2s"); }
+        if (period <= TimeSpan.Zero) throw new ConfigurationError("fedactors.monitoring.seq.period", period.ToString(), "a positive duration");
+        return new MonitoringSettings(level, string.IsNullOrEmpty(url) ? null : url, string.IsNullOrEmpty(key) ? null : key, durable, period);
+    }
+
+    /// <summary>The log targets of a run writing into <paramref name="runDir"/>.</summary>
+    public Monitoring.LogTargets TargetsFor(string runDir) => new(
+        ClefPath: Path.Combine(runDir, "events.clef"),
+        ConsoleLevel: ConsoleLevel,
+        SeqUrl: SeqUrl,
+        SeqApiKey: SeqApiKey,
+        SeqBufferPath: SeqUrl is not null && SeqDurable ? Path.Combine(runDir, "seq-buffer", "events") : null,
+        SeqPeriod: SeqPeriod);
+}

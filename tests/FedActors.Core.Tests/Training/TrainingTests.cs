@@ -1,0 +1,67 @@
+using FedActors.Core.Models;
+using FedActors.Core.Randomness;
+using FedActors.Core.Simulation;
+using FedActors.Core.Training;
+using FedActors.Core.Updates;
+using FedActors.TestSupport;
+using TorchSharp;
+using Xunit;
+
+namespace FedActors.Core.Tests.Training;
+
+[Collection("Torch")]
+public class TrainingTests
+{
+    [Fact]
+    public async Task Local_training_should_lower_the_loss_and_return_the_delta_from_the_global_model()
+    {
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(clients: 4, samples: 800));
+        using var pool = new TorchWorkerPool(1, 1, e.CreateModel);
+        var global = e.InitialWeights();
+        var before = await pool.Run(s => Evaluator.Evaluate(s.Model, global, e.Data, e.Partition.Clients[0].Train));
+        var outcome = await pool.Run(s => e.Train(s, global, 0, 1));
+        var local = global.Add(outcome.Delta);
+        var after = await pool.Run(s => Evaluator.Evaluate(s.Model, local, e.Data, e.Partition.Clients[0].Train));
+        Assert.True(after.MeanLoss < before.MeanLoss, $"{before.MeanLoss} → {after.MeanLoss}");
+        Assert.Equal(global.Length, outcome.Delta.Length);
+        Assert.Equal(e.TrainSamples(0), outcome.NumSamples);
+        Assert.Equal(new TrainOptions(1, 10, 0.05).StepsFor(outcome.NumSamples), outcome.Steps);
+    }
+
+    [Fact]
+    public async Task Training_should_be_bit_identical_for_the_same_seed()
+    {
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(clients: 4, samples: 800));
+        using var pool = new TorchWorkerPool(2, 1, e.CreateModel);
+        var g = e.InitialWeights();
+        var a = await pool.Run(s => e.Train(s, g, 1, 5));
+        var b = await pool.Run(s => e.Train(s, g, 1, 5));
+        var c = await pool.Run(s => e.Train(s, g, 1, 6));
+        Assert.Equal(a.Delta.Values, b.Delta.Values);
+        Assert.NotEqual(a.Delta.Values, c.Delta.Values);
+    }
+
+    [Fact]
+    public void Training_should_not_leak_tensors()
+    {
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(clients: 4, samples: 800));
+        using var model = e.CreateModel();
+        var g = e.InitialWeights();
+        var slot = new WorkerSlot(0, model);
+        e.Train(slot, g, 0, 1); // warm-up: optimiser and autograd state
+        DisposeScopeManager.Statistics.Reset();
+        for (int r = 2; r < 22; r++) e.Train(slot, g, 0, r);
+        Assert.Equal(0, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
+    [Fact]
+    public void The_plain_loop_should_learn_and_give_identical_rounds_for_the_same_seed()
+    {
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(rounds: 4, dropout: 0.2));
+        List<RoundSummary> Run() { using var pool = new TorchWorkerPool(2, 1, e.CreateModel); return new PlainSimulation(e, pool).Run().ToList(); }
+        var a = Run();
+        var b = Run();
+        Assert.Equal(a.Select(r => r with { RoundMs = 0, ComputeMs = 0 }), b.Select(r => r with { RoundMs = 0, ComputeMs = 0 }));
+        Assert.True(a[^1].Accuracy > 0.5, $"accuracy after 4 rounds {a[^1].Accuracy}");
+    }
+}
