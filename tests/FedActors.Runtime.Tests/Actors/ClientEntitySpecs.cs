@@ -1,0 +1,105 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit.Xunit2;
+using FedActors.Core.Simulation;
+using FedActors.Core.Training;
+using FedActors.Core.Updates;
+using FedActors.Runtime.Actors;
+using FedActors.Runtime.Protocol;
+using FedActors.Runtime.Settings;
+using FedActors.Runtime.State;
+using FedActors.TestSupport;
+using Xunit;
+
+namespace FedActors.Runtime.Tests.Actors;
+
+public static class LocalSpecConfig
+{
+    /// <summary>A local (non-cluster) actor system with our serializer bindings and every message serialised.</summary>
+    public static readonly Config Config = ConfigurationFactory.ParseString("""
+        akka.actor.provider = local
+        akka.actor.serialize-messages = on
+        akka.loglevel = WARNING
+        """).WithFallback(FedActorsSettings.Reference);
+}
+
+[Collection("Node")]
+public class ClientEntitySpecs() : TestKit(LocalSpecConfig.Config)
+{
+    [Fact]
+    public void ClientEntity_should_report_dropout_when_its_seeded_draw_says_so()
+    {
+        // arrange: every client drops out
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(dropout: 1.0));
+        var worker = CreateTestProbe();
+        var client = Sys.ActorOf(ClientEntity.Props(3, e, worker, new InMemoryClientStateStore()));
+        // act
+        client.Tell(new StartTraining(3, 1, TestActor));
+        // assert
+        var dropped = ExpectMsg<ClientDropped>();
+        Assert.Equal((3, 1, DropReason.DroppedOut), (dropped.ClientId, dropped.Round, dropped.Reason));
+        worker.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public void ClientEntity_should_train_through_its_worker_submit_the_update_and_save_its_state()
+    {
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(dropout: 0));
+        var worker = CreateTestProbe();
+        var store = new InMemoryClientStateStore();
+        var client = Sys.ActorOf(ClientEntity.Props(2, e, worker, store));
+
+        client.Tell(new StartTraining(2, 4, TestActor));
+        var task = worker.ExpectMsg<TrainTask>();
+        Assert.Equal((2, 4), (task.ClientId, task.Round));
+        task.ReplyTo.Tell(new TrainDone(2, 4, new ParameterVector([1f, 2f]), 30, 0.7, 5));
+
+        var update = ExpectMsg<UpdateSubmitted>();
+        Assert.Equal([1f, 2f], update.Delta.Values);
+        Assert.Equal(e.Participation(2, 4).SimSeconds, update.SimSeconds);
+        AwaitAssert(() => Assert.Equal(new ClientState(2, 1, 4), store.Load(2)));
+    }
+
+    [Fact]
+    public void ClientEntity_should_ignore_a_result_for_a_round_it_is_not_training()
+    {
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(dropout: 0));
+        var client = Sys.ActorOf(ClientEntity.Props(1, e, CreateTestProbe(), new InMemoryClientStateStore()));
+        client.Tell(new TrainDone(1, 9, new ParameterVector([1f]), 1, 0, 0));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+}
+
+[Collection("Node")]
+public class DeviceWorkerSpecs() : TestKit(LocalSpecConfig.Config)
+{
+    [Fact]
+    public void DeviceWorker_should_hold_a_task_until_its_rounds_model_arrives_then_train_it()
+    {
+        using var e = TestExperiments.Load(TestExperiments.Synthetic());
+        using var pool = new TorchWorkerPool(1, 1, e.CreateModel);
+        var worker = Sys.ActorOf(DeviceWorker.Props(e, pool));
+        var global = e.InitialWeights();
+
+        worker.Tell(new TrainTask(0, 1, TestActor));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        worker.Tell(new GlobalModel(1, global));
+
+        var done = ExpectMsg<TrainDone>(TimeSpan.FromSeconds(20));
+        Assert.Equal(global.Length, done.Delta.Length);
+        Assert.Equal(e.TrainSamples(0), done.NumSamples);
+    }
+
+    [Fact]
+    public void DeviceWorker_should_evaluate_in_fixed_chunks_to_the_same_result_as_the_evaluator()
+    {
+        using var e = TestExperiments.Load(TestExperiments.Synthetic());
+        using var pool = new TorchWorkerPool(2, 1, e.CreateModel);
+        var worker = Sys.ActorOf(DeviceWorker.Props(e, pool));
+        var w = e.InitialWeights();
+        worker.Tell(new EvaluateModel(1, w, TestActor));
+        var done = ExpectMsg<EvaluationDone>(TimeSpan.FromSeconds(20));
+        var reference = new PlainSimulation(e, pool).Evaluate(w);
+        Assert.Equal((reference.Correct, reference.LossSum, reference.Count), (done.Correct, done.LossSum, done.Count));
+    }
+}

@@ -1,0 +1,111 @@
+using FedActors.Core.Simulation;
+using FedActors.Core.Training;
+using FedActors.Runtime.Hosting;
+using FedActors.Runtime.State;
+using FedActors.TestSupport;
+using Xunit;
+
+namespace FedActors.Runtime.Tests.Cluster;
+
+[Collection("Node")]
+public class ShardedRunSpecs
+{
+    private static RoundSummary Untimed(RoundSummary r) => r with { RoundMs = 0, ComputeMs = 0 };
+
+    /// <summary>Dropouts (25 %) and a 2 s simulated deadline that the slower devices miss.</summary>
+    private static readonly Core.Config.ExperimentSettings Settings =
+        TestExperiments.Synthetic(rounds: 3, clients: 12, perRound: 8, dropout: 0.25, deadline: 2.0);
+
+    [Fact]
+    public async Task A_sharded_run_should_match_the_plain_loop_round_for_round_with_dropouts_and_a_deadline()
+    {
+        // arrange
+        using var e = TestExperiments.Load(Settings);
+        var (events, sink) = Support.Events();
+        List<RoundSummary> plain;
+        using (var pool = new TorchWorkerPool(2, 1, e.CreateModel)) plain = new PlainSimulation(e, pool).Run().ToList();
+
+        // act
+        var result = await SimulationRunner.RunAsync(e, Support.NodeConfig(), events);
+
+        // assert: the same rounds as the plain loop, timing aside
+        Assert.Equal(plain.Select(Untimed), result.Rounds.Select(Untimed));
+        // the simulated drops really happened, and are the ones Core predicts
+        Assert.True(result.Rounds.Sum(r => r.DroppedOut) > 0, "expected some dropouts");
+        Assert.True(result.Rounds.Sum(r => r.MissedDeadline) > 0, "expected some clients to miss the deadline");
+        foreach (var r in result.Rounds)
+        {
+            var selected = ClientSampler.Sample(Settings.Seed, r.Round, Settings.Clients.Count, 8);
+            var predicted = selected.Select(id => e.Participation(id, r.Round)).ToArray();
+            Assert.Equal(predicted.Count(p => p.Reason == DropReason.DroppedOut), r.DroppedOut);
+            Assert.Equal(predicted.Count(p => p.Reason == DropReason.MissedDeadline), r.MissedDeadline);
+            Assert.Equal(predicted.Count(p => p.Delivers), r.Responded);
+            Assert.Equal(0, r.TimedOut);
+        }
+        // one RoundCompleted event per round, with its properties
+        var completed = sink.Named("RoundCompleted").ToList();
+        Assert.Equal([1, 2, 3], completed.Select(ev => (int)InMemorySink.Scalar(ev, "Round")!));
+        foreach (var p in new[] { "Selected", "Responded", "Dropped", "Accuracy", "Loss", "RoundMs", "ComputeMs" })
+            Assert.All(completed, ev => Assert.NotNull(InMemorySink.Scalar(ev, p)));
+        Assert.Single(sink.Named("RunStarted"));
+        Assert.Single(sink.Named("RunCompleted"));
+    }
+
+    [Fact]
+    public async Task The_same_seed_should_give_identical_rounds_and_another_seed_different_ones()
+    {
+        async Task<IReadOnlyList<RoundSummary>> Run(long seed)
+        {
+            using var e = TestExperiments.Load(Settings with { Seed = seed });
+            return (await SimulationRunner.RunAsync(e, Support.NodeConfig(), Support.Events().Events)).Rounds;
+        }
+        var a = await Run(7);
+        var b = await Run(7);
+        var c = await Run(8);
+        Assert.Equal(a.Select(Untimed), b.Select(Untimed));
+        Assert.NotEqual(a.Select(Untimed), c.Select(Untimed));
+    }
+
+    [Fact]
+    public async Task A_round_should_serialise_every_message_with_serialize_messages_on()
+    {
+        using var e = TestExperiments.Load(Settings with { Rounds = 2 });
+        var result = await SimulationRunner.RunAsync(e, Support.NodeConfig("akka.actor.serialize-messages = on"), Support.Events().Events);
+        Assert.Equal(2, result.Rounds.Count);
+        Assert.All(result.Rounds, r => Assert.True(r.Responded > 0));
+        Assert.Equal(e.InitialWeights().Length, result.FinalModel.Length);
+    }
+
+    /// <summary>A store that fails for one client, so its entity crashes on start and never answers.</summary>
+    private sealed class BrokenStore(int brokenClient) : IClientStateStore
+    {
+        private readonly InMemoryClientStateStore _inner = new();
+        public ClientState? Load(int clientId) =>
+            clientId == brokenClient ? throw new IOException($"disk error for client {clientId}") : _inner.Load(clientId);
+        public void Save(ClientState state) => _inner.Save(state);
+    }
+
+    [Fact]
+    public async Task A_crashed_client_should_be_cut_by_the_safety_timeout_and_reported_apart_from_simulated_drops()
+    {
+        // arrange: no simulated drops, a short wall-clock timeout, and a client whose entity crashes on start
+        var settings = Settings with
+        {
+            Rounds = 2,
+            Clients = Settings.Clients with { Dropout = Settings.Clients.Dropout with { Probability = 0 } },
+            Round = Settings.Round with { DeadlineSeconds = 0, Timeout = TimeSpan.FromSeconds(2) },
+        };
+        int broken = ClientSampler.Sample(settings.Seed, 1, settings.Clients.Count, 8)[0];
+        using var e = TestExperiments.Load(settings);
+        var (events, sink) = Support.Events();
+
+        // act
+        var result = await SimulationRunner.RunAsync(e, Support.NodeConfig(), events, store: new BrokenStore(broken));
+
+        // assert
+        var first = result.Rounds[0];
+        Assert.Equal((1, 7, 0), (first.TimedOut, first.Responded, first.Dropped));
+        Assert.Contains(sink.Named("ClientsTimedOut"), ev => (int)InMemorySink.Scalar(ev, "Round")! == 1);
+        Assert.Equal(2, result.Rounds.Count);
+    }
+}

@@ -1,0 +1,133 @@
+using FedActors.Core.Data;
+using FedActors.Runtime.Settings;
+using Xunit;
+
+namespace FedActors.Runtime.Tests.Settings;
+
+public class FedActorsConfigSpecs
+{
+    private static string WriteConf(string text)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"fa-{Guid.NewGuid():N}.conf");
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private static ConfigurationError Error(string hocon, params string[] overrides) =>
+        Assert.Throws<ConfigurationError>(() => FedActorsSettings.Read(FedActorsSettings.Load(WriteConf(hocon), overrides)));
+
+    [Fact]
+    public void Defaults_should_be_read_from_the_embedded_reference()
+    {
+        var s = FedActorsSettings.Read(FedActorsSettings.Load(null));
+        Assert.Equal(42, s.Seed);
+        Assert.Equal(10, s.Rounds);
+        Assert.Equal("fashion-mnist", s.Data.Dataset);
+        Assert.Equal("dirichlet", s.Data.Partition.Kind);
+        Assert.Equal(0.5, s.Data.Partition.Alpha);
+        Assert.Equal(0.75, s.Data.Partition.TrainFraction);
+        Assert.Equal(100, s.Clients.Count);
+        Assert.Equal(10, s.Clients.SampledPerRound);
+        Assert.Equal(TimeSpan.FromSeconds(120), s.Round.Timeout);
+        Assert.Equal("fedavg", s.Rule);
+        var c = FedActorsSettings.Reference;
+        Assert.Equal("ddata", c.GetString("akka.cluster.sharding.state-store-mode"));
+        Assert.False(c.GetBoolean("akka.cluster.sharding.remember-entities"));
+    }
+
+    [Fact]
+    public void The_fixed_keys_seed_and_rounds_should_be_honoured_from_file_and_overrides()
+    {
+        var s = FedActorsSettings.Read(FedActorsSettings.Load(WriteConf("fedactors { seed = 7, rounds = 3 }"), ["fedactors.rounds=5"]));
+        Assert.Equal(7, s.Seed);
+        Assert.Equal(5, s.Rounds);
+    }
+
+    [Fact]
+    public void An_unknown_key_should_be_named_with_the_closest_known_one()
+    {
+        var e = Error("fedactors.train.learning-rat = 0.1");
+        Assert.Equal("fedactors.train.learning-rat", e.Key);
+        Assert.Contains("did you mean fedactors.train.learning-rate", e.Message);
+    }
+
+    [Fact]
+    public void An_unknown_key_given_with_set_should_be_an_error_too()
+    {
+        var e = Error("", "fedactors.clients.cnt=5");
+        Assert.Equal("fedactors.clients.cnt", e.Key);
+    }
+
+    [Fact]
+    public void A_value_of_the_wrong_type_should_name_the_key_the_value_and_the_type()
+    {
+        var e = Error("fedactors.rounds = ten");
+        Assert.Equal("fedactors.rounds", e.Key);
+        Assert.Contains("\"ten\"", e.Message);
+        Assert.Contains("an integer", e.Message);
+    }
+
+    [Theory]
+    [InlineData("fedactors.rounds = 0", "fedactors.rounds")]
+    [InlineData("fedactors.clients.fraction = 1.5", "fedactors.clients.fraction")]
+    [InlineData("fedactors.data.partition.alpha = 0", "fedactors.data.partition.alpha")]
+    [InlineData("fedactors.clients.dropout.probability = -0.1", "fedactors.clients.dropout.probability")]
+    [InlineData("fedactors.train.learning-rate = -1", "fedactors.train.learning-rate")]
+    public void An_out_of_range_value_should_name_the_key_and_the_range(string hocon, string key)
+    {
+        var e = Error(hocon);
+        Assert.Equal(key, e.Key);
+        Assert.Contains("in [", e.Message.Replace("in (", "in ["));
+    }
+
+    [Fact]
+    public void An_unknown_registered_name_should_list_the_valid_ones()
+    {
+        var e = Error("fedactors.data.partition.kind = shards");
+        Assert.Contains("dirichlet, iid, pathological", e.Message);
+        e = Error("fedactors.defence.rule = krumm");
+        Assert.Contains("fedavg", e.Message);
+    }
+
+    [Fact]
+    public void A_missing_dataset_file_should_name_the_folder_and_the_file()
+    {
+        var e = Error("fedactors.data.directory = \"/nonexistent/fmnist\"");
+        Assert.Equal("fedactors.data.directory", e.Key);
+        Assert.Contains("train-images-idx3-ubyte.gz", e.Message);
+        Assert.Contains("dataset-fashion-mnist", e.Message);
+    }
+
+    [Fact]
+    public void Sampling_more_clients_than_exist_should_be_an_error()
+    {
+        var e = Error("fedactors.clients { count = 5, per-round = 6 }");
+        Assert.Equal("fedactors.clients.per-round", e.Key);
+        Assert.Contains("at most fedactors.clients.count = 5", e.Message);
+    }
+
+    [Fact]
+    public void A_missing_config_file_should_be_named_and_a_truncated_one_should_name_the_empty_key()
+    {
+        var missing = Assert.Throws<ConfigurationError>(() => FedActorsSettings.Load("/nonexistent/x.conf"));
+        Assert.Equal("/nonexistent/x.conf", missing.Key);
+        // Akka's HOCON parser accepts a file cut off after "=", leaving the key empty: reading names it.
+        var truncated = Error("fedactors { rounds = ");
+        Assert.Equal("fedactors.rounds", truncated.Key);
+    }
+
+    [Fact]
+    public void Monitoring_settings_should_reject_a_bad_Seq_url()
+    {
+        var c = FedActorsSettings.Load(null, ["fedactors.monitoring.seq.url=\"localhost:5341\""]);
+        var e = Assert.Throws<ConfigurationError>(() => MonitoringSettings.Read(c));
+        Assert.Equal("fedactors.monitoring.seq.url", e.Key);
+    }
+
+    [Fact]
+    public void The_dataset_files_the_loader_needs_are_the_ones_validation_checks()
+    {
+        Assert.Equal(4, FashionMnist.Files.Length);
+        Assert.All(FashionMnist.Files, f => Assert.EndsWith("-ubyte.gz", f));
+    }
+}
