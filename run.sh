@@ -4,12 +4,12 @@
 #   ./run.sh test            set up, then run every test; ends with the line "N passed, N failed, N skipped"
 #   ./run.sh ARGS...         set up, then pass ARGS to the fedactors CLI (./run.sh run X.conf, ./run.sh bench overhead)
 # Set-up: the Debian package dataset-fashion-mnist (via apt-get) and a Release build (NuGet restore included).
-# FEDACTORS_SKIP_SETUP=1 skips set-up (used by tests that call this script from an existing build).
+# FEDACTORS_SKIP_SETUP=1 skips set-up and FEDACTORS_CLI=path/fedactors.dll picks the build (tests use both).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 DATASET_DIR=/usr/share/datasets/fashion-mnist
-CLI=src/FedActors.Cli/bin/Release/net10.0/fedactors.dll
+CLI="${FEDACTORS_CLI:-src/FedActors.Cli/bin/Release/net10.0/fedactors.dll}"
 # One torch thread per concurrently trained client is our default; passive OpenMP waits keep any extra
 # threads from spinning (see README, "Threads").
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"

@@ -109,3 +109,23 @@ public class ShardedRunSpecs
         Assert.Equal(2, result.Rounds.Count);
     }
 }
+
+public class SerializationSpecs
+{
+    [Fact]
+    public void A_model_sized_update_should_travel_as_a_compact_float_array()
+    {
+        // arrange: the serializer HOCON binds our messages to
+        using var system = Akka.Actor.ActorSystem.Create("ser", Support.NodeConfig("akka.actor.provider = local"));
+        var update = new Protocol.UpdateSubmitted(3, 7, new Core.Updates.ParameterVector(Enumerable.Range(0, 100_000).Select(i => i * 0.5f).ToArray()), 500, 0.3, 12, 40);
+        var serializer = system.Serialization.FindSerializerFor(update);
+        // act
+        var bytes = serializer.ToBinary(update);
+        var back = (Protocol.UpdateSubmitted)serializer.FromBinary(bytes, typeof(Protocol.UpdateSubmitted));
+        // assert
+        Assert.IsType<Akka.Serialization.HyperionSerializer>(serializer);
+        Assert.InRange(bytes.Length, 400_000, 401_000); // 4 bytes per parameter plus a small header
+        Assert.Equal(update.Delta.Values, back.Delta.Values);
+        Assert.Equal((3, 7, 500), (back.ClientId, back.Round, back.NumSamples));
+    }
+}

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Xunit;
+
+namespace FedActors.Cli.Tests;
+
+/// <summary>Drives <c>./run.sh</c> as a user does (set-up skipped: this build is the one under test).</summary>
+[Collection("Cli")]
+public class RunScriptTests
+{
+    private static readonly string Root = FindRoot();
+
+    private static string FindRoot()
+    {
+        var d = new DirectoryInfo(AppContext.BaseDirectory);
+        while (d is not null && !File.Exists(Path.Combine(d.FullName, "FedActors.sln"))) d = d.Parent;
+        return d?.FullName ?? throw new InvalidOperationException("repository root not found");
+    }
+
+    private static (int Code, string Out, string Err) RunScript(params string[] args)
+    {
+        var psi = new ProcessStartInfo("bash") { WorkingDirectory = Root, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(Root, "run.sh"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["FEDACTORS_SKIP_SETUP"] = "1";
+        psi.Environment["FEDACTORS_CLI"] = Path.Combine(AppContext.BaseDirectory, "fedactors.dll");
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException("run.sh did not finish in 5 minutes"); }
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static string TempDir() => Directory.CreateTempSubdirectory("fedactors-cli-").FullName;
+
+    [Fact]
+    public void The_quickstart_should_run_end_to_end_on_a_small_slice_and_write_the_run_folder()
+    {
+        // arrange: the real quickstart file, shrunk to 3 rounds on 5,000 samples
+        var outDir = TempDir();
+        // act
+        var (code, stdout, stderr) = RunScript("run", "hocon/experiments/quickstart.conf", "--out", outDir,
+            "--set", "fedactors.rounds=3", "--set", "fedactors.data.limit=5000", "--set", "fedactors.clients.count=20");
+        // assert
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        var run = Assert.Single(Directory.GetDirectories(outDir));
+        Assert.StartsWith("quickstart-", Path.GetFileName(run));
+        foreach (var f in new[] { "rounds.csv", "summary.json", "events.clef", "accuracy.png", "loss.png" })
+            Assert.True(File.Exists(Path.Combine(run, f)), $"{f} missing");
+        var csv = File.ReadAllLines(Path.Combine(run, "rounds.csv"));
+        Assert.Equal(4, csv.Length);
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "summary.json")));
+        Assert.Equal(3, summary.RootElement.GetProperty("rounds").GetInt32());
+        Assert.InRange(summary.RootElement.GetProperty("final_accuracy").GetDouble(), 0.3, 1.0);
+        var clef = File.ReadAllLines(Path.Combine(run, "events.clef"));
+        Assert.Equal(3, clef.Count(l => l.Contains("\"Event\":\"RoundCompleted\"")));
+        Assert.Contains(clef, l => l.Contains("\"Event\":\"RunStarted\""));
+        Assert.Contains(clef, l => l.Contains("\"Event\":\"RunCompleted\""));
+        Assert.Contains("final accuracy", stdout);
+        var png = File.ReadAllBytes(Path.Combine(run, "accuracy.png"));
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+    }
+
+    [Fact]
+    public void The_same_config_and_seed_should_give_an_identical_rounds_csv_timing_aside()
+    {
+        string[] Rounds()
+        {
+            var outDir = TempDir();
+            var (code, o, e) = RunScript("run", "hocon/experiments/quickstart.conf", "--out", outDir,
+                "--set", "fedactors.rounds=3", "--set", "fedactors.data.limit=4000", "--set", "fedactors.clients.count=20");
+            Assert.True(code == 0, o + e);
+            var lines = File.ReadAllLines(Path.Combine(Directory.GetDirectories(outDir).Single(), "rounds.csv"));
+            var header = lines[0].Split(',');
+            var keep = Enumerable.Range(0, header.Length).Where(i => header[i] is not ("round_ms" or "compute_ms")).ToArray();
+            return lines.Select(l => string.Join(',', keep.Select(i => l.Split(',')[i]))).ToArray();
+        }
+        Assert.Equal(Rounds(), Rounds());
+    }
+
+    [Theory]
+    [InlineData("fedactors.rounds=ten", "fedactors.rounds")]
+    [InlineData("fedactors.rounds=0", "fedactors.rounds")]
+    [InlineData("fedactors.clients.cont=10", "fedactors.clients.cont")]
+    [InlineData("fedactors.clients.per-round=500", "fedactors.clients.per-round")]
+    [InlineData("fedactors.data.directory=/nonexistent", "fedactors.data.directory")]
+    [InlineData("fedactors.defence.rule=krum2", "fedactors.defence.rule")]
+    public void Invalid_input_should_exit_2_naming_the_key_and_write_nothing(string set, string key)
+    {
+        var outDir = TempDir();
+        var (code, stdout, stderr) = RunScript("run", "hocon/experiments/quickstart.conf", "--out", outDir, "--set", set);
+        Assert.True(code == 2, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains(key, stderr);
+        Assert.StartsWith("error: ", stderr);
+        Assert.Empty(Directory.GetFileSystemEntries(outDir));
+    }
+
+    [Fact]
+    public void A_missing_config_file_should_exit_2()
+    {
+        var outDir = TempDir();
+        var (code, _, stderr) = RunScript("run", "hocon/experiments/nope.conf", "--out", outDir);
+        Assert.Equal(2, code);
+        Assert.Contains("nope.conf", stderr);
+        Assert.Empty(Directory.GetFileSystemEntries(outDir));
+    }
+
+    [Fact]
+    public void Help_should_list_the_verbs()
+    {
+        var (code, stdout, _) = RunScript("--help");
+        Assert.Equal(0, code);
+        Assert.Contains("run", stdout);
+        Assert.Contains("bench", stdout);
+    }
+}
+
+[CollectionDefinition("Cli", DisableParallelization = true)]
+public sealed class CliCollection;
