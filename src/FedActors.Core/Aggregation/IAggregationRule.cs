@@ -9,7 +9,9 @@ namespace FedActors.Core.Aggregation;
 public sealed record ClientUpdate(int ClientId, ParameterVector Delta, int NumSamples, double TrainLoss);
 
 /// <summary>What the rule is told about the round (never who is malicious).</summary>
-public sealed record RoundContext(int Round, ParameterVector Global, int Selected);
+/// <param name="Seed">The experiment seed, for rules that draw (with <c>Purpose.Defence</c>).</param>
+/// <param name="RootUpdate">The server's update on its clean root set, for FLTrust and SkyMask; null when there is none.</param>
+public sealed record RoundContext(int Round, ParameterVector Global, int Selected, long Seed = 0, ParameterVector? RootUpdate = null);
 
 /// <summary>The aggregate update and the clients whose updates went into it.</summary>
 public sealed record AggregationResult(ParameterVector Delta, ImmutableArray<int> Accepted);

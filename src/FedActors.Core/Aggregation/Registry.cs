@@ -1,18 +1,34 @@
+using FedActors.Core.Config;
+
 namespace FedActors.Core.Aggregation;
 
-/// <summary>Aggregation rules by their config name (<c>fedactors.defence.rule</c>). One line per rule, alphabetical.</summary>
+/// <summary>
+/// Aggregation rules by their config name (<c>fedactors.defence.rule</c>); each reads its own options from
+/// <c>fedactors.defence.&lt;name&gt;</c>. One line per rule, alphabetical. Names are written here once.
+/// </summary>
 public static class AggregationRegistry
 {
-    private static readonly IReadOnlyDictionary<string, Func<IAggregationRule>> Factories =
-        new SortedDictionary<string, Func<IAggregationRule>>(StringComparer.Ordinal)
+    private static readonly IReadOnlyDictionary<string, Func<IOptionReader, IAggregationRule>> Factories =
+        new SortedDictionary<string, Func<IOptionReader, IAggregationRule>>(StringComparer.Ordinal)
         {
-            ["fedavg"] = () => new FedAvg(),
+            ["bulyan"] = o => new Bulyan(new BulyanOptions(o.Int("f", 0), o.Bool("check-precondition"))),
+            ["dnc"] = o => new DnC(new DnCOptions(o.Int("f", 0), o.Int("iterations", 1), o.Int("subsample-size", 1), o.Double("filter-fraction", 0))),
+            ["fedavg"] = _ => new FedAvg(),
+            ["fltrust"] = _ => new FLTrust(),
+            ["krum"] = o => new Krum(new KrumOptions(o.Int("f", 0), o.Bool("check-precondition"))),
+            ["median"] = _ => new Median(),
+            ["multi-krum"] = o => new MultiKrum(new MultiKrumOptions(o.Int("f", 0), o.Int("m", 0), o.Bool("check-precondition"))),
+            ["trimmed-mean"] = o => new TrimmedMean(new TrimmedMeanOptions(o.Int("beta", 0))),
         };
 
     public static IReadOnlyCollection<string> Names => (IReadOnlyCollection<string>)Factories.Keys;
 
-    public static IAggregationRule Create(string name) =>
+    /// <param name="options">The rule's own section; rules without options ignore it.</param>
+    public static IAggregationRule Create(string name, IOptionReader options) =>
         Factories.TryGetValue(name, out var f)
-            ? f()
+            ? f(options)
             : throw new ArgumentException($"unknown aggregation rule '{name}'; valid: {string.Join(", ", Names)}");
+
+    /// <summary>A rule that takes no options (tests, the plain loop's default).</summary>
+    public static IAggregationRule Create(string name) => Create(name, new DictionaryOptions($"fedactors.defence.{name}", new Dictionary<string, object>()));
 }

@@ -15,6 +15,8 @@ public enum Purpose
     Synthetic = 9,
     Evaluation = 10,
     Link = 11,
+    Defence = 12,
+    Attack = 13,
 }
 
 /// <summary>
