@@ -18,6 +18,8 @@ public sealed record BulyanOptions(int F, bool CheckPrecondition = true)
 /// <remarks>The paper's procedure. SkyMask's code instead selects n − 2f − 2 with Multi-Krum and trims f per side.</remarks>
 public sealed class Bulyan(BulyanOptions options) : IAggregationRule
 {
+    public void Validate(int updates) => options.Validate(updates);
+
     public AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates)
     {
         options.Validate(updates.Count);

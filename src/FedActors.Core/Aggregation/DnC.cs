@@ -24,6 +24,8 @@ public sealed record DnCOptions(int F, int Iterations = 5, int SubsampleSize = 1
 /// on the centred n×b matrix (its sign does not matter for the squared scores).</remarks>
 public sealed class DnC(DnCOptions options) : IAggregationRule
 {
+    public void Validate(int updates) => options.Validate(updates);
+
     public AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates)
     {
         options.Validate(updates.Count);

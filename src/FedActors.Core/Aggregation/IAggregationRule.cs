@@ -24,4 +24,8 @@ public sealed record AggregationResult(ParameterVector Delta, ImmutableArray<int
 public interface IAggregationRule
 {
     AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates);
+
+    /// <summary>Throws <see cref="RulePreconditionException"/> when the rule cannot work on rounds of
+    /// <paramref name="updates"/> updates (e.g. Krum's n &gt; 2f + 2). Checked at config time and before each round.</summary>
+    void Validate(int updates) { }
 }

@@ -22,6 +22,8 @@ public sealed record KrumOptions(int F, bool CheckPrecondition = true)
 /// <remarks>Ties go to the lowest client id (updates arrive in client-id order).</remarks>
 public sealed class Krum(KrumOptions options) : IAggregationRule
 {
+    public void Validate(int updates) => options.Validate(updates);
+
     public AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates)
     {
         options.Validate(updates.Count);
@@ -75,6 +77,8 @@ public sealed record MultiKrumOptions(int F, int M = 0, bool CheckPrecondition =
 /// code of Shejwalkar &amp; Houmansadr (NDSS'21) and SkyMask. The mean is unweighted, as there.</remarks>
 public sealed class MultiKrum(MultiKrumOptions options) : IAggregationRule
 {
+    public void Validate(int updates) => options.Validate(updates);
+
     public AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates)
     {
         options.Validate(updates.Count);

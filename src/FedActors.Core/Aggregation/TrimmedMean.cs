@@ -16,6 +16,8 @@ public sealed record TrimmedMeanOptions(int Beta)
 /// </summary>
 public sealed class TrimmedMean(TrimmedMeanOptions options) : IAggregationRule
 {
+    public void Validate(int updates) => options.Validate(updates);
+
     public AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates)
     {
         options.Validate(updates.Count);

@@ -15,7 +15,13 @@ public sealed record ExperimentSettings(
     PopulationSettings Clients,
     RoundSettings Round,
     string Rule,
-    DeviceSettings Device);
+    DeviceSettings Device,
+    IOptionReader? RuleOptions = null)
+{
+    /// <summary>A fresh instance of the configured aggregation rule, with its options.</summary>
+    public Aggregation.IAggregationRule CreateRule() =>
+        RuleOptions is null ? Aggregation.AggregationRegistry.Create(Rule) : Aggregation.AggregationRegistry.Create(Rule, RuleOptions);
+}
 
 /// <param name="Dataset"><c>fashion-mnist</c> or <c>synthetic</c>.</param>
 /// <param name="Limit">Keep only the first N pooled samples (0 = all).</param>

@@ -12,7 +12,7 @@ namespace FedActors.Core.Simulation;
 /// </summary>
 public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
 {
-    private readonly IAggregationRule _rule = AggregationRegistry.Create(experiment.Settings.Rule);
+    private readonly IAggregationRule _rule = experiment.Settings.CreateRule();
 
     public IEnumerable<RoundSummary> Run(ParameterVector? initial = null)
     {
@@ -53,7 +53,7 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
             var (o, ms) = task.GetAwaiter().GetResult();
             state = state.OnUpdate(new ClientUpdate(id, o.Delta, o.NumSamples, o.MeanLoss), global.Length, sim, ms);
         }
-        return (state, ServerStep.Apply(_rule, global, state));
+        return (state, ServerStep.Apply(_rule, global, state, s.Seed));
     }
 
     public EvalOutcome Evaluate(ParameterVector weights)

@@ -3,14 +3,17 @@ using FedActors.Core.Updates;
 
 namespace FedActors.Core.Simulation;
 
-/// <summary>The server's update: w ← w + aggregate(Δ). With no usable update the global model stays as it was.</summary>
+/// <summary>The server's update: w ← w + aggregate(Δ). With no usable update, or fewer than the rule needs (dropouts
+/// can shrink a round below Krum's n &gt; 2f + 2), the global model stays as it was.</summary>
 public static class ServerStep
 {
-    public static ParameterVector Apply(IAggregationRule rule, ParameterVector global, RoundState round)
+    public static ParameterVector Apply(IAggregationRule rule, ParameterVector global, RoundState round, long seed = 0)
     {
         var updates = round.OrderedUpdates;
         if (updates.Count == 0) return global;
-        var result = rule.Aggregate(new RoundContext(round.Round, global, round.Selected.Count), updates);
+        try { rule.Validate(updates.Count); }
+        catch (RulePreconditionException) { return global; }
+        var result = rule.Aggregate(new RoundContext(round.Round, global, round.Selected.Count, seed), updates);
         return global.Add(result.Delta);
     }
 }

@@ -44,7 +44,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _clients = clients;
         _evaluator = evaluator;
         _events = events;
-        _rule = AggregationRegistry.Create(experiment.Settings.Rule);
+        _rule = experiment.Settings.CreateRule();
         Receive<RegisterWorker>(HandleRegisterWorker);
         Receive<Terminated>(t => _workers.Remove(t.ActorRef));
         Receive<StartRun>(HandleStartRun);
@@ -127,7 +127,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     {
         if (!_round.IsComplete) return;
         Timers.Cancel("round-timeout");
-        _global = ServerStep.Apply(_rule, _global, _round);
+        _global = ServerStep.Apply(_rule, _global, _round, _experiment.Seed);
         var s = _experiment.Settings;
         if (PlainSimulation.ShouldEvaluate(_round.Round, s.Rounds, s.Round.EvaluateEvery))
             _evaluator.Tell(new EvaluateModel(_round.Round, _global, Self));

@@ -149,8 +149,21 @@ public static class FedActorsSettings
                 Device: r.OneOf("fedactors.device.kind", ["cpu"]),
                 Workers: r.Int("fedactors.device.workers", 0, 1024),
                 ThreadsPerWorker: r.Int("fedactors.device.threads-per-worker", 1, 1024)));
+        settings = settings with { RuleOptions = new HoconOptionReader(c, $"fedactors.defence.{settings.Rule}") };
+        ValidateRule(settings);
         Validate(settings);
         return settings;
+    }
+
+    /// <summary>Builds the rule once, so its options are read and checked, and checks its precondition against the
+    /// clients per round (dropouts can still shrink a round below it; the coordinator then keeps the model).</summary>
+    private static void ValidateRule(ExperimentSettings s)
+    {
+        try { s.CreateRule().Validate(s.Clients.SampledPerRound); }
+        catch (RulePreconditionException e)
+        {
+            throw new ConfigurationError($"fedactors.defence.{s.Rule}", null, $"options that fit {s.Clients.SampledPerRound} clients per round", e.Message);
+        }
     }
 
     /// <summary>Checks that involve more than one key, or the file system.</summary>

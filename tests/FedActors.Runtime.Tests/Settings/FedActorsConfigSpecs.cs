@@ -117,6 +117,24 @@ public class FedActorsConfigSpecs
     }
 
     [Fact]
+    public void A_rule_whose_f_breaks_its_precondition_for_the_clients_per_round_should_be_an_error()
+    {
+        // 10 clients per round with Krum f = 4: n > 2f + 2 fails
+        var e = Error("fedactors.defence { rule = krum, krum.f = 4 }");
+        Assert.Equal("fedactors.defence.krum", e.Key);
+        Assert.Contains("n > 2f + 2", e.Message);
+        var ok = FedActorsSettings.Read(FedActorsSettings.Load(WriteConf("fedactors.defence { rule = krum, krum.f = 3 }")));
+        Assert.IsType<Core.Aggregation.Krum>(ok.CreateRule());
+    }
+
+    [Fact]
+    public void A_bad_rule_option_should_name_its_full_key()
+    {
+        var e = Error("fedactors.defence { rule = trimmed-mean, trimmed-mean.beta = -1 }");
+        Assert.Equal("fedactors.defence.trimmed-mean.beta", e.Key);
+    }
+
+    [Fact]
     public void Monitoring_settings_should_reject_a_bad_Seq_url()
     {
         var c = FedActorsSettings.Load(null, ["fedactors.monitoring.seq.url=\"localhost:5341\""]);

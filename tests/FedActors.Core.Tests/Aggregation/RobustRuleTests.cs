@@ -1,0 +1,123 @@
+using FedActors.Core.Aggregation;
+using FedActors.Core.Config;
+using FedActors.Core.Randomness;
+using FedActors.Core.Updates;
+using Xunit;
+
+namespace FedActors.Core.Tests.Aggregation;
+
+public class RobustRuleTests
+{
+    private static readonly RoundContext Ctx = new(1, new ParameterVector([0f, 0f]), 5, Seed: 3);
+
+    private static ClientUpdate[] Updates(params float[][] vs) => vs.Select((v, i) => new ClientUpdate(i, new ParameterVector(v), 10, 0)).ToArray();
+
+    [Fact]
+    public void Krum_should_pick_the_update_with_the_smallest_sum_to_its_nearest_neighbours()
+    {
+        // n = 5, f = 1: each update is scored on its n − f − 2 = 2 nearest. Squared distances by hand:
+        // [0,0]: 1 + 2 = 3; [1,0]: 1 + 1 = 2; [0,2]: 2 + 4 = 6; [1,1]: 1 + 2 = 3; [10,10]: 162 + 164 = 326
+        var u = Updates([0, 0], [1, 0], [0, 2], [1, 1], [10, 10]);
+        Assert.Equal([3.0, 2.0, 6.0, 3.0, 326.0], Krum.Scores(u.Select(x => x.Delta.Values).ToArray(), 1));
+        var r = new Krum(new KrumOptions(1)).Aggregate(Ctx, u);
+        Assert.Equal([1f, 0f], r.Delta.Values);
+        Assert.Equal([1], r.Accepted.ToArray());
+    }
+
+    [Fact]
+    public void Krum_should_refuse_rounds_that_break_n_greater_than_2f_plus_2()
+    {
+        var e = Assert.Throws<RulePreconditionException>(() => new Krum(new KrumOptions(2)).Aggregate(Ctx, Updates([0], [1], [2], [3], [4], [5])));
+        Assert.Contains("n > 2f + 2", e.Message);
+    }
+
+    [Fact]
+    public void MultiKrum_should_rescore_after_each_pick_and_average_the_picks()
+    {
+        // n = 7, f = 1, m = n − 2f − 2 = 3. First pass (4 nearest): [2] scores 10, the lowest. Then among the rest
+        // (3 nearest) [1] and [3] tie at 14, the lower id wins; then [3] scores 10. Mean of [2], [1], [3] = 2.
+        var u = Updates([0], [1], [2], [3], [4], [50], [100]);
+        var r = new MultiKrum(new MultiKrumOptions(1)).Aggregate(Ctx, u);
+        Assert.Equal([2f], r.Delta.Values);
+        Assert.Equal([1, 2, 3], r.Accepted.ToArray());
+    }
+
+    [Fact]
+    public void Median_should_take_each_coordinates_middle_value()
+    {
+        Assert.Equal([2f, 4f], Median.Of([[1, 5], [2, 3], [9, 4]]));
+        Assert.Equal([2.5f], Median.Of([[1], [2], [3], [10]]));
+    }
+
+    [Fact]
+    public void TrimmedMean_should_drop_beta_values_at_each_end_of_each_coordinate()
+    {
+        // coordinate 0: 1 2 3 4 10 → mean(2, 3, 4) = 3; coordinate 1: −5 0 4 7 100 → mean(0, 4, 7) = 11/3
+        var r = TrimmedMean.Of([[1, 100], [2, -5], [3, 7], [10, 0], [4, 4]], 1);
+        Assert.Equal(3f, r[0]);
+        Assert.Equal(11f / 3, r[1], 5);
+        Assert.Throws<RulePreconditionException>(() => new TrimmedMean(new TrimmedMeanOptions(2)).Aggregate(Ctx, Updates([1], [2], [3], [4])));
+    }
+
+    [Fact]
+    public void Bulyan_should_krum_select_n_minus_2f_then_average_the_values_nearest_the_median()
+    {
+        // n = 7, f = 1: θ = 5 picked by repeated Krum: [2], [1], [3], [0], [4]; β = θ − 2f = 3 values nearest the
+        // median 2 are 2, 1, 3 → 2.
+        var u = Updates([0], [1], [2], [3], [4], [50], [100]);
+        var r = new Bulyan(new BulyanOptions(1)).Aggregate(Ctx, u);
+        Assert.Equal([2f], r.Delta.Values);
+        Assert.Equal([0, 1, 2, 3, 4], r.Accepted.ToArray());
+        Assert.Throws<RulePreconditionException>(() => new Bulyan(new BulyanOptions(2)).Validate(10));
+    }
+
+    [Fact]
+    public void FLTrust_should_weight_by_relu_cosine_to_the_root_update_and_rescale_to_its_norm()
+    {
+        // root [1, 0]: [2, 0] has cos 1 → rescaled [1, 0]; [0, 3] cos 0 and [−1, 0] cos −1 get no trust;
+        // [1, 1] has cos 1/√2 → rescaled [1/√2, 1/√2]. Aggregate = (1·[1, 0] + (1/√2)·[1/√2, 1/√2]) / (1 + 1/√2).
+        var u = Updates([2, 0], [0, 3], [-1, 0], [1, 1]);
+        var r = new FLTrust().Aggregate(Ctx with { RootUpdate = new ParameterVector([1, 0]) }, u);
+        double s = 1 / Math.Sqrt(2);
+        Assert.Equal((1 + s * s) / (1 + s), r.Delta.Values[0], 5);
+        Assert.Equal(s * s / (1 + s), r.Delta.Values[1], 5);
+        Assert.Equal([0, 3], r.Accepted.ToArray());
+    }
+
+    [Fact]
+    public void DnC_should_filter_updates_that_stand_out_along_the_top_singular_direction()
+    {
+        var rng = new Rng(11);
+        var vs = Enumerable.Range(0, 10).Select(i =>
+        {
+            var v = Enumerable.Range(0, 200).Select(_ => (float)(rng.NextGaussian() * 0.1)).ToArray();
+            if (i is 3 or 7) for (int j = 0; j < v.Length; j++) v[j] += 2f; // two colluders shifted the same way
+            return v;
+        }).ToArray();
+        var r = new DnC(new DnCOptions(2, SubsampleSize: 50)).Aggregate(Ctx, Updates(vs));
+        Assert.DoesNotContain(3, r.Accepted);
+        Assert.DoesNotContain(7, r.Accepted);
+        Assert.Equal(8, r.Accepted.Length);
+    }
+
+    public static TheoryData<string> RuleNames() => new(AggregationRegistry.Names);
+
+    private static IOptionReader Options(string name) => new DictionaryOptions($"fedactors.defence.{name}", new Dictionary<string, object>
+    {
+        ["f"] = 1, ["m"] = 0, ["beta"] = 1, ["check-precondition"] = true, ["iterations"] = 3, ["subsample-size"] = 100, ["filter-fraction"] = 1.0,
+    });
+
+    [Theory]
+    [MemberData(nameof(RuleNames))]
+    public void Every_registered_rule_should_aggregate_n_updates_to_a_finite_vector_the_same_way_twice(string name)
+    {
+        var rng = new Rng(5);
+        var u = Updates(Enumerable.Range(0, 9).Select(_ => Enumerable.Range(0, 30).Select(_ => (float)rng.NextGaussian()).ToArray()).ToArray());
+        var a = AggregationRegistry.Create(name, Options(name)).Aggregate(Ctx, u);
+        var b = AggregationRegistry.Create(name, Options(name)).Aggregate(Ctx, u.Reverse().OrderBy(x => x.ClientId).ToArray());
+        Assert.Equal(30, a.Delta.Length);
+        Assert.True(a.Delta.IsFinite());
+        Assert.Equal(a.Delta.Values, b.Delta.Values);
+        Assert.NotEmpty(a.Accepted);
+    }
+}
