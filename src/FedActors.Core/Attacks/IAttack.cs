@@ -1,0 +1,39 @@
+using FedActors.Core.Aggregation;
+using FedActors.Core.Updates;
+using static TorchSharp.torch;
+
+namespace FedActors.Core.Attacks;
+
+/// <summary>What a colluding attacker knows about the round.</summary>
+/// <param name="Selected">n: clients selected this round.</param>
+/// <param name="Malicious">f: malicious clients among them (whether or not they dropped out).</param>
+public sealed record AttackContext(int Round, ParameterVector Global, int Selected, int Malicious, long Seed);
+
+/// <summary>
+/// A model-poisoning attack: turns the malicious clients' honest updates into the updates they submit. It runs in the
+/// Adversary (collusion) with <paramref name="known"/> = the benign updates the attacker may see (the colluders' own
+/// honest updates by default, every benign update with full knowledge). Non-colluding attacks ignore
+/// <paramref name="known"/>. Updates are in the Δ = w_local − w_global convention. An attack never looks at the defence.
+/// </summary>
+public interface IModelPoisoningAttack
+{
+    /// <returns>One crafted update per malicious client, by client id.</returns>
+    IReadOnlyDictionary<int, ParameterVector> Craft(AttackContext context, IReadOnlyList<ClientUpdate> known, IReadOnlyList<ClientUpdate> malicious);
+}
+
+/// <summary>A data-poisoning attack: changes a malicious client's training batches (labels, triggers); the client then
+/// trains honestly on them.</summary>
+public interface IDataPoisoningAttack
+{
+    /// <summary>Returns the poisoned batch (fresh tensors, or the inputs when unchanged).</summary>
+    (Tensor X, Tensor Y) Poison(Tensor x, Tensor y, int numClasses);
+}
+
+/// <summary>What an attack needs to know about its own use: whether it poisons data, updates, or both.</summary>
+[Flags]
+public enum AttackKind
+{
+    None = 0,
+    Data = 1,
+    Model = 2,
+}
