@@ -25,15 +25,11 @@ public interface IModelPoisoningAttack
 /// trains honestly on them.</summary>
 public interface IDataPoisoningAttack
 {
-    /// <summary>Returns the poisoned batch (fresh tensors, or the inputs when unchanged).</summary>
-    (Tensor X, Tensor Y) Poison(Tensor x, Tensor y, int numClasses);
+    /// <summary>Returns the poisoned batch as fresh tensors in the caller's dispose scope; <paramref name="rng"/> is
+    /// the client's seeded attack stream for the round.</summary>
+    (Tensor X, Tensor Y) Poison(Tensor x, Tensor y, int numClasses, Randomness.Rng rng);
 }
 
-/// <summary>What an attack needs to know about its own use: whether it poisons data, updates, or both.</summary>
-[Flags]
-public enum AttackKind
-{
-    None = 0,
-    Data = 1,
-    Model = 2,
-}
+/// <summary>A configured attack: a data part (applied while the malicious client trains), a model part (applied to
+/// its update, in the Adversary), or both.</summary>
+public sealed record Attack(string Name, IDataPoisoningAttack? Data, IModelPoisoningAttack? Model);

@@ -1,0 +1,11 @@
+using FedActors.Core.Randomness;
+using static TorchSharp.torch;
+
+namespace FedActors.Core.Attacks;
+
+/// <summary>Label flipping — data poisoning as in Tolpegin et al. (ESORICS 2020) and SkyMask's code: every training
+/// label y of a malicious client becomes C − 1 − y; the client then trains honestly on the flipped data.</summary>
+public sealed class LabelFlip : IDataPoisoningAttack
+{
+    public (Tensor X, Tensor Y) Poison(Tensor x, Tensor y, int numClasses, Rng rng) => (x.alias(), (numClasses - 1) - y);
+}
