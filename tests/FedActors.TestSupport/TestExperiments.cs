@@ -22,3 +22,28 @@ public static class TestExperiments
 
     public static Experiment Load(ExperimentSettings settings) => Experiment.Load(settings);
 }
+
+/// <summary>Attack and defence settings for tests, with every option at the reference default.</summary>
+public static class TestAttacks
+{
+    public static readonly IReadOnlyDictionary<string, object> Defaults = new Dictionary<string, object>
+    {
+        ["min-lambda"] = 1e-5, ["knowledge"] = "partial", ["b"] = 2.0, ["sigma"] = 200.0, ["direction"] = "minus", ["perturbation"] = "unit-vector",
+        ["gamma-init"] = 10.0, ["tolerance"] = 1e-5, ["fraction"] = 0.5, ["target-label"] = 0, ["patch-size"] = 5, ["patch-value"] = 1.0, ["boost"] = 0.0,
+        ["scale"] = 1.0, ["f"] = 0, ["m"] = 0, ["beta"] = 0, ["check-precondition"] = true, ["iterations"] = 5, ["subsample-size"] = 10_000, ["filter-fraction"] = 1.0,
+    };
+
+    private static Core.Config.IOptionReader Options(string path, IReadOnlyDictionary<string, object>? overrides)
+    {
+        var d = Defaults.ToDictionary(kv => kv.Key, kv => kv.Value);
+        foreach (var (k, v) in overrides ?? new Dictionary<string, object>()) d[k] = v;
+        return new Core.Config.DictionaryOptions(path, d);
+    }
+
+    public static ExperimentSettings WithAttack(this ExperimentSettings s, string kind, double fraction = 0.2, int startRound = 1,
+        string knowledge = "colluders", IReadOnlyDictionary<string, object>? options = null) =>
+        s with { Attack = new AttackSettings(kind, fraction, [], startRound, knowledge, Options($"fedactors.attack.{kind}", options)) };
+
+    public static ExperimentSettings WithRule(this ExperimentSettings s, string rule, IReadOnlyDictionary<string, object>? options = null) =>
+        s with { Rule = rule, RuleOptions = Options($"fedactors.defence.{rule}", options) };
+}

@@ -13,7 +13,9 @@ public sealed record RunSummary(
     string Experiment, long Seed, int Rounds, int Clients, int PerRound, string Model, string Partition,
     double FinalAccuracy, double BestAccuracy, int BestRound, double FinalLoss,
     int TotalSelected, int TotalResponded, int TotalDropped, int TotalTimedOut, int TotalFailed, int TotalRejected,
-    double WallSeconds, double MeanRoundMs, double SimulatedSeconds, string RunFolder);
+    double WallSeconds, double MeanRoundMs, double SimulatedSeconds, string RunFolder,
+    string Attack = "none", string Defence = "fedavg", int MaliciousUpdates = 0, int Flagged = 0, int TruePositives = 0, int FalsePositives = 0,
+    double FalsePositiveRate = double.NaN, double FalseNegativeRate = double.NaN, double FinalErrorRate = double.NaN);
 
 /// <summary>Writes <c>rounds.csv</c> and <c>summary.json</c>, and prints the final table.</summary>
 public static class RunReport
@@ -23,12 +25,12 @@ public static class RunReport
 
     public static void WriteRoundsCsv(string path, IReadOnlyList<RoundSummary> rounds)
     {
-        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,round_ms,compute_ms\n");
+        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,malicious,flagged,true_positives,false_positives,round_ms,compute_ms\n");
         foreach (var r in rounds)
             sb.AppendLine(string.Join(',', new object[]
             {
                 r.Round, r.Selected, r.Responded, r.Dropped, r.DroppedOut, r.MissedDeadline, r.TimedOut, r.Failed, r.Rejected,
-                F(r.Accuracy), F(r.Loss), F(r.TrainLoss), F(r.SimSeconds), r.RoundMs, r.ComputeMs,
+                F(r.Accuracy), F(r.Loss), F(r.TrainLoss), F(r.SimSeconds), r.Malicious, r.Flagged, r.TruePositives, r.FalsePositives, r.RoundMs, r.ComputeMs,
             }.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture))));
         File.WriteAllText(path, sb.ToString());
     }
@@ -51,8 +53,21 @@ public static class RunReport
             last?.Accuracy ?? double.NaN, best?.Accuracy ?? double.NaN, best?.Round ?? 0, last?.Loss ?? double.NaN,
             rounds.Sum(r => r.Selected), rounds.Sum(r => r.Responded), rounds.Sum(r => r.Dropped), rounds.Sum(r => r.TimedOut),
             rounds.Sum(r => r.Failed), rounds.Sum(r => r.Rejected),
-            wall.TotalSeconds, rounds.Count == 0 ? 0 : rounds.Average(r => r.RoundMs), rounds.Sum(r => r.SimSeconds), runDir);
+            wall.TotalSeconds, rounds.Count == 0 ? 0 : rounds.Average(r => r.RoundMs), rounds.Sum(r => r.SimSeconds), runDir)
+        {
+            Attack = s.Attack?.Kind ?? "none",
+            Defence = s.Rule,
+            MaliciousUpdates = rounds.Sum(r => r.Malicious),
+            Flagged = rounds.Sum(r => r.Flagged),
+            TruePositives = rounds.Sum(r => r.TruePositives),
+            FalsePositives = rounds.Sum(r => r.FalsePositives),
+            FalsePositiveRate = Rate(rounds.Sum(r => r.FalsePositives), rounds.Sum(r => r.Responded - r.Malicious)),
+            FalseNegativeRate = Rate(rounds.Sum(r => r.FalseNegatives), rounds.Sum(r => r.Malicious)),
+            FinalErrorRate = last is null ? double.NaN : 1 - last.Accuracy,
+        };
     }
+
+    private static double Rate(int part, int whole) => whole == 0 ? double.NaN : (double)part / whole;
 
     public static void WriteSummaryJson(string path, RunSummary summary) =>
         File.WriteAllText(path, JsonSerializer.Serialize(summary, new JsonSerializerOptions
@@ -73,6 +88,12 @@ public static class RunReport
         Row("best accuracy (round)", $"{Pct(s.BestAccuracy)} ({s.BestRound})");
         Row("final loss", s.FinalLoss.ToString("0.0000", CultureInfo.InvariantCulture));
         Row("updates aggregated", $"{s.TotalResponded} of {s.TotalSelected} selected");
+        if (s.Attack != "none")
+        {
+            Row("attack / defence", $"{s.Attack} / {s.Defence}");
+            Row("malicious updates / flagged", $"{s.MaliciousUpdates} / {s.Flagged} ({s.TruePositives} malicious, {s.FalsePositives} benign)");
+            Row("FPR / FNR", $"{Pct(s.FalsePositiveRate)} / {Pct(s.FalseNegativeRate)}");
+        }
         Row("dropped (simulated)", s.TotalDropped.ToString(CultureInfo.InvariantCulture));
         Row("timed out / failed / rejected", $"{s.TotalTimedOut} / {s.TotalFailed} / {s.TotalRejected}");
         Row("wall time", $"{s.WallSeconds:0.0} s ({s.MeanRoundMs:0} ms per round)");

@@ -16,7 +16,8 @@ public sealed record ExperimentSettings(
     RoundSettings Round,
     string Rule,
     DeviceSettings Device,
-    IOptionReader? RuleOptions = null)
+    IOptionReader? RuleOptions = null,
+    AttackSettings? Attack = null)
 {
     /// <summary>A fresh instance of the configured aggregation rule, with its options.</summary>
     public Aggregation.IAggregationRule CreateRule() =>
@@ -51,4 +52,19 @@ public sealed record RoundSettings(double DeadlineSeconds, TimeSpan Timeout, int
 public sealed record DeviceSettings(string Device, int Workers, int ThreadsPerWorker)
 {
     public int EffectiveWorkers => Workers > 0 ? Workers : Environment.ProcessorCount;
+}
+
+/// <summary>Who attacks, how, and from when (<c>fedactors.attack</c>).</summary>
+/// <param name="Kind">A registered attack name, or <c>none</c>.</param>
+/// <param name="Fraction">Share of the population that is malicious, chosen by a seeded draw (ignored when
+/// <paramref name="Ids"/> is not empty).</param>
+/// <param name="Ids">Explicit malicious client ids.</param>
+/// <param name="StartRound">First round in which the malicious clients attack; before it they behave honestly.</param>
+/// <param name="Knowledge"><c>colluders</c>: the attack sees the malicious clients' own honest updates (default);
+/// <c>benign</c>: it sees every benign update of the round (full knowledge).</param>
+/// <param name="Options">The attack's own section, <c>fedactors.attack.&lt;kind&gt;</c>.</param>
+public sealed record AttackSettings(string Kind, double Fraction, int[] Ids, int StartRound, string Knowledge, IOptionReader? Options)
+{
+    public static readonly AttackSettings None = new("none", 0, [], 1, "colluders", null);
+    public bool Enabled => Kind != "none";
 }

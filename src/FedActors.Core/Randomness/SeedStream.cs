@@ -17,6 +17,8 @@ public enum Purpose
     Link = 11,
     Defence = 12,
     Attack = 13,
+    Malicious = 14,
+    Poison = 15,
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using FedActors.Core.Attacks;
 using FedActors.Core.Config;
 using FedActors.Core.Data;
 using FedActors.Core.Data.Partitioners;
@@ -23,7 +24,11 @@ public sealed class Experiment : IDisposable
         Data = data;
         Partition = partition;
         TestIndices = partition.AllTestIndices();
+        Collusion = new Collusion(settings.Attack ?? AttackSettings.None, settings.Clients.Count, settings.Seed);
     }
+
+    /// <summary>Who is malicious and how they attack (no one, without <c>fedactors.attack</c>).</summary>
+    public Collusion Collusion { get; }
 
     public ExperimentSettings Settings { get; }
     public Dataset Data { get; }
@@ -65,9 +70,13 @@ public sealed class Experiment : IDisposable
         Simulation.Participation.Decide(Profile(clientId), Seed, round, TrainSamples(clientId), Settings.Train, Settings.Round.DeadlineSeconds);
 
     /// <summary>One client's local training for a round, on a pool thread's model.</summary>
-    public TrainOutcome Train(WorkerSlot slot, ParameterVector global, int clientId, int round) =>
-        LocalTrainer.Train(slot.Model, global, Data, Partition.Clients[clientId].Train, Settings.Train,
-            SeedStream.Rng(Seed, round, clientId, Purpose.Shuffle));
+    /// <remarks>A malicious client with a data-poisoning attack trains on poisoned batches.</remarks>
+    public TrainOutcome Train(WorkerSlot slot, ParameterVector global, int clientId, int round)
+    {
+        var poison = Collusion.Attacks(clientId, round) ? Collusion.Attack!.Data : null;
+        return LocalTrainer.Train(slot.Model, global, Data, Partition.Clients[clientId].Train, Settings.Train,
+            SeedStream.Rng(Seed, round, clientId, Purpose.Shuffle), poison, SeedStream.Rng(Seed, round, clientId, Purpose.Poison));
+    }
 
     /// <summary>Chunks of the test set evaluated as separate tasks; fixed size, so the summed result does not depend
     /// on how many workers there are.</summary>

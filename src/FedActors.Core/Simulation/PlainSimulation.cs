@@ -21,17 +21,19 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
         for (int round = 1; round <= s.Rounds; round++)
         {
             var clock = Stopwatch.StartNew();
-            var (state, next) = RunRound(round, global);
+            var (state, next, accepted) = RunRound(round, global);
             global = next;
             var eval = ShouldEvaluate(round, s.Rounds, s.Round.EvaluateEvery) ? Evaluate(global) : null;
-            yield return RoundSummary.From(state, eval?.Accuracy ?? double.NaN, eval?.MeanLoss ?? double.NaN, clock.ElapsedMilliseconds);
+            yield return RoundSummary.From(state, eval?.Accuracy ?? double.NaN, eval?.MeanLoss ?? double.NaN, clock.ElapsedMilliseconds,
+                accepted, experiment.Collusion.IsMalicious);
         }
     }
 
     public static bool ShouldEvaluate(int round, int rounds, int every) => round == rounds || (every > 0 && round % every == 0);
 
-    /// <summary>Samples, trains the participants concurrently on the pool and aggregates in client-id order.</summary>
-    public (RoundState State, ParameterVector Global) RunRound(int round, ParameterVector global)
+    /// <summary>Samples, trains the participants concurrently on the pool, lets the colluders craft their updates,
+    /// and aggregates in client-id order.</summary>
+    public (RoundState State, ParameterVector Global, IReadOnlyCollection<int>? Accepted) RunRound(int round, ParameterVector global)
     {
         var s = experiment.Settings;
         var selected = ClientSampler.Sample(s.Seed, round, s.Clients.Count, s.Clients.SampledPerRound);
@@ -48,12 +50,23 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
                 return (outcome, t.ElapsedMilliseconds);
             })));
         }
+        var honest = new List<(ClientUpdate Update, double Sim, long Ms)>();
         foreach (var (id, sim, task) in work)
         {
             var (o, ms) = task.GetAwaiter().GetResult();
-            state = state.OnUpdate(new ClientUpdate(id, o.Delta, o.NumSamples, o.MeanLoss), global.Length, sim, ms);
+            honest.Add((new ClientUpdate(id, o.Delta, o.NumSamples, o.MeanLoss), sim, ms));
         }
-        return (state, ServerStep.Apply(_rule, global, state, s.Seed));
+        var collusion = experiment.Collusion;
+        var crafted = collusion.Craft(round, global, selected.Length, selected.Count(collusion.IsMalicious),
+            honest.Where(h => collusion.CollusionNeeded(h.Update.ClientId, round)).Select(h => h.Update).ToArray(),
+            honest.Where(h => !collusion.IsMalicious(h.Update.ClientId)).Select(h => h.Update).ToArray());
+        foreach (var (u, sim, ms) in honest)
+        {
+            var submitted = crafted.TryGetValue(u.ClientId, out var c) ? u with { Delta = c } : u;
+            state = state.OnUpdate(submitted, global.Length, sim, ms);
+        }
+        var (next, result) = ServerStep.Apply(_rule, global, state, s.Seed);
+        return (state, next, result?.Accepted);
     }
 
     public EvalOutcome Evaluate(ParameterVector weights)

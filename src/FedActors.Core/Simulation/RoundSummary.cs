@@ -16,16 +16,38 @@ public sealed record RoundSummary(
     double TrainLoss,
     double SimSeconds,
     long RoundMs,
-    long ComputeMs)
+    long ComputeMs,
+    int Malicious = 0,
+    int Flagged = 0,
+    int TruePositives = 0,
+    int FalsePositives = 0)
 {
+    /// <summary>Malicious updates that were aggregated (false negatives).</summary>
+    public int FalseNegatives => Malicious - TruePositives;
+
+    /// <summary>Benign updates flagged, over benign updates received; NaN with none.</summary>
+    public double FalsePositiveRate => Responded - Malicious == 0 ? double.NaN : (double)FalsePositives / (Responded - Malicious);
+
+    /// <summary>Malicious updates missed, over malicious updates received; NaN with none.</summary>
+    public double FalseNegativeRate => Malicious == 0 ? double.NaN : (double)FalseNegatives / Malicious;
+
     /// <summary>Simulated drops (dropout and deadline); real failures (<see cref="TimedOut"/>, <see cref="Failed"/>) are counted apart.</summary>
     public int Dropped => DroppedOut + MissedDeadline;
 
-    public static RoundSummary From(RoundState s, double accuracy, double loss, long roundMs)
+    /// <param name="accepted">The clients whose updates the rule used (null: nothing was aggregated, nobody flagged).</param>
+    /// <param name="isMalicious">Ground truth, for the detection counts only; the rule never sees it.</param>
+    public static RoundSummary From(RoundState s, double accuracy, double loss, long roundMs,
+        IReadOnlyCollection<int>? accepted = null, Func<int, bool>? isMalicious = null)
     {
         var u = s.OrderedUpdates;
         double trainLoss = u.Count == 0 ? double.NaN : u.Sum(x => x.TrainLoss * x.NumSamples) / u.Sum(x => (double)x.NumSamples);
+        isMalicious ??= _ => false;
+        var flagged = accepted is null ? [] : u.Select(x => x.ClientId).Where(id => !accepted.Contains(id)).ToArray();
         return new RoundSummary(s.Round, s.Selected.Count, u.Count, s.Count(DropReason.DroppedOut), s.Count(DropReason.MissedDeadline),
-            s.Count(DropReason.TimedOut), s.Count(DropReason.Failed), s.Count(DropReason.Rejected), accuracy, loss, trainLoss, s.SimSeconds, roundMs, s.ComputeMs);
+            s.Count(DropReason.TimedOut), s.Count(DropReason.Failed), s.Count(DropReason.Rejected), accuracy, loss, trainLoss, s.SimSeconds, roundMs, s.ComputeMs,
+            Malicious: u.Count(x => isMalicious(x.ClientId)),
+            Flagged: flagged.Length,
+            TruePositives: flagged.Count(isMalicious),
+            FalsePositives: flagged.Count(id => !isMalicious(id)));
     }
 }

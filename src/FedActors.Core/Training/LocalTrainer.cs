@@ -18,8 +18,10 @@ public sealed record TrainOutcome(ParameterVector Delta, int NumSamples, double 
 /// </summary>
 public static class LocalTrainer
 {
+    /// <param name="poison">A data-poisoning attack applied to every batch (malicious clients only), with its own
+    /// seeded stream <paramref name="poisonRng"/>.</param>
     public static TrainOutcome Train(SplitModel model, ParameterVector global, Dataset data, IReadOnlyList<int> indices,
-        TrainOptions options, Rng shuffle)
+        TrainOptions options, Rng shuffle, Attacks.IDataPoisoningAttack? poison = null, Rng? poisonRng = null)
     {
         global.CopyTo(model);
         model.train();
@@ -36,6 +38,7 @@ public static class LocalTrainer
                 if (size < options.BatchSize && options.DropLast) break;
                 using var scope = torch.NewDisposeScope();
                 var (x, y) = data.Batch(order.AsSpan(start, size));
+                if (poison is not null) (x, y) = poison.Poison(x, y, data.NumClasses, poisonRng!);
                 optimizer.zero_grad();
                 var loss = nn.functional.cross_entropy(model.forward(x), y);
                 loss.backward();

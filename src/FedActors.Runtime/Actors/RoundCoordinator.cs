@@ -17,14 +17,15 @@ namespace FedActors.Runtime.Actors;
 /// </summary>
 public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 {
-    public static Props Props(Experiment experiment, IActorRef clients, IActorRef evaluator, RunEvents events) =>
-        Akka.Actor.Props.Create(() => new RoundCoordinator(experiment, clients, evaluator, events));
+    public static Props Props(Experiment experiment, IActorRef clients, IActorRef evaluator, IActorRef adversary, RunEvents events) =>
+        Akka.Actor.Props.Create(() => new RoundCoordinator(experiment, clients, evaluator, adversary, events));
 
     private sealed record RoundTimeout(int Round);
 
     private readonly Experiment _experiment;
     private readonly IActorRef _clients;
     private readonly IActorRef _evaluator;
+    private readonly IActorRef _adversary;
     private readonly RunEvents _events;
     private readonly IAggregationRule _rule;
     private readonly HashSet<IActorRef> _workers = [];
@@ -35,14 +36,16 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private RoundState _round = null!;
     private double _bestAccuracy = double.NaN;
     private double _lastAccuracy = double.NaN;
+    private IReadOnlyCollection<int>? _accepted;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public RoundCoordinator(Experiment experiment, IActorRef clients, IActorRef evaluator, RunEvents events)
+    public RoundCoordinator(Experiment experiment, IActorRef clients, IActorRef evaluator, IActorRef adversary, RunEvents events)
     {
         _experiment = experiment;
         _clients = clients;
         _evaluator = evaluator;
+        _adversary = adversary;
         _events = events;
         _rule = experiment.Settings.CreateRule();
         Receive<RegisterWorker>(HandleRegisterWorker);
@@ -94,6 +97,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _roundClock.Restart();
         var model = new GlobalModel(round, _global);
         foreach (var w in _workers) w.Tell(model);
+        if (selected.Any(id => _experiment.Collusion.CollusionNeeded(id, round)))
+            _adversary.Tell(new AdversaryRoundStarted(round, selected, _global));
         foreach (var id in selected) _clients.Tell(new StartTraining(id, round, Self));
         Timers.StartSingleTimer("round-timeout", new RoundTimeout(round), s.Round.Timeout);
     }
@@ -127,7 +132,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     {
         if (!_round.IsComplete) return;
         Timers.Cancel("round-timeout");
-        _global = ServerStep.Apply(_rule, _global, _round, _experiment.Seed);
+        (_global, var result) = ServerStep.Apply(_rule, _global, _round, _experiment.Seed);
+        _accepted = result?.Accepted;
         var s = _experiment.Settings;
         if (PlainSimulation.ShouldEvaluate(_round.Round, s.Rounds, s.Round.EvaluateEvery))
             _evaluator.Tell(new EvaluateModel(_round.Round, _global, Self));
@@ -144,7 +150,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     private void FinishRound(double accuracy, double loss)
     {
-        var summary = RoundSummary.From(_round, accuracy, loss, _roundClock.ElapsedMilliseconds);
+        var summary = RoundSummary.From(_round, accuracy, loss, _roundClock.ElapsedMilliseconds, _accepted, _experiment.Collusion.IsMalicious);
         if (!double.IsNaN(accuracy))
         {
             _lastAccuracy = accuracy;

@@ -6,6 +6,7 @@ public static class ActorNames
     public const string System = "fedactors";
     public const string ClientRegion = "clients";
     public const string Coordinator = "coordinator";
+    public const string Adversary = "adversary";
     public const string DeviceWorker = "device-worker";
     public const string Role = "fl";
 }

@@ -46,13 +46,18 @@ public static class FedActorsHosting
         b.WithActors((system, registry) =>
             registry.Register<DeviceWorker>(system.ActorOf(DeviceWorker.Props(r.Experiment, r.Pool), ActorNames.DeviceWorker)));
 
+    /// <summary>The adversary that coordinates colluding malicious clients, as a cluster singleton (with its proxy).</summary>
+    public static AkkaConfigurationBuilder WithAdversary(this AkkaConfigurationBuilder b, NodeResources r) =>
+        b.WithSingleton<Adversary>(ActorNames.Adversary, Adversary.Props(r.Experiment), new ClusterSingletonOptions { Role = ActorNames.Role });
+
     /// <summary>Client entities, sharded by client id; remember-entities off, ddata state store.</summary>
     public static AkkaConfigurationBuilder WithClientShards(this AkkaConfigurationBuilder b, NodeResources r, Config config) =>
         b.WithShardRegion<ClientEntity>(ActorNames.ClientRegion,
             (_, registry, _) =>
             {
                 var worker = registry.Get<DeviceWorker>();
-                return id => ClientEntity.Props(int.Parse(id, System.Globalization.CultureInfo.InvariantCulture), r.Experiment, worker, r.Store);
+                var adversary = registry.Get<Adversary>();
+                return id => ClientEntity.Props(int.Parse(id, System.Globalization.CultureInfo.InvariantCulture), r.Experiment, worker, r.Store, adversary);
             },
             new ClientMessageExtractor(config.GetInt("fedactors.cluster.shards")),
             new ShardOptions { StateStoreMode = StateStoreMode.DData, RememberEntities = false, Role = ActorNames.Role });
@@ -60,7 +65,7 @@ public static class FedActorsHosting
     /// <summary>The round coordinator as a cluster singleton (with its proxy), and this node's worker registered with it.</summary>
     public static AkkaConfigurationBuilder WithCoordinator(this AkkaConfigurationBuilder b, NodeResources r) =>
         b.WithSingleton<RoundCoordinator>(ActorNames.Coordinator,
-                (_, registry, _) => RoundCoordinator.Props(r.Experiment, registry.Get<ClientEntity>(), registry.Get<DeviceWorker>(), r.Events),
+                (_, registry, _) => RoundCoordinator.Props(r.Experiment, registry.Get<ClientEntity>(), registry.Get<DeviceWorker>(), registry.Get<Adversary>(), r.Events),
                 new ClusterSingletonOptions { Role = ActorNames.Role })
             .WithActors((_, registry) => registry.Get<RoundCoordinator>().Tell(new RegisterWorker(registry.Get<DeviceWorker>())));
 }

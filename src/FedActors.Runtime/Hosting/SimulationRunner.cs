@@ -51,6 +51,7 @@ public static class SimulationRunner
         builder.Services.AddAkka(ActorNames.System, b => b
             .WithFedActorsCluster(config)
             .WithDeviceWorker(resources)
+            .WithAdversary(resources)
             .WithClientShards(resources, config)
             .WithCoordinator(resources));
         return builder.Build();

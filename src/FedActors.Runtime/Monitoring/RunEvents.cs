@@ -32,6 +32,12 @@ public sealed class RunEvents(ILogger log)
             .ForContext("Rejected", r.Rejected)
             .ForContext("TrainLoss", r.TrainLoss)
             .ForContext("SimSeconds", r.SimSeconds)
+            .ForContext("Malicious", r.Malicious)
+            .ForContext("Flagged", r.Flagged)
+            .ForContext("TruePositives", r.TruePositives)
+            .ForContext("FalsePositives", r.FalsePositives)
+            .ForContext("FalsePositiveRate", r.FalsePositiveRate)
+            .ForContext("FalseNegativeRate", r.FalseNegativeRate)
             .Information(
                 "Round {Round}: {Responded}/{Selected} responded, {Dropped} dropped, accuracy {Accuracy:0.0000}, loss {Loss:0.0000} in {RoundMs} ms",
                 r.Round, r.Responded, r.Selected, r.Dropped, r.Accuracy, r.Loss, r.RoundMs);

@@ -60,3 +60,16 @@ public sealed record UpdateSubmitted(int ClientId, int Round, ParameterVector De
 
 /// <summary>A client contributes nothing this round, and why.</summary>
 public sealed record ClientDropped(int ClientId, int Round, DropReason Reason, double SimSeconds) : IFedActorsMessage;
+
+// ---- collusion (malicious clients ↔ adversary)
+
+/// <summary>The coordinator tells the adversary a round has started, with the global model it was sent.</summary>
+public sealed record AdversaryRoundStarted(int Round, int[] Selected, ParameterVector Global) : IFedActorsMessage;
+
+/// <summary>A client's honest update shown to the adversary: a malicious client's (it then waits for its crafted
+/// update) or, with full knowledge, a benign client's copy.</summary>
+public sealed record HonestUpdate(int ClientId, int Round, ParameterVector Delta, int NumSamples, double TrainLoss, bool Malicious, IActorRef Client)
+    : IFedActorsMessage;
+
+/// <summary>The adversary's crafted update for a malicious client, which submits it as its own.</summary>
+public sealed record PoisonedUpdate(int ClientId, int Round, ParameterVector Delta) : IFedActorsMessage;

@@ -2,6 +2,7 @@ using System.Globalization;
 using Akka.Configuration;
 using Akka.Configuration.Hocon;
 using FedActors.Core.Aggregation;
+using FedActors.Core.Attacks;
 using FedActors.Core.Config;
 using FedActors.Core.Data;
 using FedActors.Core.Data.Partitioners;
@@ -149,10 +150,29 @@ public static class FedActorsSettings
                 Device: r.OneOf("fedactors.device.kind", ["cpu"]),
                 Workers: r.Int("fedactors.device.workers", 0, 1024),
                 ThreadsPerWorker: r.Int("fedactors.device.threads-per-worker", 1, 1024)));
-        settings = settings with { RuleOptions = new HoconOptionReader(c, $"fedactors.defence.{settings.Rule}") };
+        settings = settings with { RuleOptions = new HoconOptionReader(c, $"fedactors.defence.{settings.Rule}"), Attack = ReadAttack(c, r, settings.Clients.Count) };
         ValidateRule(settings);
         Validate(settings);
         return settings;
+    }
+
+    private static AttackSettings ReadAttack(Config c, Reader r, int population)
+    {
+        var kind = r.OneOf("fedactors.attack.kind", AttackRegistry.Names.Prepend("none"));
+        int[] ids;
+        try { ids = c.GetIntList("fedactors.attack.ids").ToArray(); }
+        catch (Exception) { throw new ConfigurationError("fedactors.attack.ids", c.GetValue("fedactors.attack.ids")?.ToString() ?? "", "a list of client ids such as [0, 5, 7]"); }
+        foreach (var id in ids)
+            if (id < 0 || id >= population)
+                throw new ConfigurationError("fedactors.attack.ids", id.ToString(CultureInfo.InvariantCulture), $"client ids in [0, {population})");
+        var attack = new AttackSettings(kind,
+            r.Double("fedactors.attack.fraction", 0, 1),
+            ids,
+            r.Int("fedactors.attack.start-round", 1, int.MaxValue),
+            r.OneOf("fedactors.attack.knowledge", ["colluders", "benign"]),
+            kind == "none" ? null : new HoconOptionReader(c, $"fedactors.attack.{kind}"));
+        if (attack.Enabled) AttackRegistry.Create(kind, attack.Options!); // reads and checks its options now
+        return attack;
     }
 
     /// <summary>Builds the rule once, so its options are read and checked, and checks its precondition against the

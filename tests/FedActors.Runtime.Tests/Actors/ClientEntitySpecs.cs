@@ -32,7 +32,7 @@ public class ClientEntitySpecs() : TestKit(LocalSpecConfig.Config)
         // arrange: every client drops out
         using var e = TestExperiments.Load(TestExperiments.Synthetic(dropout: 1.0));
         var worker = CreateTestProbe();
-        var client = Sys.ActorOf(ClientEntity.Props(3, e, worker, new InMemoryClientStateStore()));
+        var client = Sys.ActorOf(ClientEntity.Props(3, e, worker, new InMemoryClientStateStore(), CreateTestProbe()));
         // act
         client.Tell(new StartTraining(3, 1, TestActor));
         // assert
@@ -47,7 +47,7 @@ public class ClientEntitySpecs() : TestKit(LocalSpecConfig.Config)
         using var e = TestExperiments.Load(TestExperiments.Synthetic(dropout: 0));
         var worker = CreateTestProbe();
         var store = new InMemoryClientStateStore();
-        var client = Sys.ActorOf(ClientEntity.Props(2, e, worker, store));
+        var client = Sys.ActorOf(ClientEntity.Props(2, e, worker, store, CreateTestProbe()));
 
         client.Tell(new StartTraining(2, 4, TestActor));
         var task = worker.ExpectMsg<TrainTask>();
@@ -64,7 +64,7 @@ public class ClientEntitySpecs() : TestKit(LocalSpecConfig.Config)
     public void ClientEntity_should_ignore_a_result_for_a_round_it_is_not_training()
     {
         using var e = TestExperiments.Load(TestExperiments.Synthetic(dropout: 0));
-        var client = Sys.ActorOf(ClientEntity.Props(1, e, CreateTestProbe(), new InMemoryClientStateStore()));
+        var client = Sys.ActorOf(ClientEntity.Props(1, e, CreateTestProbe(), new InMemoryClientStateStore(), CreateTestProbe()));
         client.Tell(new TrainDone(1, 9, new ParameterVector([1f]), 1, 0, 0));
         ExpectNoMsg(TimeSpan.FromMilliseconds(200));
     }

@@ -51,6 +51,28 @@ public class ShardedRunSpecs
         Assert.Single(sink.Named("RunCompleted"));
     }
 
+    [Theory]
+    [InlineData("min-max", "colluders")]
+    [InlineData("lie", "benign")]
+    [InlineData("label-flip", "colluders")]
+    public async Task Colluding_attackers_through_the_adversary_should_match_the_plain_loop(string attack, string knowledge)
+    {
+        // arrange: 25 % malicious, dropouts (some colluders drop out and are simply missing), Multi-Krum f = 2
+        var settings = Settings.WithAttack(attack, 0.25, knowledge: knowledge)
+            .WithRule("multi-krum", new Dictionary<string, object> { ["f"] = 2, ["check-precondition"] = false });
+        using var e = TestExperiments.Load(settings);
+        List<RoundSummary> plain;
+        using (var pool = new TorchWorkerPool(2, 1, e.CreateModel)) plain = new PlainSimulation(e, pool).Run().ToList();
+
+        // act
+        var result = await SimulationRunner.RunAsync(e, Support.NodeConfig(), Support.Events().Events);
+
+        // assert
+        Assert.Equal(plain.Select(Untimed), result.Rounds.Select(Untimed));
+        Assert.True(result.Rounds.Sum(r => r.Malicious) > 0, "no malicious update was received");
+        Assert.All(result.Rounds, r => Assert.Equal(r.Flagged, r.TruePositives + r.FalsePositives));
+    }
+
     [Fact]
     public async Task The_same_seed_should_give_identical_rounds_and_another_seed_different_ones()
     {

@@ -128,6 +128,32 @@ public class FedActorsConfigSpecs
     }
 
     [Fact]
+    public void An_unknown_attack_should_list_the_registered_ones()
+    {
+        var e = Error("fedactors.attack.kind = min-maxx");
+        Assert.Equal("fedactors.attack.kind", e.Key);
+        Assert.Contains("fang-krum, fang-trim, gaussian, label-flip, lie, min-max, min-sum, scaling, sign-flip", e.Message);
+    }
+
+    [Fact]
+    public void Malicious_ids_outside_the_population_and_bad_attack_options_should_name_their_keys()
+    {
+        Assert.Equal("fedactors.attack.ids", Error("fedactors.attack { kind = sign-flip, ids = [3, 100] }").Key);
+        Assert.Equal("fedactors.attack.min-max.perturbation", Error("fedactors.attack { kind = min-max, min-max.perturbation = cosine }").Key);
+        Assert.Equal("fedactors.attack.fraction", Error("fedactors.attack { kind = lie, fraction = 1.5 }").Key);
+    }
+
+    [Fact]
+    public void An_attack_should_be_read_with_its_options()
+    {
+        var s = FedActorsSettings.Read(FedActorsSettings.Load(WriteConf("fedactors.attack { kind = sign-flip, ids = [1, 2], start-round = 3, sign-flip.scale = 4 }")));
+        Assert.Equal("sign-flip", s.Attack!.Kind);
+        Assert.Equal([1, 2], s.Attack.Ids);
+        Assert.Equal(3, s.Attack.StartRound);
+        Assert.Equal(4.0, s.Attack.Options!.Double("scale"));
+    }
+
+    [Fact]
     public void A_bad_rule_option_should_name_its_full_key()
     {
         var e = Error("fedactors.defence { rule = trimmed-mean, trimmed-mean.beta = -1 }");

@@ -1,0 +1,54 @@
+using FedActors.Core.Aggregation;
+using FedActors.Core.Config;
+using FedActors.Core.Randomness;
+using FedActors.Core.Updates;
+
+namespace FedActors.Core.Attacks;
+
+/// <summary>
+/// The malicious population and the colluders' crafting step, shared by the Adversary actor and the plain loop so
+/// both produce the same poisoned updates.
+/// </summary>
+public sealed class Collusion
+{
+    public Collusion(AttackSettings settings, int population, long seed)
+    {
+        Settings = settings;
+        Seed = seed;
+        if (!settings.Enabled) { Malicious = new HashSet<int>(); return; }
+        Attack = AttackRegistry.Create(settings.Kind, settings.Options ?? throw new ArgumentException("attack options missing"));
+        Malicious = settings.Ids.Length > 0
+            ? settings.Ids.ToHashSet()
+            : SeedStream.Rng(seed, -1, -1, Purpose.Malicious).Permutation(population)[..(int)Math.Round(settings.Fraction * population)].ToHashSet();
+    }
+
+    public AttackSettings Settings { get; }
+    public long Seed { get; }
+    public Attack? Attack { get; }
+    public IReadOnlySet<int> Malicious { get; }
+
+    public bool IsMalicious(int clientId) => Malicious.Contains(clientId);
+
+    /// <summary>Whether the client attacks in this round.</summary>
+    public bool Attacks(int clientId, int round) => Attack is not null && round >= Settings.StartRound && IsMalicious(clientId);
+
+    /// <summary>Whether the client's honest update must go to the adversary before it is submitted.</summary>
+    public bool CollusionNeeded(int clientId, int round) => Attack?.Model is not null && Attacks(clientId, round);
+
+    /// <summary>Whether a benign client's update is shown to the adversary (full knowledge).</summary>
+    public bool Observed(int round) => Attack?.Model is not null && round >= Settings.StartRound && Settings.Knowledge == "benign";
+
+    /// <summary>
+    /// Crafts the submitted updates of the malicious clients that delivered an honest update this round.
+    /// <paramref name="maliciousHonest"/> and <paramref name="benign"/> must be in client-id order.
+    /// </summary>
+    /// <param name="selectedMalicious">f: malicious clients among the selected (including those that dropped out).</param>
+    public IReadOnlyDictionary<int, ParameterVector> Craft(int round, ParameterVector global, int selected, int selectedMalicious,
+        IReadOnlyList<ClientUpdate> maliciousHonest, IReadOnlyList<ClientUpdate> benign)
+    {
+        if (Attack?.Model is not { } model || maliciousHonest.Count == 0) return maliciousHonest.ToDictionary(u => u.ClientId, u => u.Delta);
+        var known = Settings.Knowledge == "benign" && benign.Count > 1 ? benign : maliciousHonest;
+        var context = new AttackContext(round, global, selected, selectedMalicious, Seed);
+        return model.Craft(context, known, maliciousHonest);
+    }
+}

@@ -1,0 +1,68 @@
+using FedActors.Core.Simulation;
+using FedActors.Core.Training;
+using FedActors.TestSupport;
+using Xunit;
+
+namespace FedActors.Core.Tests.Attacks;
+
+/// <summary>Attacks and defences on real (small) runs of the plain loop.</summary>
+[Collection("Torch")]
+public class AttackEffectTests
+{
+    private static readonly Core.Config.ExperimentSettings Base =
+        TestExperiments.Synthetic(rounds: 5, clients: 20, perRound: 20, samples: 2400, seed: 3);
+
+    private static List<RoundSummary> Run(Core.Config.ExperimentSettings s)
+    {
+        using var e = TestExperiments.Load(s);
+        using var pool = new TorchWorkerPool(2, 1, e.CreateModel);
+        return new PlainSimulation(e, pool).Run().ToList();
+    }
+
+    [Fact]
+    public void Sign_flipping_should_hurt_FedAvg_and_the_median_should_resist_it()
+    {
+        var clean = Run(Base)[^1].Accuracy;
+        var attacked = Run(Base.WithAttack("sign-flip", 0.2, options: new Dictionary<string, object> { ["scale"] = 4.0 }))[^1].Accuracy;
+        var defended = Run(Base.WithAttack("sign-flip", 0.2, options: new Dictionary<string, object> { ["scale"] = 4.0 }).WithRule("median"))[^1].Accuracy;
+        Assert.True(attacked < clean - 0.2, $"FedAvg: clean {clean:F3}, under attack {attacked:F3}, median {defended:F3}");
+        Assert.True(defended > attacked + 0.2, $"median {defended:F3} vs FedAvg {attacked:F3} under attack");
+    }
+
+    [Fact]
+    public void Krum_should_flag_the_gaussian_attackers_and_the_counts_should_add_up()
+    {
+        var rounds = Run(Base.WithAttack("gaussian", 0.2).WithRule("multi-krum", new Dictionary<string, object> { ["f"] = 4 }));
+        foreach (var r in rounds)
+        {
+            Assert.Equal(4, r.Malicious); // 20 % of 20, all selected, no dropouts
+            Assert.Equal(4, r.TruePositives);
+            Assert.Equal(r.Flagged, r.TruePositives + r.FalsePositives);
+            Assert.Equal(0.0, r.FalseNegativeRate);
+        }
+    }
+
+    [Fact]
+    public void Attacks_should_start_at_their_start_round()
+    {
+        var rounds = Run(Base.WithAttack("gaussian", 0.2, startRound: 4).WithRule("krum", new Dictionary<string, object> { ["f"] = 4 }));
+        // Krum accepts one update and flags the other 19. Before round 4 the malicious clients send honest updates, so
+        // Krum may well pick one of them; from round 4 on their noise is never picked.
+        Assert.All(rounds, r => Assert.Equal(19, r.Flagged));
+        Assert.All(rounds.Skip(3), r => Assert.Equal(4, r.TruePositives));
+        Assert.True(rounds[^1].Accuracy > 0.5, $"accuracy {rounds[^1].Accuracy}");
+    }
+
+    [Fact]
+    public async Task Label_flipping_should_poison_the_malicious_clients_training_data()
+    {
+        using var honest = TestExperiments.Load(Base);
+        using var flipped = TestExperiments.Load(Base.WithAttack("label-flip", 0.2));
+        int victim = flipped.Collusion.Malicious.First();
+        int bystander = Enumerable.Range(0, 20).First(i => !flipped.Collusion.IsMalicious(i));
+        using var pool = new TorchWorkerPool(1, 1, honest.CreateModel);
+        var g = honest.InitialWeights();
+        Assert.NotEqual((await pool.Run(s => honest.Train(s, g, victim, 1))).Delta.Values, (await pool.Run(s => flipped.Train(s, g, victim, 1))).Delta.Values);
+        Assert.Equal((await pool.Run(s => honest.Train(s, g, bystander, 1))).Delta.Values, (await pool.Run(s => flipped.Train(s, g, bystander, 1))).Delta.Values);
+    }
+}
