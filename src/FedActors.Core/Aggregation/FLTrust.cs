@@ -9,6 +9,8 @@ namespace FedActors.Core.Aggregation;
 /// With every score 0 the aggregate is the zero update (the global model stays).</remarks>
 public sealed class FLTrust : IAggregationRule
 {
+    public bool NeedsRootUpdate => true;
+
     public AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates)
     {
         var root = context.RootUpdate ?? throw new InvalidOperationException("fltrust needs the server's root update (fedactors.server.root-samples > 0)");

@@ -11,7 +11,13 @@ public sealed record ClientUpdate(int ClientId, ParameterVector Delta, int NumSa
 /// <summary>What the rule is told about the round (never who is malicious).</summary>
 /// <param name="Seed">The experiment seed, for rules that draw (with <c>Purpose.Defence</c>).</param>
 /// <param name="RootUpdate">The server's update on its clean root set, for FLTrust and SkyMask; null when there is none.</param>
-public sealed record RoundContext(int Round, ParameterVector Global, int Selected, long Seed = 0, ParameterVector? RootUpdate = null);
+/// <param name="Server">The server's model and root data, for rules that compute with them (SkyMask); set when the
+/// rule runs on a device worker's thread.</param>
+public sealed record RoundContext(int Round, ParameterVector Global, int Selected, long Seed = 0, ParameterVector? RootUpdate = null,
+    ServerResources? Server = null);
+
+/// <summary>Torch resources of the server side, valid only on the worker thread that runs the aggregation.</summary>
+public sealed record ServerResources(Models.SplitModel Model, Data.Dataset Data, int[] RootIndices, Training.TrainOptions Train);
 
 /// <summary>The aggregate update and the clients whose updates went into it.</summary>
 public sealed record AggregationResult(ParameterVector Delta, ImmutableArray<int> Accepted);
@@ -28,4 +34,7 @@ public interface IAggregationRule
     /// <summary>Throws <see cref="RulePreconditionException"/> when the rule cannot work on rounds of
     /// <paramref name="updates"/> updates (e.g. Krum's n &gt; 2f + 2). Checked at config time and before each round.</summary>
     void Validate(int updates) { }
+
+    /// <summary>Whether the rule needs the server's root-set update Δ₀ in <see cref="RoundContext.RootUpdate"/>.</summary>
+    bool NeedsRootUpdate => false;
 }

@@ -17,8 +17,11 @@ public sealed record ExperimentSettings(
     string Rule,
     DeviceSettings Device,
     IOptionReader? RuleOptions = null,
-    AttackSettings? Attack = null)
+    AttackSettings? Attack = null,
+    ServerSettings? Server = null)
 {
+    public ServerSettings ServerOrDefault => Server ?? ServerSettings.Default;
+
     /// <summary>A fresh instance of the configured aggregation rule, with its options.</summary>
     public Aggregation.IAggregationRule CreateRule() =>
         RuleOptions is null ? Aggregation.AggregationRegistry.Create(Rule) : Aggregation.AggregationRegistry.Create(Rule, RuleOptions);
@@ -26,7 +29,20 @@ public sealed record ExperimentSettings(
 
 /// <param name="Dataset"><c>fashion-mnist</c> or <c>synthetic</c>.</param>
 /// <param name="Limit">Keep only the first N pooled samples (0 = all).</param>
-public sealed record DataSettings(string Dataset, string Directory, string Pool, int Limit, int SyntheticSamples, PartitionOptions Partition);
+/// <param name="Evaluation"><c>clients</c>: the global model is tested on every client's local test split (PFLlib);
+/// <c>held-out</c>: only the train files are partitioned and the model is tested on the t10k file (FLTrust, SkyMask).</param>
+public sealed record DataSettings(string Dataset, string Directory, string Pool, int Limit, int SyntheticSamples, PartitionOptions Partition,
+    string Evaluation = "clients");
+
+/// <summary>The server's side of training (<c>fedactors.server</c>).</summary>
+/// <param name="LearningRate">η_g: w ← w + η_g·aggregate(Δ). SkyMask uses 0.5.</param>
+/// <param name="RootSamples">Clean samples the server holds (FLTrust, SkyMask: 100), taken out of the clients' pool; 0 = none.</param>
+/// <param name="RootBias">p: share of the root set from <paramref name="RootBiasClass"/>, the rest spread evenly
+/// (p = 1/C is uniform).</param>
+public sealed record ServerSettings(double LearningRate, int RootSamples, double RootBias, int RootBiasClass)
+{
+    public static readonly ServerSettings Default = new(1.0, 0, 0.1, 1);
+}
 
 /// <param name="PerRound">Clients sampled per round; when 0, <see cref="Fraction"/> of the population (at least 1).</param>
 public sealed record PopulationSettings(int Count, double Fraction, int PerRound, DropoutSettings Dropout, SpeedSettings Speed)

@@ -12,6 +12,7 @@ public static class ModelRegistry
         {
             ["cnn"] = FedAvgCnn,
             ["mlp"] = (shape, classes) => Mlp(shape, classes, 200),
+            ["skymask-cnn"] = SkyMaskCnn,
         };
 
     public static IReadOnlyCollection<string> Names => (IReadOnlyCollection<string>)Factories.Keys;
@@ -46,6 +47,24 @@ public static class ModelRegistry
             ("flatten", Flatten()),
             ("fc1", Linear(64 * outH * outW, 512)), ("relu3", ReLU()));
         return new SplitModel("FedAvgCNN", body, Linear(512, numClasses));
+    }
+
+    /// <summary>
+    /// SkyMask's 4-layer CNN for Fashion-MNIST (its <c>models.py</c> <c>CNN</c>): conv3×3(30)–ReLU–maxpool2,
+    /// conv3×3(50)–ReLU–maxpool2, fc(100)–ReLU as the body; a linear head. Log-softmax is over classes (the repo's
+    /// dim=0 is a bug, spec A2). 139,940 parameters on 1×28×28 inputs.
+    /// </summary>
+    public static SplitModel SkyMaskCnn(int[] sampleShape, int numClasses)
+    {
+        if (sampleShape.Length != 3) throw new ArgumentException($"skymask-cnn needs C×H×W inputs, got {string.Join('×', sampleShape)}");
+        int c = sampleShape[0], h = sampleShape[1], w = sampleShape[2];
+        int outH = ((h - 2) / 2 - 2) / 2, outW = ((w - 2) / 2 - 2) / 2;
+        var body = Sequential(
+            ("conv1", Conv2d(c, 30, 3)), ("relu1", ReLU()), ("pool1", MaxPool2d(2)),
+            ("conv2", Conv2d(30, 50, 3)), ("relu2", ReLU()), ("pool2", MaxPool2d(2)),
+            ("flatten", Flatten()),
+            ("fc1", Linear(50 * outH * outW, 100)), ("relu3", ReLU()));
+        return new SplitModel("SkyMaskCNN", body, Linear(100, numClasses));
     }
 
     /// <summary>McMahan et al. 2017's "2NN": flatten, fc(hidden)–ReLU, fc(hidden)–ReLU as the body; a linear head.

@@ -19,6 +19,7 @@ public enum Purpose
     Attack = 13,
     Malicious = 14,
     Poison = 15,
+    RootSet = 16,
 }
 
 /// <summary>

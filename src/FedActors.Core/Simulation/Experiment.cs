@@ -16,14 +16,15 @@ namespace FedActors.Core.Simulation;
 /// </summary>
 public sealed class Experiment : IDisposable
 {
-    public Experiment(ExperimentSettings settings, Dataset data, Partition partition)
+    public Experiment(ExperimentSettings settings, Dataset data, Partition partition, int[]? testIndices = null, int[]? rootIndices = null)
     {
         if (partition.NumClients != settings.Clients.Count)
             throw new ArgumentException($"partition has {partition.NumClients} clients, settings say {settings.Clients.Count}");
         Settings = settings;
         Data = data;
         Partition = partition;
-        TestIndices = partition.AllTestIndices();
+        TestIndices = testIndices ?? partition.AllTestIndices();
+        RootIndices = rootIndices ?? [];
         Collusion = new Collusion(settings.Attack ?? AttackSettings.None, settings.Clients.Count, settings.Seed);
     }
 
@@ -34,8 +35,12 @@ public sealed class Experiment : IDisposable
     public Dataset Data { get; }
     public Partition Partition { get; }
 
-    /// <summary>The global model's test set: every client's local test split, pooled (the PFLlib protocol).</summary>
+    /// <summary>The global model's test set: every client's local test split, pooled (the PFLlib protocol), or the
+    /// held-out t10k samples.</summary>
     public int[] TestIndices { get; }
+
+    /// <summary>The server's clean root set (FLTrust, SkyMask); empty when <c>server.root-samples = 0</c>.</summary>
+    public int[] RootIndices { get; }
 
     public long Seed => Settings.Seed;
 
@@ -48,8 +53,25 @@ public sealed class Experiment : IDisposable
             "synthetic" => SyntheticDataset.Create(settings.Seed, d.SyntheticSamples),
             _ => throw new ArgumentException($"unknown dataset '{d.Dataset}'; valid: fashion-mnist, synthetic"),
         };
-        var partition = PartitionerRegistry.Build(d.Partition, data, settings.Clients.Count, settings.Seed);
-        return new Experiment(settings, data, partition);
+        // The pool the clients share: everything, or only the training files when the t10k part is held out.
+        int heldOut = d.Evaluation == "held-out" ? HeldOutStart(data, d) : data.Count;
+        var pool = Enumerable.Range(0, heldOut).ToList();
+        var root = RootSet.Draw(data.Labels, pool, data.NumClasses, settings.ServerOrDefault, settings.Seed);
+        pool.RemoveAll(new HashSet<int>(root).Contains);
+        var poolArray = pool.ToArray();
+        var labels = poolArray.Select(i => data.Labels[i]).ToArray();
+        var assignment = PartitionerRegistry.Create(d.Partition).Assign(labels, data.NumClasses, settings.Clients.Count, settings.Seed)
+            .Select(c => c.Select(i => poolArray[i]).ToArray()).ToArray();
+        var partition = TrainTestSplit.Apply(assignment, d.Partition.TrainFraction, settings.Seed);
+        int[]? test = d.Evaluation == "held-out" ? Enumerable.Range(heldOut, data.Count - heldOut).ToArray() : null;
+        return new Experiment(settings, data, partition, test, root);
+    }
+
+    /// <summary>Where the t10k samples start in the pooled Fashion-MNIST (60,000), or the last 1/7 of another pool.</summary>
+    private static int HeldOutStart(Dataset data, DataSettings d)
+    {
+        if (d.Dataset == "fashion-mnist" && d.Pool == "train+test" && d.Limit == 0) return 60_000;
+        return data.Count - data.Count / 7;
     }
 
     public SplitModel CreateModel() => ModelRegistry.Create(Settings.Model, Data.SampleShape, Data.NumClasses);
@@ -64,6 +86,12 @@ public sealed class Experiment : IDisposable
     public ClientProfile Profile(int clientId) => ClientProfile.For(Seed, clientId, Settings.Clients);
 
     public int TrainSamples(int clientId) => Partition.Clients[clientId].Train.Length;
+
+    /// <summary>The server's update on its root set, by the same local procedure as a client's (FLTrust, SkyMask).</summary>
+    public TrainOutcome TrainRoot(WorkerSlot slot, ParameterVector global, int round) =>
+        RootIndices.Length == 0
+            ? throw new InvalidOperationException("no root set: set fedactors.server.root-samples")
+            : LocalTrainer.Train(slot.Model, global, Data, RootIndices, Settings.Train, SeedStream.Rng(Seed, round, -1, Purpose.Shuffle));
 
     /// <summary>Whether the client delivers in this round, decided in simulated time.</summary>
     public Participation Participation(int clientId, int round) =>

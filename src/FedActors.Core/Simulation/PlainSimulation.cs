@@ -65,7 +65,8 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
             var submitted = crafted.TryGetValue(u.ClientId, out var c) ? u with { Delta = c } : u;
             state = state.OnUpdate(submitted, global.Length, sim, ms);
         }
-        var (next, result) = ServerStep.Apply(_rule, global, state, s.Seed);
+        var updates = state.OrderedUpdates;
+        var (next, result) = pool.Run(slot => ServerStep.Run(experiment, slot, _rule, global, round, selected.Length, updates)).GetAwaiter().GetResult();
         return (state, next, result?.Accepted);
     }
 

@@ -8,13 +8,29 @@ namespace FedActors.Core.Simulation;
 public static class ServerStep
 {
     /// <returns>The new global model, and the rule's result (null when nothing was aggregated).</returns>
-    public static (ParameterVector Global, AggregationResult? Result) Apply(IAggregationRule rule, ParameterVector global, RoundState round, long seed = 0)
+    /// <param name="updates">The round's valid updates in client-id order.</param>
+    /// <param name="serverLearningRate">η_g in w ← w + η_g·aggregate(Δ).</param>
+    /// <param name="rootUpdate">The server's root-set update, for rules that use one.</param>
+    /// <param name="server">Torch resources for rules that compute (SkyMask); only on a worker thread.</param>
+    public static (ParameterVector Global, AggregationResult? Result) Apply(IAggregationRule rule, ParameterVector global, int round, int selected,
+        IReadOnlyList<ClientUpdate> updates, long seed = 0, double serverLearningRate = 1.0, ParameterVector? rootUpdate = null, ServerResources? server = null)
     {
-        var updates = round.OrderedUpdates;
         if (updates.Count == 0) return (global, null);
         try { rule.Validate(updates.Count); }
         catch (RulePreconditionException) { return (global, null); }
-        var result = rule.Aggregate(new RoundContext(round.Round, global, round.Selected.Count, seed), updates);
-        return (global.Add(result.Delta), result);
+        var result = rule.Aggregate(new RoundContext(round, global, selected, seed, rootUpdate, server), updates);
+        var step = serverLearningRate == 1.0 ? result.Delta : new ParameterVector(result.Delta.Values.Select(v => (float)(serverLearningRate * v)).ToArray());
+        return (global.Add(step), result);
+    }
+
+    /// <summary>The whole server step of a round on a worker's thread: the root update when the rule needs one, then
+    /// <see cref="Apply"/>. Shared by the device worker and the plain loop.</summary>
+    public static (ParameterVector Global, AggregationResult? Result) Run(Experiment experiment, Training.WorkerSlot slot, IAggregationRule rule,
+        ParameterVector global, int round, int selected, IReadOnlyList<ClientUpdate> updates)
+    {
+        var s = experiment.Settings;
+        var root = rule.NeedsRootUpdate && updates.Count > 0 ? experiment.TrainRoot(slot, global, round).Delta : null;
+        var server = new ServerResources(slot.Model, experiment.Data, experiment.RootIndices, s.Train);
+        return Apply(rule, global, round, selected, updates, s.Seed, s.ServerOrDefault.LearningRate, root, server);
     }
 }

@@ -42,6 +42,8 @@ public static class LocalTrainer
                 optimizer.zero_grad();
                 var loss = nn.functional.cross_entropy(model.forward(x), y);
                 loss.backward();
+                if (options.GradientClamp > 0)
+                    foreach (var p in model.parameters()) p.grad?.clamp_(-options.GradientClamp, options.GradientClamp);
                 optimizer.step();
                 lossSum += loss.item<float>();
                 steps++;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using FedActors.Core.Aggregation;
 using FedActors.Core.Simulation;
 using FedActors.Core.Training;
 using FedActors.Core.Updates;
@@ -32,6 +33,22 @@ public sealed class DeviceWorker : ReceiveActor
         Receive<GlobalModel>(HandleGlobalModel);
         Receive<TrainTask>(HandleTrainTask);
         Receive<EvaluateModel>(HandleEvaluate);
+        Receive<AggregateRound>(HandleAggregate);
+    }
+
+    private IAggregationRule? _rule;
+
+    /// <summary>The server step (root update when the rule needs one, then the rule) on a pool thread, so rules that
+    /// compute with torch (SkyMask) or are heavy (Krum is O(n²d)) never block an actor.</summary>
+    private void HandleAggregate(AggregateRound m)
+    {
+        var experiment = _experiment;
+        var rule = _rule ??= experiment.Settings.CreateRule();
+        _pool.Run(slot =>
+        {
+            var (global, result) = ServerStep.Run(experiment, slot, rule, m.Global, m.Round, m.Selected, m.Updates);
+            return new RoundAggregated(m.Round, global, result?.Accepted.ToArray());
+        }).PipeTo(m.ReplyTo, failure: e => new AggregationFailed(m.Round, e.GetBaseException().Message));
     }
 
     private void HandleGlobalModel(GlobalModel m)

@@ -27,7 +27,6 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private readonly IActorRef _evaluator;
     private readonly IActorRef _adversary;
     private readonly RunEvents _events;
-    private readonly IAggregationRule _rule;
     private readonly HashSet<IActorRef> _workers = [];
     private readonly Stopwatch _runClock = new();
     private readonly Stopwatch _roundClock = new();
@@ -47,7 +46,6 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _evaluator = evaluator;
         _adversary = adversary;
         _events = events;
-        _rule = experiment.Settings.CreateRule();
         Receive<RegisterWorker>(HandleRegisterWorker);
         Receive<Terminated>(t => _workers.Remove(t.ActorRef));
         Receive<StartRun>(HandleStartRun);
@@ -84,6 +82,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         Receive<UpdateSubmitted>(HandleUpdate);
         Receive<ClientDropped>(HandleDropped);
         Receive<RoundTimeout>(HandleTimeout);
+        Receive<RoundAggregated>(HandleAggregated);
+        Receive<AggregationFailed>(m => Fail($"aggregation of round {m.Round} failed: {m.Error}"));
         Receive<EvaluationDone>(HandleEvaluationDone);
         Receive<EvaluationFailed>(m => Fail($"evaluation of round {m.Round} failed: {m.Error}"));
         Receive<StartRun>(m => m.ReplyTo.Tell(new RunFailed("a run is already in progress")));
@@ -132,8 +132,14 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     {
         if (!_round.IsComplete) return;
         Timers.Cancel("round-timeout");
-        (_global, var result) = ServerStep.Apply(_rule, _global, _round, _experiment.Seed);
-        _accepted = result?.Accepted;
+        _evaluator.Tell(new AggregateRound(_round.Round, _global, _round.Selected.Count, [.. _round.OrderedUpdates], Self));
+    }
+
+    private void HandleAggregated(RoundAggregated m)
+    {
+        if (m.Round != _round.Round) return;
+        _global = m.Global;
+        _accepted = m.Accepted;
         var s = _experiment.Settings;
         if (PlainSimulation.ShouldEvaluate(_round.Round, s.Rounds, s.Round.EvaluateEvery))
             _evaluator.Tell(new EvaluateModel(_round.Round, _global, Self));

@@ -73,3 +73,14 @@ public sealed record HonestUpdate(int ClientId, int Round, ParameterVector Delta
 
 /// <summary>The adversary's crafted update for a malicious client, which submits it as its own.</summary>
 public sealed record PoisonedUpdate(int ClientId, int Round, ParameterVector Delta) : IFedActorsMessage;
+
+// ---- the server step, run by the coordinator's local device worker
+
+/// <summary>Aggregate the round's valid updates (client-id order) into a new global model.</summary>
+public sealed record AggregateRound(int Round, ParameterVector Global, int Selected, Core.Aggregation.ClientUpdate[] Updates, IActorRef ReplyTo)
+    : IFedActorsMessage;
+
+/// <summary>The new global model and the clients the rule accepted (null: nothing was aggregated).</summary>
+public sealed record RoundAggregated(int Round, ParameterVector Global, int[]? Accepted) : IFedActorsMessage;
+
+public sealed record AggregationFailed(int Round, string Error) : IFedActorsMessage;

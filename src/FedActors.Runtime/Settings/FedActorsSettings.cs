@@ -114,13 +114,15 @@ public static class FedActorsSettings
                 Pool: r.OneOf("fedactors.data.pool", ["train+test", "train"]),
                 Limit: r.Int("fedactors.data.limit", 0, int.MaxValue),
                 SyntheticSamples: r.Int("fedactors.data.synthetic-samples", 1, 10_000_000),
+                Evaluation: r.OneOf("fedactors.data.evaluation", ["clients", "held-out"]),
                 Partition: new PartitionOptions(
                     Kind: r.OneOf("fedactors.data.partition.kind", PartitionerRegistry.Names),
                     Alpha: r.Double("fedactors.data.partition.alpha", 0, double.MaxValue, minExclusive: true),
                     ClassesPerClient: r.Int("fedactors.data.partition.classes-per-client", 1, 1000),
                     Balanced: r.Bool("fedactors.data.partition.balanced"),
                     MinSamples: r.Int("fedactors.data.partition.min-samples", 0, int.MaxValue),
-                    TrainFraction: r.Double("fedactors.data.partition.train-fraction", 0, 1, minExclusive: true))),
+                    TrainFraction: r.Double("fedactors.data.partition.train-fraction", 0, 1, minExclusive: true),
+                    Bias: r.Double("fedactors.data.partition.bias", 0, 1))),
             Model: r.OneOf("fedactors.model.kind", ModelRegistry.Names),
             Train: new TrainOptions(
                 Epochs: r.Int("fedactors.train.epochs", 1, 10_000),
@@ -128,7 +130,8 @@ public static class FedActorsSettings
                 LearningRate: r.Double("fedactors.train.learning-rate", 0, 1000, minExclusive: true),
                 Momentum: r.Double("fedactors.train.momentum", 0, 0.9999999),
                 WeightDecay: r.Double("fedactors.train.weight-decay", 0, 1000),
-                DropLast: r.Bool("fedactors.train.drop-last")),
+                DropLast: r.Bool("fedactors.train.drop-last"),
+                GradientClamp: r.Double("fedactors.train.gradient-clamp", 0, double.MaxValue)),
             Clients: new PopulationSettings(
                 Count: r.Int("fedactors.clients.count", 1, 100_000_000),
                 Fraction: r.Double("fedactors.clients.fraction", 0, 1, minExclusive: true),
@@ -150,6 +153,14 @@ public static class FedActorsSettings
                 Device: r.OneOf("fedactors.device.kind", ["cpu"]),
                 Workers: r.Int("fedactors.device.workers", 0, 1024),
                 ThreadsPerWorker: r.Int("fedactors.device.threads-per-worker", 1, 1024)));
+        settings = settings with
+        {
+            Server = new ServerSettings(
+                r.Double("fedactors.server.learning-rate", 0, 1000, minExclusive: true),
+                r.Int("fedactors.server.root-samples", 0, 1_000_000),
+                r.Double("fedactors.server.root-bias", 0, 1),
+                r.Int("fedactors.server.root-bias-class", 0, 1_000_000)),
+        };
         settings = settings with { RuleOptions = new HoconOptionReader(c, $"fedactors.defence.{settings.Rule}"), Attack = ReadAttack(c, r, settings.Clients.Count) };
         ValidateRule(settings);
         Validate(settings);
@@ -179,7 +190,10 @@ public static class FedActorsSettings
     /// clients per round (dropouts can still shrink a round below it; the coordinator then keeps the model).</summary>
     private static void ValidateRule(ExperimentSettings s)
     {
-        try { s.CreateRule().Validate(s.Clients.SampledPerRound); }
+        var rule = s.CreateRule();
+        if (rule.NeedsRootUpdate && s.ServerOrDefault.RootSamples == 0)
+            throw new ConfigurationError("fedactors.server.root-samples", "0", $"at least 1: the {s.Rule} rule trains on the server's root set");
+        try { rule.Validate(s.Clients.SampledPerRound); }
         catch (RulePreconditionException e)
         {
             throw new ConfigurationError($"fedactors.defence.{s.Rule}", null, $"options that fit {s.Clients.SampledPerRound} clients per round", e.Message);

@@ -113,8 +113,9 @@ public class RobustRuleTests
     {
         var rng = new Rng(5);
         var u = Updates(Enumerable.Range(0, 9).Select(_ => Enumerable.Range(0, 30).Select(_ => (float)rng.NextGaussian()).ToArray()).ToArray());
-        var a = AggregationRegistry.Create(name, Options(name)).Aggregate(Ctx, u);
-        var b = AggregationRegistry.Create(name, Options(name)).Aggregate(Ctx, u.Reverse().OrderBy(x => x.ClientId).ToArray());
+        var ctx = Ctx with { RootUpdate = new ParameterVector(Enumerable.Range(0, 30).Select(_ => (float)rng.NextGaussian()).ToArray()) };
+        var a = AggregationRegistry.Create(name, Options(name)).Aggregate(ctx, u);
+        var b = AggregationRegistry.Create(name, Options(name)).Aggregate(ctx, u.Reverse().OrderBy(x => x.ClientId).ToArray());
         Assert.Equal(30, a.Delta.Length);
         Assert.True(a.Delta.IsFinite());
         Assert.Equal(a.Delta.Values, b.Delta.Values);

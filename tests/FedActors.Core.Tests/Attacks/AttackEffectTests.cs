@@ -30,6 +30,30 @@ public class AttackEffectTests
     }
 
     [Fact]
+    public void FLTrust_with_a_root_set_should_resist_sign_flipping_and_keep_the_root_out_of_the_clients_data()
+    {
+        var attacked = Base.WithAttack("sign-flip", 0.2, options: new Dictionary<string, object> { ["scale"] = 4.0 })
+            with { Server = new Core.Config.ServerSettings(1.0, 100, 0.1, 1) };
+        using (var e = TestExperiments.Load(attacked))
+        {
+            Assert.Equal(100, e.RootIndices.Length);
+            Assert.Empty(e.RootIndices.Intersect(e.Partition.Clients.SelectMany(c => c.Train.Concat(c.Test))));
+        }
+        var fedavg = Run(attacked)[^1].Accuracy;
+        var rounds = Run(attacked.WithRule("fltrust"));
+        Assert.True(rounds[^1].Accuracy > fedavg + 0.2, $"FLTrust {rounds[^1].Accuracy:F3} vs FedAvg {fedavg:F3}");
+        Assert.True(rounds.Sum(r => r.TruePositives) >= rounds.Sum(r => r.Malicious) * 0.9, "FLTrust should give flipped updates no trust");
+    }
+
+    [Fact]
+    public void Held_out_evaluation_should_test_on_samples_no_client_holds()
+    {
+        using var e = TestExperiments.Load(Base with { Data = Base.Data with { Evaluation = "held-out" } });
+        Assert.Equal(2400 / 7, e.TestIndices.Length);
+        Assert.Empty(e.TestIndices.Intersect(e.Partition.Clients.SelectMany(c => c.Train.Concat(c.Test))));
+    }
+
+    [Fact]
     public void Krum_should_flag_the_gaussian_attackers_and_the_counts_should_add_up()
     {
         var rounds = Run(Base.WithAttack("gaussian", 0.2).WithRule("multi-krum", new Dictionary<string, object> { ["f"] = 4 }));

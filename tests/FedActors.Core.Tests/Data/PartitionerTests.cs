@@ -72,6 +72,35 @@ public class PartitionerTests
     }
 
     [Fact]
+    public void Bias_should_send_a_label_to_its_group_with_probability_b()
+    {
+        var labels = Labels(20_000);
+        var skewed = new BiasPartitioner(0.5).Assign(labels, 10, 100, seed: 2);
+        var iid = new BiasPartitioner(0.1).Assign(labels, 10, 100, seed: 2);
+        AssertDisjointCover(skewed, 20_000);
+        AssertDisjointCover(iid, 20_000);
+        // b = 0.5: a client's own-group label holds about half its data (0.5 of its group's label + ~0 of others)
+        double s = MeanMajorityShare(skewed, labels), u = MeanMajorityShare(iid, labels);
+        Assert.InRange(s, 0.45, 0.6);
+        Assert.True(u < 0.25, $"b = 1/C should be near IID, got {u:F3}");
+    }
+
+    [Fact]
+    public void RootSet_should_draw_the_biased_class_mix_from_the_pool()
+    {
+        var labels = Labels(5000);
+        var pool = Enumerable.Range(0, 5000).Where(i => i % 3 != 0).ToArray();
+        var root = RootSet.Draw(labels, pool, 10, new Core.Config.ServerSettings(1, 100, 0.1, 1), seed: 4);
+        Assert.Equal(100, root.Length);
+        Assert.Equal(100, root.Distinct().Count());
+        Assert.All(root, i => Assert.Contains(i, pool));
+        Assert.All(Enumerable.Range(0, 10), k => Assert.Equal(10, root.Count(i => labels[i] == k))); // p = 0.1 is uniform
+        var biased = RootSet.Draw(labels, pool, 10, new Core.Config.ServerSettings(1, 100, 0.5, 1), seed: 4);
+        Assert.Equal(50, biased.Count(i => labels[i] == 1));
+        Assert.Empty(RootSet.Draw(labels, pool, 10, Core.Config.ServerSettings.Default, seed: 4));
+    }
+
+    [Fact]
     public void TrainTestSplit_should_cut_each_client_75_25_rounding_the_test_share_up()
     {
         int[][] parts = [Enumerable.Range(0, 10).ToArray(), Enumerable.Range(10, 7).ToArray()];

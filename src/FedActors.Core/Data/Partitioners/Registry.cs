@@ -1,7 +1,8 @@
 namespace FedActors.Core.Data.Partitioners;
 
 /// <summary>Partitioner options as read from <c>fedactors.data.partition</c>.</summary>
-public sealed record PartitionOptions(string Kind, double Alpha, int ClassesPerClient, bool Balanced, int MinSamples, double TrainFraction);
+/// <param name="Bias">b of the Fang-style bias split (kind = bias).</param>
+public sealed record PartitionOptions(string Kind, double Alpha, int ClassesPerClient, bool Balanced, int MinSamples, double TrainFraction, double Bias = 0.5);
 
 /// <summary>Partitioners by their config name. One line per partitioner, alphabetical.</summary>
 public static class PartitionerRegistry
@@ -9,6 +10,7 @@ public static class PartitionerRegistry
     private static readonly IReadOnlyDictionary<string, Func<PartitionOptions, IPartitioner>> Factories =
         new SortedDictionary<string, Func<PartitionOptions, IPartitioner>>(StringComparer.Ordinal)
         {
+            ["bias"] = o => new BiasPartitioner(o.Bias),
             ["dirichlet"] = o => new DirichletPartitioner(o.Alpha, o.MinSamples),
             ["iid"] = _ => new IidPartitioner(),
             ["pathological"] = o => new PathologicalPartitioner(o.ClassesPerClient, o.Balanced, o.MinSamples),
