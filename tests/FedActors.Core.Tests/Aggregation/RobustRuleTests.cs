@@ -6,6 +6,7 @@ using Xunit;
 
 namespace FedActors.Core.Tests.Aggregation;
 
+[Collection("Torch")]
 public class RobustRuleTests
 {
     private static readonly RoundContext Ctx = new(1, new ParameterVector([0f, 0f]), 5, Seed: 3);
@@ -105,6 +106,7 @@ public class RobustRuleTests
     private static IOptionReader Options(string name) => new DictionaryOptions($"fedactors.defence.{name}", new Dictionary<string, object>
     {
         ["f"] = 1, ["m"] = 0, ["beta"] = 1, ["check-precondition"] = true, ["iterations"] = 3, ["subsample-size"] = 100, ["filter-fraction"] = 1.0,
+        ["mask-learning-rate"] = 1e7, ["mask-gradient-clamp"] = 1e-7, ["max-iterations"] = 20, ["early-stop-delta"] = 0.01, ["threshold"] = 0.5, ["no-attack-check"] = "bic",
     });
 
     [Theory]
@@ -113,7 +115,16 @@ public class RobustRuleTests
     {
         var rng = new Rng(5);
         var u = Updates(Enumerable.Range(0, 9).Select(_ => Enumerable.Range(0, 30).Select(_ => (float)rng.NextGaussian()).ToArray()).ToArray());
-        var ctx = Ctx with { RootUpdate = new ParameterVector(Enumerable.Range(0, 30).Select(_ => (float)rng.NextGaussian()).ToArray()) };
+        // a 30-parameter model (Linear(4, 4) body, Linear(4, 2) head) and 100 root samples, for rules that compute
+        using var model = new Core.Models.SplitModel("tiny", TorchSharp.torch.nn.Linear(4, 4), TorchSharp.torch.nn.Linear(4, 2));
+        using var data = Core.Data.SyntheticDataset.Create(1, 100, 2, [4]);
+        var server = new ServerResources(model, data, Enumerable.Range(0, 100).ToArray(), new Core.Training.TrainOptions(1, 10, 0.1));
+        var ctx = Ctx with
+        {
+            Global = new ParameterVector(new float[30]),
+            RootUpdate = new ParameterVector(Enumerable.Range(0, 30).Select(_ => (float)rng.NextGaussian()).ToArray()),
+            Server = server,
+        };
         var a = AggregationRegistry.Create(name, Options(name)).Aggregate(ctx, u);
         var b = AggregationRegistry.Create(name, Options(name)).Aggregate(ctx, u.Reverse().OrderBy(x => x.ClientId).ToArray());
         Assert.Equal(30, a.Delta.Length);

@@ -1,0 +1,118 @@
+using FedActors.Core.Randomness;
+using FedActors.Core.Updates;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FedActors.Core.Aggregation;
+
+/// <param name="MaskLearningRate">lr_m of plain SGD on the mask logits (1e7 for CNN/LR in the code).</param>
+/// <param name="MaskGradientClamp">Every mask-gradient element is clamped to ±this before the step (1e-7), so a step moves a
+/// logit by at most lr_m × clamp.</param>
+/// <param name="MaxIterations">Mask-training iterations (20); the loss is checked at iterations 0 and 10 and training
+/// stops when it fell by less than <paramref name="EarlyStopDelta"/> since the last check (spec A6).</param>
+/// <param name="Threshold">τ: a mask entry is 1 when σ(M) &gt; τ (0.5).</param>
+/// <param name="NoAttackCheck">Spec §1.7 A3, our choice: <c>bic</c> keeps everyone when a 1-component mixture explains the
+/// 2-D points at least as well (lower or equal BIC) as 2 components; <c>off</c> always splits into two clusters, as the
+/// authors' code does.</param>
+public sealed record SkyMaskOptions(double MaskLearningRate = 1e7, double MaskGradientClamp = 1e-7, int MaxIterations = 20,
+    double EarlyStopDelta = 0.01, double Threshold = 0.5, string NoAttackCheck = "bic");
+
+/// <summary>
+/// SkyMask — Yan et al., "SkyMask: Attack-agnostic Robust Federated Learning with Fine-grained Learnable Masks",
+/// ECCV 2024. The server mixes the n client models and its root model W₀ parameter by parameter with learnable
+/// masks, W̃ = Σ σ(Mᵢ)·Wᵢ / Σ σ(Mᵢ) (masks start at 1), trains the masks on its root set, binarises them at τ, projects
+/// the n + 1 mask vectors to 2-D with PCA, fits a 2-component Gaussian mixture and keeps the clients in the root
+/// model's component; the aggregate is the plain mean of their updates (η_g is the server learning rate).
+/// </summary>
+/// <remarks>
+/// Decisions on the spec's ambiguities: A1 client models are w + Δᵢ (their real local models); A2 log-softmax is over
+/// classes (cross-entropy); A3 see <see cref="SkyMaskOptions.NoAttackCheck"/>; A4 the root model is mixed and anchors the
+/// benign cluster, and is left out of the mean; A5 malicious clients replace their own updates; A7 our CNN has no BN.
+/// The mask gradient is computed exactly by the chain rule through W̃ (∂W̃/∂Mᵢ = σ'(Mᵢ)(Wᵢ − W̃)/Σσ), so the model's
+/// own forward/backward is reused instead of a masked copy of every layer.
+/// </remarks>
+public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
+{
+    public bool NeedsRootUpdate => true;
+
+    public AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates)
+    {
+        var server = context.Server ?? throw new InvalidOperationException("skymask runs on a device worker with the server's model and root set");
+        var root = context.RootUpdate ?? throw new InvalidOperationException("skymask needs the server's root update");
+        var gram = TrainMasks(context, updates.Select(u => u.Delta).Append(root).ToArray(), server);
+        var keep = Classify(gram, context);
+        var accepted = updates.Where((_, i) => keep[i]).ToArray();
+        if (accepted.Length == 0) accepted = [.. updates]; // cannot happen with the root anchoring a cluster; be safe
+        return new AggregationResult(VectorMath.Mean(accepted.Select(u => u.Delta.Values).ToArray()).ToVector(), [.. accepted.Select(u => u.ClientId)]);
+    }
+
+    /// <summary>Trains the mask logits (one per parameter of each of the n + 1 models), binarises them and returns the
+    /// Gram matrix of the binary mask vectors (entry i, j = parameters kept by both).</summary>
+    internal double[,] TrainMasks(RoundContext context, ParameterVector[] deltas, ServerResources server)
+    {
+        var model = server.Model;
+        var parameters = model.parameters().ToArray();
+        int d = context.Global.Length, m = deltas.Length;
+        using var scope = torch.NewDisposeScope();
+        using var global = torch.tensor(context.Global.Values);
+        var w = torch.stack(deltas.Select(x => torch.tensor(x.Values) + global).ToArray()); // [m, d] frozen models
+        var logits = torch.ones(m, d);
+        var rng = SeedStream.Rng(context.Seed, context.Round, -1, Purpose.Defence);
+        double lastChecked = 1e4;
+        model.train();
+        for (int it = 0; it < options.MaxIterations; it++)
+        {
+            using var step = torch.NewDisposeScope();
+            var s = logits.sigmoid();
+            var total = s.sum(dim: 0);
+            var mixed = (s * w).sum(dim: 0) / total; // W̃, [d]
+            using (torch.no_grad())
+            {
+                long offset = 0;
+                foreach (var p in parameters)
+                {
+                    p.copy_(mixed.narrow(0, offset, p.numel()).view_as(p));
+                    offset += p.numel();
+                }
+            }
+            model.zero_grad();
+            var order = rng.Permutation(server.RootIndices.Length).Select(i => server.RootIndices[i]).ToArray();
+            var (x, y) = server.Data.Batch(order);
+            var loss = nn.functional.cross_entropy(model.forward(x), y);
+            loss.backward();
+            double lossValue = loss.item<float>();
+            if (it == 0 || it == 10)
+            {
+                if (lastChecked - lossValue < options.EarlyStopDelta) break;
+                lastChecked = lossValue;
+            }
+            var grad = torch.cat(parameters.Select(p => p.grad!.flatten()).ToArray()); // ∂L/∂W̃
+            var maskGrad = grad.unsqueeze(0) * (s * (1 - s)) * (w - mixed.unsqueeze(0)) / total.unsqueeze(0);
+            maskGrad.clamp_(-options.MaskGradientClamp, options.MaskGradientClamp);
+            logits.sub_(maskGrad * options.MaskLearningRate);
+        }
+        model.zero_grad();
+        double logitThreshold = Math.Log(options.Threshold / (1 - options.Threshold)); // σ(M) > τ ⇔ M > logit(τ)
+        var binary = logits.gt(logitThreshold).to(ScalarType.Float64);
+        var g = binary.mm(binary.t()).data<double>().ToArray();
+        var result = new double[m, m];
+        for (int i = 0; i < m; i++) for (int j = 0; j < m; j++) result[i, j] = g[i * m + j];
+        return result;
+    }
+
+    /// <summary>PCA to 2-D, 2-component GMM, the root's component is benign. Returns keep flags for the n clients.</summary>
+    internal bool[] Classify(double[,] gram, RoundContext context)
+    {
+        int m = gram.GetLength(0), n = m - 1;
+        var points = Clustering.PcaScoresFromCentredGram(Clustering.CentreGram(gram), 2);
+        var rng = SeedStream.Rng(context.Seed, context.Round, -2, Purpose.Defence);
+        var two = Clustering.FitGaussianMixture(points, 2, rng);
+        if (options.NoAttackCheck == "bic")
+        {
+            var one = Clustering.FitGaussianMixture(points, 1, rng);
+            if (one.Bic <= two.Bic) return Enumerable.Repeat(true, n).ToArray();
+        }
+        int rootLabel = two.Labels[n];
+        return Enumerable.Range(0, n).Select(i => two.Labels[i] == rootLabel).ToArray();
+    }
+}
