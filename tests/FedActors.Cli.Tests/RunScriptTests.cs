@@ -117,3 +117,55 @@ public class RunScriptTests
 
 [CollectionDefinition("Cli", DisableParallelization = true)]
 public sealed class CliCollection;
+
+[Collection("Cli")]
+public class MatrixCommandTests
+{
+    [Fact]
+    public async Task A_small_matrix_should_write_its_table_csv_and_heatmap_with_one_row_per_cell()
+    {
+        // arrange: a synthetic grid of 2 attacks × 2 defences over 2 seeds
+        var conf = Path.Combine(Path.GetTempPath(), $"matrix-{Guid.NewGuid():N}.conf");
+        await File.WriteAllTextAsync(conf, """
+            fedactors {
+              name = "mini"
+              rounds = 2
+              data { dataset = synthetic, synthetic-samples = 1200 }
+              clients { count = 10, per-round = 10 }
+              train.learning-rate = 0.05
+              attack { fraction = 0.2, sign-flip.scale = 4 }
+              defence.krum.f = 2
+            }
+            """);
+        var outDir = Directory.CreateTempSubdirectory("fedactors-matrix-").FullName;
+        // act
+        int code = await Commands.MatrixCommand.ExecuteAsync(conf, ["none", "sign-flip"], ["fedavg", "krum"], ["off"], ["1", "2"], [], outDir, CancellationToken.None);
+        // assert
+        Assert.Equal(0, code);
+        var dir = Assert.Single(Directory.GetDirectories(outDir));
+        var csv = await File.ReadAllLinesAsync(Path.Combine(dir, "matrix.csv"));
+        Assert.Equal(5, csv.Length);
+        Assert.StartsWith("attack,defence,pill,seeds,final_accuracy_mean", csv[0]);
+        Assert.Contains(csv, l => l.StartsWith("sign-flip,krum,off,2,"));
+        Assert.True(File.Exists(Path.Combine(dir, "heatmap.png")));
+        Assert.Contains("| sign-flip | fedavg | off | 2 |", await File.ReadAllTextAsync(Path.Combine(dir, "matrix.md")));
+        Assert.Equal(8, Directory.GetDirectories(dir).Length); // one run folder per cell and seed
+    }
+
+    [Fact]
+    public async Task A_matrix_with_an_unknown_defence_should_stop_before_any_run()
+    {
+        var conf = Path.Combine(Path.GetTempPath(), $"matrix-{Guid.NewGuid():N}.conf");
+        await File.WriteAllTextAsync(conf, "fedactors.data { dataset = synthetic }");
+        var outDir = Directory.CreateTempSubdirectory("fedactors-matrix-").FullName;
+        var error = new StringWriter();
+        var saved = Console.Error;
+        Console.SetError(error);
+        int code;
+        try { code = await Commands.MatrixCommand.ExecuteAsync(conf, ["none"], ["krumm"], ["off"], [], [], outDir, CancellationToken.None); }
+        finally { Console.SetError(saved); }
+        Assert.Equal(2, code);
+        Assert.Contains("fedactors.defence.rule", error.ToString());
+        Assert.Empty(Directory.GetFileSystemEntries(outDir));
+    }
+}

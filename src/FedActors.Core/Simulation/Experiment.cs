@@ -44,15 +44,25 @@ public sealed class Experiment : IDisposable
 
     public long Seed => Settings.Seed;
 
-    public static Experiment Load(ExperimentSettings settings)
+    public static Experiment Load(ExperimentSettings settings) => Load(settings, LoadData(settings));
+
+    /// <summary>Loads the dataset the settings name (the expensive part, shareable across experiments).</summary>
+    public static Dataset LoadData(ExperimentSettings settings)
     {
         var d = settings.Data;
-        var data = d.Dataset switch
+        return d.Dataset switch
         {
             "fashion-mnist" => FashionMnist.Load(d.Directory, d.Pool, d.Limit),
             "synthetic" => SyntheticDataset.Create(settings.Seed, d.SyntheticSamples),
             _ => throw new ArgumentException($"unknown dataset '{d.Dataset}'; valid: fashion-mnist, synthetic"),
         };
+    }
+
+    /// <summary>Partitions an already loaded dataset for these settings. The experiment owns <paramref name="data"/>
+    /// unless <paramref name="ownsData"/> is false (a matrix shares one dataset across cells).</summary>
+    public static Experiment Load(ExperimentSettings settings, Dataset data, bool ownsData = true)
+    {
+        var d = settings.Data;
         // The pool the clients share: everything, or only the training files when the t10k part is held out.
         int heldOut = d.Evaluation == "held-out" ? HeldOutStart(data, d) : data.Count;
         var pool = Enumerable.Range(0, heldOut).ToList();
@@ -64,8 +74,10 @@ public sealed class Experiment : IDisposable
             .Select(c => c.Select(i => poolArray[i]).ToArray()).ToArray();
         var partition = TrainTestSplit.Apply(assignment, d.Partition.TrainFraction, settings.Seed);
         int[]? test = d.Evaluation == "held-out" ? Enumerable.Range(heldOut, data.Count - heldOut).ToArray() : null;
-        return new Experiment(settings, data, partition, test, root);
+        return new Experiment(settings, data, partition, test, root) { _ownsData = ownsData };
     }
+
+    private bool _ownsData = true;
 
     /// <summary>Where the t10k samples start in the pooled Fashion-MNIST (60,000), or the last 1/7 of another pool.</summary>
     private static int HeldOutStart(Dataset data, DataSettings d)
@@ -114,5 +126,8 @@ public sealed class Experiment : IDisposable
             yield return new ArraySegment<int>(TestIndices, start, Math.Min(chunk, TestIndices.Length - start));
     }
 
-    public void Dispose() => Data.Dispose();
+    public void Dispose()
+    {
+        if (_ownsData) Data.Dispose();
+    }
 }
