@@ -106,7 +106,7 @@ public class RobustRuleTests
     private static IOptionReader Options(string name) => new DictionaryOptions($"fedactors.defence.{name}", new Dictionary<string, object>
     {
         ["f"] = 1, ["m"] = 0, ["beta"] = 1, ["check-precondition"] = true, ["iterations"] = 3, ["subsample-size"] = 100, ["filter-fraction"] = 1.0,
-        ["mask-learning-rate"] = 1e7, ["mask-gradient-clamp"] = 1e-7, ["max-iterations"] = 20, ["early-stop-delta"] = 0.01, ["threshold"] = 0.5, ["no-attack-check"] = "bic", ["benign-cluster"] = "root",
+        ["mask-learning-rate"] = 1e7, ["mask-gradient-clamp"] = 1e-7, ["max-iterations"] = 20, ["early-stop-delta"] = 0.01, ["threshold"] = 0.5, ["no-attack-check"] = "bic", ["benign-cluster"] = "root", ["noise-lambda"] = 0.001, ["distance-on"] = "updates",
     });
 
     [Theory]
@@ -131,5 +131,21 @@ public class RobustRuleTests
         Assert.True(a.Delta.IsFinite());
         Assert.Equal(a.Delta.Values, b.Delta.Values);
         Assert.NotEmpty(a.Accepted);
+    }
+}
+
+public class FlameTests
+{
+    [Fact]
+    public void Flame_should_keep_the_majority_direction_and_clip_to_the_median_norm()
+    {
+        // six updates along +x (norms 1..6) and three along −y: the majority cluster is the +x group
+        float[][] vs = [[1, 0.01f], [2, 0], [3, 0.02f], [4, 0], [5, 0.01f], [6, 0], [0, -50], [0.01f, -60], [0, -70]];
+        Assert.Equal([0, 1, 2, 3, 4, 5], Flame.MajorityCluster(vs));
+        var u = vs.Select((v, i) => new ClientUpdate(i, new ParameterVector(v), 10, 0)).ToArray();
+        var r = new Flame(new FlameOptions(NoiseLambda: 0)).Aggregate(new RoundContext(1, new ParameterVector([0, 0]), 9), u);
+        // norms 1, 2, 3, 4, 5, 6, 50, 60, 70: median S = 5, so [6, 0] is clipped to [5, 0]; mean x = (1+2+3+4+5+5)/6
+        Assert.Equal(20f / 6, r.Delta.Values[0], 4);
+        Assert.Equal([0, 1, 2, 3, 4, 5], r.Accepted.ToArray());
     }
 }
