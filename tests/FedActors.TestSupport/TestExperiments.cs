@@ -43,8 +43,8 @@ public static class TestAttacks
     }
 
     public static ExperimentSettings WithAttack(this ExperimentSettings s, string kind, double fraction = 0.2, int startRound = 1,
-        string knowledge = "colluders", IReadOnlyDictionary<string, object>? options = null) =>
-        s with { Attack = new AttackSettings(kind, fraction, [], startRound, knowledge, Options($"fedactors.attack.{kind}", options)) };
+        string knowledge = "colluders", IReadOnlyDictionary<string, object>? options = null, Core.Attacks.PillOptions? pill = null) =>
+        s with { Attack = new AttackSettings(kind, fraction, [], startRound, knowledge, Options($"fedactors.attack.{kind}", options), pill) };
 
     public static ExperimentSettings WithRule(this ExperimentSettings s, string rule, IReadOnlyDictionary<string, object>? options = null) =>
         s with { Rule = rule, RuleOptions = Options($"fedactors.defence.{rule}", options) };

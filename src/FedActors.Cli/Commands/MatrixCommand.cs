@@ -46,15 +46,15 @@ public static class MatrixCommand
         try
         {
             foreach (var p in pills)
-                if (p != "off")
-                    throw new ConfigurationError("--pill", p, "off (the Pill augmentation is not implemented yet)");
+                if (p is not ("off" or "on"))
+                    throw new ConfigurationError("--pill", p, "off, on or off,on");
             var seeds = seedList.Length == 0 ? [null] : seedList.Select(s => (string?)s).ToArray();
             foreach (var a in attacks)
                 foreach (var d in defences)
                     foreach (var p in pills)
                         foreach (var seed in seeds)
                         {
-                            var cellOverrides = overrides.Concat([$"fedactors.attack.kind={a}", $"fedactors.defence.rule={d}"]);
+                            var cellOverrides = overrides.Concat([$"fedactors.attack.kind={a}", $"fedactors.defence.rule={d}", $"fedactors.attack.pill.enabled={p}"]);
                             if (seed is not null) cellOverrides = cellOverrides.Append($"fedactors.seed={seed}");
                             var config = FedActorsSettings.Load(configPath, cellOverrides);
                             var settings = FedActorsSettings.Read(config);

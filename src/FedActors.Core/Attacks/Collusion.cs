@@ -11,18 +11,25 @@ namespace FedActors.Core.Attacks;
 /// </summary>
 public sealed class Collusion
 {
-    public Collusion(AttackSettings settings, int population, long seed)
+    public Collusion(AttackSettings settings, int population, long seed, Models.ModelLayout? layout = null)
     {
         Settings = settings;
         Seed = seed;
+        Layout = layout;
         if (!settings.Enabled) { Malicious = new HashSet<int>(); return; }
         Attack = AttackRegistry.Create(settings.Kind, settings.Options ?? throw new ArgumentException("attack options missing"));
+        if (settings.Pill is { Enabled: true } pill)
+        {
+            if (Attack.Model is null) throw new ArgumentException($"the Pill wraps model-poisoning attacks; '{settings.Kind}' only poisons data");
+            Attack = Attack with { Name = $"{settings.Kind}+pill", Model = new Pill(Attack.Model, pill) };
+        }
         Malicious = settings.Ids.Length > 0
             ? settings.Ids.ToHashSet()
             : SeedStream.Rng(seed, -1, -1, Purpose.Malicious).Permutation(population)[..(int)Math.Round(settings.Fraction * population)].ToHashSet();
     }
 
     public AttackSettings Settings { get; }
+    public Models.ModelLayout? Layout { get; }
     public long Seed { get; }
     public Attack? Attack { get; }
     public IReadOnlySet<int> Malicious { get; }
@@ -48,7 +55,7 @@ public sealed class Collusion
     {
         if (Attack?.Model is not { } model || maliciousHonest.Count == 0) return maliciousHonest.ToDictionary(u => u.ClientId, u => u.Delta);
         var known = Settings.Knowledge == "benign" && benign.Count > 1 ? benign : maliciousHonest;
-        var context = new AttackContext(round, global, selected, selectedMalicious, Seed);
+        var context = new AttackContext(round, global, selected, selectedMalicious, Seed, Layout);
         return model.Craft(context, known, maliciousHonest);
     }
 }

@@ -7,7 +7,8 @@ namespace FedActors.Core.Attacks;
 /// <summary>What a colluding attacker knows about the round.</summary>
 /// <param name="Selected">n: clients selected this round.</param>
 /// <param name="Malicious">f: malicious clients among them (whether or not they dropped out).</param>
-public sealed record AttackContext(int Round, ParameterVector Global, int Selected, int Malicious, long Seed);
+/// <param name="Layout">Where each layer sits in the flattened vectors (the Pill needs it).</param>
+public sealed record AttackContext(int Round, ParameterVector Global, int Selected, int Malicious, long Seed, Models.ModelLayout? Layout = null);
 
 /// <summary>
 /// A model-poisoning attack: turns the malicious clients' honest updates into the updates they submit. It runs in the

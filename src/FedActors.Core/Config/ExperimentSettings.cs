@@ -79,7 +79,9 @@ public sealed record DeviceSettings(string Device, int Workers, int ThreadsPerWo
 /// <param name="Knowledge"><c>colluders</c>: the attack sees the malicious clients' own honest updates (default);
 /// <c>benign</c>: it sees every benign update of the round (full knowledge).</param>
 /// <param name="Options">The attack's own section, <c>fedactors.attack.&lt;kind&gt;</c>.</param>
-public sealed record AttackSettings(string Kind, double Fraction, int[] Ids, int StartRound, string Knowledge, IOptionReader? Options)
+/// <param name="Pill">The Pill augmentation around the base attack (null or disabled: off).</param>
+public sealed record AttackSettings(string Kind, double Fraction, int[] Ids, int StartRound, string Knowledge, IOptionReader? Options,
+    Attacks.PillOptions? Pill = null)
 {
     public static readonly AttackSettings None = new("none", 0, [], 1, "colluders", null);
     public bool Enabled => Kind != "none";

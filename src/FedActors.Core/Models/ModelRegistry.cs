@@ -52,7 +52,7 @@ public static class ModelRegistry
     /// <summary>
     /// SkyMask's 4-layer CNN for Fashion-MNIST (its <c>models.py</c> <c>CNN</c>): conv3×3(30)–ReLU–maxpool2,
     /// conv3×3(50)–ReLU–maxpool2, fc(100)–ReLU as the body; a linear head. Log-softmax is over classes (the repo's
-    /// dim=0 is a bug, spec A2). 139,940 parameters on 1×28×28 inputs.
+    /// dim=0 is a bug, spec A2). 139,960 parameters on 1×28×28 inputs.
     /// </summary>
     public static SplitModel SkyMaskCnn(int[] sampleShape, int numClasses)
     {

@@ -25,8 +25,12 @@ public sealed class Experiment : IDisposable
         Partition = partition;
         TestIndices = testIndices ?? partition.AllTestIndices();
         RootIndices = rootIndices ?? [];
-        Collusion = new Collusion(settings.Attack ?? AttackSettings.None, settings.Clients.Count, settings.Seed);
+        using (var probe = CreateModel()) Layout = ModelLayout.Of(probe);
+        Collusion = new Collusion(settings.Attack ?? AttackSettings.None, settings.Clients.Count, settings.Seed, Layout);
     }
+
+    /// <summary>Where each layer sits in the flattened parameter vectors.</summary>
+    public ModelLayout Layout { get; }
 
     /// <summary>Who is malicious and how they attack (no one, without <c>fedactors.attack</c>).</summary>
     public Collusion Collusion { get; }

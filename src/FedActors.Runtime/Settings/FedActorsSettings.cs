@@ -181,7 +181,17 @@ public static class FedActorsSettings
             ids,
             r.Int("fedactors.attack.start-round", 1, int.MaxValue),
             r.OneOf("fedactors.attack.knowledge", ["colluders", "benign"]),
-            kind == "none" ? null : new HoconOptionReader(c, $"fedactors.attack.{kind}"));
+            kind == "none" ? null : new HoconOptionReader(c, $"fedactors.attack.{kind}"),
+            new PillOptions(
+                r.Bool("fedactors.attack.pill.enabled"),
+                r.Int("fedactors.attack.pill.classifier-neurons", 1, 100_000),
+                r.OneOf("fedactors.attack.pill.search", ["max", "min"]),
+                r.OneOf("fedactors.attack.pill.disconnection", ["zero-weight", "zero-update", "off"]),
+                r.OneOf("fedactors.attack.pill.sim-adjust", ["min", "mean", "off"]),
+                r.OneOf("fedactors.attack.pill.dist-adjust", ["norm", "off"]),
+                r.OneOf("fedactors.attack.pill.reference", ["mean"])));
+        if (attack.Pill!.Enabled && (kind == "none" || AttackRegistry.Create(kind, attack.Options!).Model is null))
+            throw new ConfigurationError("fedactors.attack.pill.enabled", "on", $"a model-poisoning attack to wrap (fedactors.attack.kind = {kind})");
         if (attack.Enabled) AttackRegistry.Create(kind, attack.Options!); // reads and checks its options now
         return attack;
     }

@@ -74,6 +74,19 @@ public class ShardedRunSpecs
     }
 
     [Fact]
+    public async Task A_pill_augmented_attack_through_the_adversary_should_match_the_plain_loop()
+    {
+        var settings = Settings.WithAttack("sign-flip", 0.25, pill: new Core.Attacks.PillOptions(Enabled: true))
+            .WithRule("multi-krum", new Dictionary<string, object> { ["f"] = 2, ["check-precondition"] = false });
+        using var e = TestExperiments.Load(settings);
+        List<RoundSummary> plain;
+        using (var pool = new TorchWorkerPool(2, 1, e.CreateModel)) plain = new PlainSimulation(e, pool).Run().ToList();
+        var result = await SimulationRunner.RunAsync(e, Support.NodeConfig(), Support.Events().Events);
+        Assert.Equal(plain.Select(Untimed), result.Rounds.Select(Untimed));
+        Assert.Equal("sign-flip+pill", e.Collusion.Attack!.Name);
+    }
+
+    [Fact]
     public async Task The_same_seed_should_give_identical_rounds_and_another_seed_different_ones()
     {
         async Task<IReadOnlyList<RoundSummary>> Run(long seed)

@@ -144,6 +144,16 @@ public class FedActorsConfigSpecs
     }
 
     [Fact]
+    public void The_pill_should_refuse_a_data_only_attack_and_unknown_options()
+    {
+        Assert.Equal("fedactors.attack.pill.enabled", Error("fedactors.attack { kind = label-flip, pill.enabled = on }").Key);
+        Assert.Equal("fedactors.attack.pill.search", Error("fedactors.attack { kind = min-max, pill { enabled = on, search = greedy } }").Key);
+        var s = FedActorsSettings.Read(FedActorsSettings.Load(WriteConf("fedactors.attack { kind = min-max, pill { enabled = on, classifier-neurons = 3 } }")));
+        Assert.True(s.Attack!.Pill!.Enabled);
+        Assert.Equal(3, s.Attack.Pill.ClassifierNeurons);
+    }
+
+    [Fact]
     public void An_attack_should_be_read_with_its_options()
     {
         var s = FedActorsSettings.Read(FedActorsSettings.Load(WriteConf("fedactors.attack { kind = sign-flip, ids = [1, 2], start-round = 3, sign-flip.scale = 4 }")));

@@ -1,0 +1,89 @@
+using FedActors.Core.Aggregation;
+using FedActors.Core.Attacks;
+using FedActors.Core.Models;
+using FedActors.Core.Randomness;
+using FedActors.Core.Updates;
+using Xunit;
+
+namespace FedActors.Core.Tests.Attacks;
+
+[Collection("Torch")]
+public class PillTests
+{
+    private static (ModelLayout Layout, float[] Global) Cnn()
+    {
+        using var m = ModelRegistry.Create("skymask-cnn", [1, 28, 28], 10, seed: 3);
+        return (ModelLayout.Of(m), ParameterVector.From(m).Values);
+    }
+
+    [Fact]
+    public void The_layout_should_list_each_layer_with_its_offsets()
+    {
+        var (layout, g) = Cnn();
+        Assert.Equal(["body.conv1", "body.conv2", "body.fc1", "head"], layout.Layers.Select(l => l.Name));
+        Assert.Equal(g.Length, layout.Length);
+        Assert.Equal(139_960, layout.Length);
+        Assert.Equal(30 * 9, layout.Layers[0].BiasOffset);
+        Assert.True(layout.Layers[3].InHead);
+    }
+
+    [Fact]
+    public void The_pill_should_be_one_channel_per_feature_layer_fanning_out_to_h_neurons_and_all_outputs()
+    {
+        var (layout, g) = Cnn();
+        var pill = Pill.Construct(layout, g, new PillOptions(ClassifierNeurons: 2));
+        // conv1: 9 weights + 1 bias; conv2: 9 + 1; fc1: 2 neurons × 25 inputs (one channel's 5×5 map) + 2 biases;
+        // head: 10 outputs × 2 + 10 biases
+        Assert.Equal(9 + 1 + 9 + 1 + 50 + 2 + 20 + 10, pill.Coordinates.Length);
+        Assert.Equal(4, pill.Neurons.Length);
+        // conv1's pill channel is its largest-norm filter
+        var conv1 = layout.Layers[0];
+        double Norm(int j) => Enumerable.Range(0, 9).Sum(k => (double)g[j * 9 + k] * g[j * 9 + k]);
+        Assert.Equal(Enumerable.Range(0, 30).MaxBy(Norm), pill.Neurons[0]);
+        // disconnection: conv2's pill channel loses its inputs from the 29 other conv1 channels
+        Assert.Equal(29 * 9, pill.Disconnected.Length);
+        Assert.Empty(pill.Coordinates.Intersect(pill.Disconnected));
+    }
+
+    [Fact]
+    public void Pill_injection_should_leave_non_pill_coordinates_honest_and_cut_the_pill_off()
+    {
+        var (layout, g) = Cnn();
+        var rng = new Rng(2);
+        ClientUpdate Update(int id) => new(id, new ParameterVector(Enumerable.Range(0, g.Length).Select(_ => (float)(0.01 * rng.NextGaussian())).ToArray()), 10, 0);
+        var malicious = new[] { Update(0), Update(1), Update(2) };
+        var pill = new Pill(new SignFlip(new SignFlipOptions(4)), new PillOptions(SimAdjust: "off", DistAdjust: "off"));
+        var ctx = new AttackContext(1, new ParameterVector(g), 10, 3, 1, layout);
+        var crafted = pill.Craft(ctx, malicious, malicious);
+        var structure = Pill.Construct(layout, g, new PillOptions());
+        var special = structure.Coordinates.Concat(structure.Disconnected).ToHashSet();
+        foreach (var m in malicious)
+        {
+            var c = crafted[m.ClientId].Values;
+            for (int i = 0; i < g.Length; i++)
+                if (!special.Contains(i)) Assert.Equal(m.Delta.Values[i], c[i]);
+            foreach (var d in structure.Disconnected) Assert.Equal(0f, g[d] + c[d], 6); // the weight becomes 0
+            foreach (var p in structure.Coordinates) Assert.Equal(-4 * m.Delta.Values[p], c[p], 6); // sign-flipped pill
+        }
+    }
+
+    [Fact]
+    public void DistAdjust_should_cap_the_norm_and_SimAdjust_should_restore_the_cosine()
+    {
+        var (layout, g) = Cnn();
+        var rng = new Rng(4);
+        var common = Enumerable.Range(0, g.Length).Select(_ => (float)(0.01 * rng.NextGaussian())).ToArray();
+        ClientUpdate Update(int id) => new(id, new ParameterVector(common.Select(v => (float)(v + 0.002 * rng.NextGaussian())).ToArray()), 10, 0);
+        var malicious = new[] { Update(0), Update(1), Update(2), Update(3) };
+        var reference = VectorMath.Mean(malicious.Select(m => m.Delta.Values).ToArray());
+        // disconnection off: it moves coordinates the similarity adjustment cannot pull back
+        var crafted = new Pill(new SignFlip(new SignFlipOptions(50)), new PillOptions(Disconnection: "off")).Craft(new AttackContext(1, new ParameterVector(g), 10, 4, 1, layout), malicious, malicious);
+        double meanNorm = malicious.Average(m => VectorMath.Norm(m.Delta.Values));
+        double minCos = malicious.Min(m => VectorMath.Cosine(m.Delta.Values, reference));
+        foreach (var c in crafted.Values)
+        {
+            Assert.True(VectorMath.Norm(c.Values) <= meanNorm * (1 + 1e-5));
+            Assert.True(VectorMath.Cosine(c.Values, reference) >= minCos - 1e-3, $"cos {VectorMath.Cosine(c.Values, reference)} < {minCos}");
+        }
+    }
+}
