@@ -31,6 +31,8 @@ public static class FedActorsHosting
             .AddHocon(Akka.DistributedData.DistributedData.DefaultConfig(), HoconAddMode.Append)
             .ConfigureLoggers(l =>
             {
+                // Akka's own INFO chatter (remoting start/stop) is not run information; warnings and errors are.
+                l.LogLevel = Akka.Event.LogLevel.WarningLevel;
                 l.ClearLoggers();
                 l.AddLogger<SerilogLogger>();
             })
