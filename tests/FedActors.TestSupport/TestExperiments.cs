@@ -32,7 +32,7 @@ public static class TestAttacks
         ["gamma-init"] = 10.0, ["tolerance"] = 1e-5, ["fraction"] = 0.5, ["target-label"] = 0, ["patch-size"] = 5, ["patch-value"] = 1.0, ["boost"] = 0.0,
         ["scale"] = 1.0, ["f"] = 0, ["m"] = 0, ["beta"] = 0, ["check-precondition"] = true, ["iterations"] = 5, ["subsample-size"] = 10_000, ["filter-fraction"] = 1.0,
         ["noise-lambda"] = 0.001, ["distance-on"] = "updates", ["mask-learning-rate"] = 1e7, ["mask-gradient-clamp"] = 1e-7, ["max-iterations"] = 20,
-        ["early-stop-delta"] = 0.01, ["threshold"] = 0.5, ["no-attack-check"] = "bic", ["benign-cluster"] = "root",
+        ["early-stop-delta"] = 0.01, ["threshold"] = 0.5, ["no-attack-check"] = "bic", ["benign-cluster"] = "root", ["min-separation"] = 6.0, ["root-scale"] = "raw",
     };
 
     private static Core.Config.IOptionReader Options(string path, IReadOnlyDictionary<string, object>? overrides)

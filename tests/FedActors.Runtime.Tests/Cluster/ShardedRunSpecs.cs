@@ -12,6 +12,22 @@ public class ShardedRunSpecs
 {
     private static RoundSummary Untimed(RoundSummary r) => r with { RoundMs = 0, ComputeMs = 0 };
 
+    /// <summary>Runs the settings through the actor system and through the plain loop; asserts identical rounds.</summary>
+    private static async Task<RunResultWithExperiment> AssertActorRunMatchesPlainLoop(Core.Config.ExperimentSettings settings)
+    {
+        var e = TestExperiments.Load(settings);
+        List<RoundSummary> plain;
+        using (var pool = new TorchWorkerPool(2, 1, e.CreateModel)) plain = new PlainSimulation(e, pool).Run().ToList();
+        var result = await SimulationRunner.RunAsync(e, Support.NodeConfig(), Support.Events().Events);
+        Assert.Equal(plain.Select(Untimed), result.Rounds.Select(Untimed));
+        return new RunResultWithExperiment(result, e);
+    }
+
+    private sealed record RunResultWithExperiment(FedActors.Runtime.Actors.RunResult Result, Experiment Experiment) : IDisposable
+    {
+        public void Dispose() => Experiment.Dispose();
+    }
+
     /// <summary>Dropouts (25 %) and a 2 s simulated deadline that the slower devices miss.</summary>
     private static readonly Core.Config.ExperimentSettings Settings =
         TestExperiments.Synthetic(rounds: 3, clients: 12, perRound: 8, dropout: 0.25, deadline: 2.0);
@@ -60,15 +76,12 @@ public class ShardedRunSpecs
         // arrange: 25 % malicious, dropouts (some colluders drop out and are simply missing), Multi-Krum f = 2
         var settings = Settings.WithAttack(attack, 0.25, knowledge: knowledge)
             .WithRule("multi-krum", new Dictionary<string, object> { ["f"] = 2, ["check-precondition"] = false });
-        using var e = TestExperiments.Load(settings);
-        List<RoundSummary> plain;
-        using (var pool = new TorchWorkerPool(2, 1, e.CreateModel)) plain = new PlainSimulation(e, pool).Run().ToList();
 
-        // act
-        var result = await SimulationRunner.RunAsync(e, Support.NodeConfig(), Support.Events().Events);
+        // act, and assert the same rounds as the plain loop
+        using var run = await AssertActorRunMatchesPlainLoop(settings);
+        var result = run.Result;
 
         // assert
-        Assert.Equal(plain.Select(Untimed), result.Rounds.Select(Untimed));
         Assert.True(result.Rounds.Sum(r => r.Malicious) > 0, "no malicious update was received");
         Assert.All(result.Rounds, r => Assert.Equal(r.Flagged, r.TruePositives + r.FalsePositives));
     }
@@ -78,12 +91,8 @@ public class ShardedRunSpecs
     {
         var settings = Settings.WithAttack("sign-flip", 0.25, pill: new Core.Attacks.PillOptions(Enabled: true))
             .WithRule("multi-krum", new Dictionary<string, object> { ["f"] = 2, ["check-precondition"] = false });
-        using var e = TestExperiments.Load(settings);
-        List<RoundSummary> plain;
-        using (var pool = new TorchWorkerPool(2, 1, e.CreateModel)) plain = new PlainSimulation(e, pool).Run().ToList();
-        var result = await SimulationRunner.RunAsync(e, Support.NodeConfig(), Support.Events().Events);
-        Assert.Equal(plain.Select(Untimed), result.Rounds.Select(Untimed));
-        Assert.Equal("sign-flip+pill", e.Collusion.Attack!.Name);
+        using var run = await AssertActorRunMatchesPlainLoop(settings);
+        Assert.Equal("sign-flip+pill", run.Experiment.Collusion.Attack!.Name);
     }
 
     [Fact]
