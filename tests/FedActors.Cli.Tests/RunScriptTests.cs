@@ -45,7 +45,7 @@ public class RunScriptTests
         Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
         var run = Assert.Single(Directory.GetDirectories(outDir));
         Assert.StartsWith("quickstart-", Path.GetFileName(run));
-        foreach (var f in new[] { "rounds.csv", "summary.json", "events.clef", "accuracy.png", "loss.png" })
+        foreach (var f in new[] { "rounds.csv", "summary.json", "events.clef", "accuracy.png", "loss.png", "partition.json" })
             Assert.True(File.Exists(Path.Combine(run, f)), $"{f} missing");
         var csv = File.ReadAllLines(Path.Combine(run, "rounds.csv"));
         Assert.Equal(4, csv.Length);

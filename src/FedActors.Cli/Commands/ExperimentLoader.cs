@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using FedActors.Core.Config;
+using FedActors.Core.Data;
 using FedActors.Core.Simulation;
 using FedActors.Runtime.Settings;
 
@@ -18,6 +19,7 @@ public static class ExperimentLoader
         var monitoring = MonitoringSettings.Read(config);
         Experiment experiment;
         try { experiment = Experiment.Load(settings); }
+        catch (PartitionFileException e) { throw new ConfigurationError("fedactors.data.partition.path", $"\"{e.Path}\"", "a valid partition file", e.Message); }
         catch (InvalidDataException e) { throw new ConfigurationError("fedactors.data.directory", $"\"{settings.Data.Directory}\"", "readable IDX files", e.Message); }
         catch (ArgumentException e) { throw new ConfigurationError("fedactors.data.partition", settings.Data.Partition.Kind, "a partition the data allows", e.Message); }
         catch (InvalidOperationException e) { throw new ConfigurationError("fedactors.data.partition", settings.Data.Partition.Kind, "a partition the data allows", e.Message); }

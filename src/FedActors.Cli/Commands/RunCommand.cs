@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using FedActors.Cli.Output;
+using FedActors.Core.Data;
 using FedActors.Core.Simulation;
 using FedActors.Runtime.Hosting;
 using FedActors.Runtime.Monitoring;
@@ -47,6 +48,7 @@ public static class RunCommand
         try
         {
             logger.ForContext("Event", "Configuration").Information("Effective configuration {Configuration}", c.GetConfig("fedactors").ToString(true));
+            PartitionFile.Write(Path.Combine(runDir, "partition.json"), experiment.Partition, settings.Data.Dataset, settings.Data.Pool, experiment.Data.NumClasses);
             var events = new RunEvents(logger);
             var clock = Stopwatch.StartNew();
             var result = await LiveProgress.RunAsync(settings.Rounds,

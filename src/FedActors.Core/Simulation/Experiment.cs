@@ -72,11 +72,22 @@ public sealed class Experiment : IDisposable
         var pool = Enumerable.Range(0, heldOut).ToList();
         var root = RootSet.Draw(data.Labels, pool, data.NumClasses, settings.ServerOrDefault, settings.Seed);
         pool.RemoveAll(new HashSet<int>(root).Contains);
-        var poolArray = pool.ToArray();
-        var labels = poolArray.Select(i => data.Labels[i]).ToArray();
-        var assignment = PartitionerRegistry.Create(d.Partition).Assign(labels, data.NumClasses, settings.Clients.Count, settings.Seed)
-            .Select(c => c.Select(i => poolArray[i]).ToArray()).ToArray();
-        var partition = TrainTestSplit.Apply(assignment, d.Partition.TrainFraction, settings.Seed);
+        Partition partition;
+        if (d.Partition.Kind == "file")
+        {
+            partition = PartitionFile.Read(d.Partition.Path, data.Count, d.Dataset);
+            var used = partition.Clients.SelectMany(c => c.Train.Concat(c.Test)).ToHashSet();
+            var clash = root.FirstOrDefault(used.Contains, -1);
+            if (clash >= 0) throw new ArgumentException($"the server's root set draws sample {clash}, which the partition file gives a client; lower fedactors.server.root-samples or free samples");
+        }
+        else
+        {
+            var poolArray = pool.ToArray();
+            var labels = poolArray.Select(i => data.Labels[i]).ToArray();
+            var assignment = PartitionerRegistry.Create(d.Partition).Assign(labels, data.NumClasses, settings.Clients.Count, settings.Seed)
+                .Select(c => c.Select(i => poolArray[i]).ToArray()).ToArray();
+            partition = TrainTestSplit.Apply(assignment, d.Partition.TrainFraction, settings.Seed);
+        }
         int[]? test = d.Evaluation == "held-out" ? Enumerable.Range(heldOut, data.Count - heldOut).ToArray() : null;
         return new Experiment(settings, data, partition, test, root) { _ownsData = ownsData };
     }

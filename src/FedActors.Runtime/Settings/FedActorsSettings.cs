@@ -122,7 +122,8 @@ public static class FedActorsSettings
                     Balanced: r.Bool("fedactors.data.partition.balanced"),
                     MinSamples: r.Int("fedactors.data.partition.min-samples", 0, int.MaxValue),
                     TrainFraction: r.Double("fedactors.data.partition.train-fraction", 0, 1, minExclusive: true),
-                    Bias: r.Double("fedactors.data.partition.bias", 0, 1))),
+                    Bias: r.Double("fedactors.data.partition.bias", 0, 1),
+                    Path: r.String("fedactors.data.partition.path"))),
             Model: r.OneOf("fedactors.model.kind", ModelRegistry.Names),
             Train: new TrainOptions(
                 Epochs: r.Int("fedactors.train.epochs", 1, 10_000),
@@ -228,6 +229,8 @@ public static class FedActorsSettings
                         $"a folder holding {f}", $"{full} is missing; install Debian's dataset-fashion-mnist or point the key at the IDX files");
             }
         }
+        if (s.Data.Partition.Kind == "file" && !File.Exists(s.Data.Partition.Path))
+            throw new ConfigurationError("fedactors.data.partition.path", $"\"{s.Data.Partition.Path}\"", "an existing fedactors-partition/1 JSON file (kind = file)");
         if (s.Data.Partition.Kind == "pathological" && s.Data.Partition.ClassesPerClient > 10 && s.Data.Dataset == "fashion-mnist")
             throw new ConfigurationError("fedactors.data.partition.classes-per-client", s.Data.Partition.ClassesPerClient.ToString(CultureInfo.InvariantCulture), "at most 10, the classes of Fashion-MNIST");
     }

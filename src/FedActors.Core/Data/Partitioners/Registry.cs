@@ -2,7 +2,9 @@ namespace FedActors.Core.Data.Partitioners;
 
 /// <summary>Partitioner options as read from <c>fedactors.data.partition</c>.</summary>
 /// <param name="Bias">b of the Fang-style bias split (kind = bias).</param>
-public sealed record PartitionOptions(string Kind, double Alpha, int ClassesPerClient, bool Balanced, int MinSamples, double TrainFraction, double Bias = 0.5);
+/// <param name="Path">The partition file (kind = file).</param>
+public sealed record PartitionOptions(string Kind, double Alpha, int ClassesPerClient, bool Balanced, int MinSamples, double TrainFraction, double Bias = 0.5,
+    string Path = "");
 
 /// <summary>Partitioners by their config name. One line per partitioner, alphabetical.</summary>
 public static class PartitionerRegistry
@@ -16,14 +18,11 @@ public static class PartitionerRegistry
             ["pathological"] = o => new PathologicalPartitioner(o.ClassesPerClient, o.Balanced, o.MinSamples),
         };
 
-    public static IReadOnlyCollection<string> Names => (IReadOnlyCollection<string>)Factories.Keys;
+    /// <summary>The partitioner names, plus <c>file</c> (a partition read from JSON, see <see cref="PartitionFile"/>).</summary>
+    public static IReadOnlyCollection<string> Names => [.. Factories.Keys.Append("file").Order(StringComparer.Ordinal)];
 
     public static IPartitioner Create(PartitionOptions options) =>
         Factories.TryGetValue(options.Kind, out var f)
             ? f(options)
             : throw new ArgumentException($"unknown partitioner '{options.Kind}'; valid: {string.Join(", ", Names)}");
-
-    /// <summary>Assigns samples to clients and splits each client's share into train and test.</summary>
-    public static Partition Build(PartitionOptions options, Dataset data, int numClients, long seed) =>
-        TrainTestSplit.Apply(Create(options).Assign(data.Labels, data.NumClasses, numClients, seed), options.TrainFraction, seed);
 }
