@@ -55,7 +55,7 @@ public static class RunReport
             rounds.Sum(r => r.Failed), rounds.Sum(r => r.Rejected),
             wall.TotalSeconds, rounds.Count == 0 ? 0 : rounds.Average(r => r.RoundMs), rounds.Sum(r => r.SimSeconds), runDir)
         {
-            Attack = s.Attack?.Kind ?? "none",
+            Attack = s.Attack is { Enabled: true } a ? (a.Pill?.Enabled == true ? $"{a.Kind}+pill" : a.Kind) : "none",
             Defence = s.Rule,
             MaliciousUpdates = rounds.Sum(r => r.Malicious),
             Flagged = rounds.Sum(r => r.Flagged),

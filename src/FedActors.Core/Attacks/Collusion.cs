@@ -45,17 +45,24 @@ public sealed class Collusion
     /// <summary>Whether a benign client's update is shown to the adversary (full knowledge).</summary>
     public bool Observed(int round) => Attack?.Model is not null && round >= Settings.StartRound && Settings.Knowledge == "benign";
 
+    /// <summary>E_extra when the attack needs an extra-trained reference update this round, else null.</summary>
+    public int? ReferenceEpochs(int round, int colluders, int localEpochs) =>
+        Attack?.Model is Pill { Options.Reference: "extra-trained" } pill && round >= Settings.StartRound
+            ? pill.Options.ExtraEpochsFor(colluders, localEpochs)
+            : null;
+
     /// <summary>
     /// Crafts the submitted updates of the malicious clients that delivered an honest update this round.
     /// <paramref name="maliciousHonest"/> and <paramref name="benign"/> must be in client-id order.
     /// </summary>
     /// <param name="selectedMalicious">f: malicious clients among the selected (including those that dropped out).</param>
+    /// <param name="reference">The extra-trained reference, when <see cref="ReferenceEpochs"/> asked for one.</param>
     public IReadOnlyDictionary<int, ParameterVector> Craft(int round, ParameterVector global, int selected, int selectedMalicious,
-        IReadOnlyList<ClientUpdate> maliciousHonest, IReadOnlyList<ClientUpdate> benign)
+        IReadOnlyList<ClientUpdate> maliciousHonest, IReadOnlyList<ClientUpdate> benign, ParameterVector? reference = null)
     {
         if (Attack?.Model is not { } model || maliciousHonest.Count == 0) return maliciousHonest.ToDictionary(u => u.ClientId, u => u.Delta);
         var known = Settings.Knowledge == "benign" && benign.Count > 1 ? benign : maliciousHonest;
-        var context = new AttackContext(round, global, selected, selectedMalicious, Seed, Layout);
+        var context = new AttackContext(round, global, selected, selectedMalicious, Seed, Layout, reference);
         return model.Craft(context, known, maliciousHonest);
     }
 }

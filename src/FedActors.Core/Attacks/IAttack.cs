@@ -8,7 +8,9 @@ namespace FedActors.Core.Attacks;
 /// <param name="Selected">n: clients selected this round.</param>
 /// <param name="Malicious">f: malicious clients among them (whether or not they dropped out).</param>
 /// <param name="Layout">Where each layer sits in the flattened vectors (the Pill needs it).</param>
-public sealed record AttackContext(int Round, ParameterVector Global, int Selected, int Malicious, long Seed, Models.ModelLayout? Layout = null);
+/// <param name="Reference">An extra-trained reference update, when the attack asked for one (the Pill).</param>
+public sealed record AttackContext(int Round, ParameterVector Global, int Selected, int Malicious, long Seed, Models.ModelLayout? Layout = null,
+    ParameterVector? Reference = null);
 
 /// <summary>
 /// A model-poisoning attack: turns the malicious clients' honest updates into the updates they submit. It runs in the

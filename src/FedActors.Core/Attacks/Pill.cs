@@ -14,10 +14,15 @@ namespace FedActors.Core.Attacks;
 /// <param name="SimAdjust"><c>min</c>: if cos(Δ̃, Δ_ref) is below the smallest cosine of the attackers' honest updates to
 /// Δ_ref, pull the pill toward Δ_ref[P] by bisection; <c>mean</c>: the same against the mean cosine; <c>off</c>.</param>
 /// <param name="DistAdjust"><c>norm</c>: rescale Δ̃ to the attackers' mean honest norm when it is longer; <c>off</c>.</param>
-/// <param name="Reference"><c>mean</c>: Δ_ref is the attackers' mean honest update. The paper's "extra-trained" reference
-/// (E_extra more local epochs on the attackers' pooled data) is not implemented yet.</param>
+/// <param name="Reference"><c>extra-trained</c>: Δ_ref is the global model trained for <paramref name="ExtraEpochs"/> epochs on
+/// the pooled data of this round's colluders (the paper's reference; spec default E_extra = f·E, [infer]); <c>mean</c>:
+/// the attackers' mean honest update (cheap).</param>
+/// <param name="ExtraEpochs">E_extra; 0 = f·E (f colluders this round, E local epochs).</param>
 public sealed record PillOptions(bool Enabled = false, int ClassifierNeurons = 2, string Search = "max", string Disconnection = "zero-weight",
-    string SimAdjust = "min", string DistAdjust = "norm", string Reference = "mean");
+    string SimAdjust = "min", string DistAdjust = "norm", string Reference = "extra-trained", int ExtraEpochs = 0)
+{
+    public int ExtraEpochsFor(int colluders, int localEpochs) => ExtraEpochs > 0 ? ExtraEpochs : Math.Max(1, colluders) * localEpochs;
+}
 
 /// <summary>The pill of a round: the parameter coordinates P it holds and the disconnected coordinates D.</summary>
 public sealed record PillStructure(int[] Neurons, int[] Coordinates, int[] Disconnected);
@@ -35,12 +40,16 @@ public sealed record PillStructure(int[] Neurons, int[] Coordinates, int[] Disco
 /// pattern); the one-time and adaptive patterns are not implemented.</remarks>
 public sealed class Pill(IModelPoisoningAttack baseAttack, PillOptions options) : IModelPoisoningAttack
 {
+    public PillOptions Options => options;
+
     public IReadOnlyDictionary<int, ParameterVector> Craft(AttackContext context, IReadOnlyList<ClientUpdate> known, IReadOnlyList<ClientUpdate> malicious)
     {
         var layout = context.Layout ?? throw new InvalidOperationException("the Pill needs the model layout");
         var pill = Construct(layout, context.Global.Values, options);
         var p = pill.Coordinates;
-        var reference = VectorMath.Mean(malicious.Select(m => m.Delta.Values).ToArray());
+        var reference = options.Reference == "extra-trained"
+            ? (context.Reference ?? throw new InvalidOperationException("the Pill's extra-trained reference was not computed")).Values
+            : VectorMath.Mean(malicious.Select(m => m.Delta.Values).ToArray());
 
         // Stage 2: the base attack on the pill's coordinates only.
         ClientUpdate[] Sub(IReadOnlyList<ClientUpdate> us) => us.Select(u => u with { Delta = new ParameterVector(p.Select(i => u.Delta.Values[i]).ToArray()) }).ToArray();

@@ -114,6 +114,12 @@ public sealed class Experiment : IDisposable
 
     public int TrainSamples(int clientId) => Partition.Clients[clientId].Train.Length;
 
+    /// <summary>The colluders' reference update for the Pill: the global model trained for <paramref name="epochs"/> epochs on
+    /// the pooled training data of <paramref name="colluders"/>, in a seeded order.</summary>
+    public TrainOutcome TrainReference(WorkerSlot slot, ParameterVector global, int round, IReadOnlyList<int> colluders, int epochs) =>
+        LocalTrainer.Train(slot.Model, global, Data, colluders.SelectMany(id => Partition.Clients[id].Train).ToArray(),
+            Settings.Train with { Epochs = epochs }, SeedStream.Rng(Seed, round, -3, Purpose.Shuffle));
+
     /// <summary>The server's update on its root set, by the same local procedure as a client's (FLTrust, SkyMask).</summary>
     public TrainOutcome TrainRoot(WorkerSlot slot, ParameterVector global, int round) =>
         RootIndices.Length == 0

@@ -57,9 +57,12 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
             honest.Add((new ClientUpdate(id, o.Delta, o.NumSamples, o.MeanLoss), sim, ms));
         }
         var collusion = experiment.Collusion;
-        var crafted = collusion.Craft(round, global, selected.Length, selected.Count(collusion.IsMalicious),
-            honest.Where(h => collusion.CollusionNeeded(h.Update.ClientId, round)).Select(h => h.Update).ToArray(),
-            honest.Where(h => !collusion.IsMalicious(h.Update.ClientId)).Select(h => h.Update).ToArray());
+        var colluders = honest.Where(h => collusion.CollusionNeeded(h.Update.ClientId, round)).Select(h => h.Update).ToArray();
+        ParameterVector? reference = null;
+        if (colluders.Length > 0 && collusion.ReferenceEpochs(round, colluders.Length, s.Train.Epochs) is { } extra)
+            reference = pool.Run(slot => experiment.TrainReference(slot, global, round, colluders.Select(c => c.ClientId).ToArray(), extra)).GetAwaiter().GetResult().Delta;
+        var crafted = collusion.Craft(round, global, selected.Length, selected.Count(collusion.IsMalicious), colluders,
+            honest.Where(h => !collusion.IsMalicious(h.Update.ClientId)).Select(h => h.Update).ToArray(), reference);
         foreach (var (u, sim, ms) in honest)
         {
             var submitted = crafted.TryGetValue(u.ClientId, out var c) ? u with { Delta = c } : u;

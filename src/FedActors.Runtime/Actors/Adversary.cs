@@ -14,11 +14,12 @@ namespace FedActors.Runtime.Actors;
 /// </summary>
 public sealed class Adversary : ReceiveActor, IWithTimers
 {
-    public static Props Props(Experiment experiment) => Akka.Actor.Props.Create(() => new Adversary(experiment));
+    public static Props Props(Experiment experiment, IActorRef worker) => Akka.Actor.Props.Create(() => new Adversary(experiment, worker));
 
     private sealed record CraftDeadline(int Round);
 
     private readonly Experiment _experiment;
+    private readonly IActorRef _worker;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private AdversaryRoundStarted? _round;
     private HashSet<int> _awaiting = [];
@@ -28,18 +29,28 @@ public sealed class Adversary : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public Adversary(Experiment experiment)
+    public Adversary(Experiment experiment, IActorRef worker)
     {
         _experiment = experiment;
+        _worker = worker;
         Receive<AdversaryRoundStarted>(HandleRoundStarted);
         Receive<HonestUpdate>(HandleHonestUpdate);
-        Receive<CraftDeadline>(m => { if (_round?.Round == m.Round) Craft(); });
+        Receive<CraftDeadline>(m => { if (_round?.Round == m.Round) Ready(); });
+        Receive<ReferenceTrained>(m => { if (_round?.Round == m.Round) Craft(m.Delta); });
+        Receive<TrainFailed>(m =>
+        {
+            _log.Warning("Round {Round}: the Pill's reference update failed ({Error}); colluders send their honest updates", m.Round, m.Error);
+            if (_round?.Round == m.Round) Release();
+        });
     }
+
+    private bool _crafting;
 
     private void HandleRoundStarted(AdversaryRoundStarted m)
     {
         var collusion = _experiment.Collusion;
         _round = m;
+        _crafting = false;
         _malicious.Clear();
         _benign.Clear();
         _awaiting = m.Selected
@@ -50,7 +61,7 @@ public sealed class Adversary : ReceiveActor, IWithTimers
         var early = _early.Where(u => u.Round == m.Round).ToList();
         _early.RemoveAll(u => u.Round <= m.Round);
         foreach (var u in early) HandleHonestUpdate(u);
-        if (_awaiting.Count == 0) Craft();
+        if (_awaiting.Count == 0) Ready();
     }
 
     private void HandleHonestUpdate(HonestUpdate u)
@@ -58,16 +69,35 @@ public sealed class Adversary : ReceiveActor, IWithTimers
         if (_round is null || u.Round > _round.Round) { _early.Add(u); return; }
         if (u.Round != _round.Round || !_awaiting.Remove(u.ClientId)) return;
         (u.Malicious ? _malicious : _benign)[u.ClientId] = u;
-        if (_awaiting.Count == 0) Craft();
+        if (_awaiting.Count == 0) Ready();
     }
 
-    private void Craft()
+    /// <summary>Every expected honest update is in (or the deadline passed): craft, after the reference if one is needed.</summary>
+    private void Ready()
+    {
+        if (_round is not { } round || _crafting) return;
+        Timers.Cancel("craft");
+        _crafting = true;
+        var epochs = _experiment.Collusion.ReferenceEpochs(round.Round, _malicious.Count, _experiment.Settings.Train.Epochs);
+        if (epochs is { } e && _malicious.Count > 0)
+            _worker.Tell(new TrainReference(round.Round, round.Global, [.. _malicious.Keys], e, Self));
+        else
+            Craft(null);
+    }
+
+    /// <summary>Without a reference the colluders cannot run the Pill: they submit their honest updates.</summary>
+    private void Release()
+    {
+        foreach (var (id, honest) in _malicious) honest.Client.Tell(new PoisonedUpdate(id, honest.Round, honest.Delta));
+        _round = null;
+    }
+
+    private void Craft(Core.Updates.ParameterVector? reference)
     {
         if (_round is not { } round) return;
-        Timers.Cancel("craft");
         var collusion = _experiment.Collusion;
         var crafted = collusion.Craft(round.Round, round.Global, round.Selected.Length, round.Selected.Count(collusion.IsMalicious),
-            _malicious.Values.Select(ToUpdate).ToArray(), _benign.Values.Select(ToUpdate).ToArray());
+            _malicious.Values.Select(ToUpdate).ToArray(), _benign.Values.Select(ToUpdate).ToArray(), reference);
         foreach (var (id, honest) in _malicious)
             honest.Client.Tell(new PoisonedUpdate(id, round.Round, crafted[id]));
         if (_awaiting.Count > 0)

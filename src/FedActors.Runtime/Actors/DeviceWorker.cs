@@ -34,6 +34,14 @@ public sealed class DeviceWorker : ReceiveActor
         Receive<TrainTask>(HandleTrainTask);
         Receive<EvaluateModel>(HandleEvaluate);
         Receive<AggregateRound>(HandleAggregate);
+        Receive<TrainReference>(HandleTrainReference);
+    }
+
+    private void HandleTrainReference(TrainReference m)
+    {
+        var experiment = _experiment;
+        _pool.Run(slot => new ReferenceTrained(m.Round, experiment.TrainReference(slot, m.Global, m.Round, m.Colluders, m.Epochs).Delta))
+            .PipeTo(m.ReplyTo, failure: e => new TrainFailed(-1, m.Round, e.GetBaseException().Message));
     }
 
     private IAggregationRule? _rule;

@@ -50,7 +50,8 @@ public static class FedActorsHosting
 
     /// <summary>The adversary that coordinates colluding malicious clients, as a cluster singleton (with its proxy).</summary>
     public static AkkaConfigurationBuilder WithAdversary(this AkkaConfigurationBuilder b, NodeResources r) =>
-        b.WithSingleton<Adversary>(ActorNames.Adversary, Adversary.Props(r.Experiment), new ClusterSingletonOptions { Role = ActorNames.Role });
+        b.WithSingleton<Adversary>(ActorNames.Adversary, (_, registry, _) => Adversary.Props(r.Experiment, registry.Get<DeviceWorker>()),
+            new ClusterSingletonOptions { Role = ActorNames.Role });
 
     /// <summary>Client entities, sharded by client id; remember-entities off, ddata state store.</summary>
     public static AkkaConfigurationBuilder WithClientShards(this AkkaConfigurationBuilder b, NodeResources r, Config config) =>

@@ -84,3 +84,8 @@ public sealed record AggregateRound(int Round, ParameterVector Global, int Selec
 public sealed record RoundAggregated(int Round, ParameterVector Global, int[]? Accepted) : IFedActorsMessage;
 
 public sealed record AggregationFailed(int Round, string Error) : IFedActorsMessage;
+
+/// <summary>The adversary asks its node's worker for the Pill's extra-trained reference update.</summary>
+public sealed record TrainReference(int Round, ParameterVector Global, int[] Colluders, int Epochs, IActorRef ReplyTo) : IFedActorsMessage;
+
+public sealed record ReferenceTrained(int Round, ParameterVector Delta) : IFedActorsMessage;

@@ -35,8 +35,7 @@ public static class FedActorsSettings
         Config user = ConfigurationFactory.Empty;
         if (path is not null)
         {
-            if (!File.Exists(path)) throw new ConfigurationError(path, null, "an existing HOCON experiment file");
-            user = Parse(File.ReadAllText(path), path);
+            user = ParseFile(path, depth: 0);
         }
         foreach (var o in overrides ?? [])
         {
@@ -50,6 +49,25 @@ public static class FedActorsSettings
         }
         CheckKnownKeys(user);
         return user.WithFallback(Reference);
+    }
+
+    /// <summary>Parses an experiment file. Top-level <c>include "other.conf"</c> lines (relative to the file) are honoured:
+    /// the included file is the fallback of the including one.</summary>
+    private static Config ParseFile(string path, int depth)
+    {
+        if (!File.Exists(path)) throw new ConfigurationError(path, null, "an existing HOCON experiment file");
+        if (depth > 8) throw new ConfigurationError(path, null, "at most 8 levels of include");
+        var included = new List<Config>();
+        var body = new System.Text.StringBuilder();
+        foreach (var line in File.ReadAllLines(path))
+        {
+            var m = System.Text.RegularExpressions.Regex.Match(line, "^\\s*include\\s+\"([^\"]+)\"\\s*$");
+            if (m.Success) included.Add(ParseFile(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, m.Groups[1].Value), depth + 1));
+            else body.AppendLine(line);
+        }
+        var config = Parse(body.ToString(), path);
+        foreach (var inc in included) config = config.WithFallback(inc);
+        return config;
     }
 
     /// <summary>Parses HOCON text; a syntax error names the file.</summary>
@@ -190,7 +208,8 @@ public static class FedActorsSettings
                 r.OneOf("fedactors.attack.pill.disconnection", ["zero-weight", "zero-update", "off"]),
                 r.OneOf("fedactors.attack.pill.sim-adjust", ["min", "mean", "off"]),
                 r.OneOf("fedactors.attack.pill.dist-adjust", ["norm", "off"]),
-                r.OneOf("fedactors.attack.pill.reference", ["mean"])));
+                r.OneOf("fedactors.attack.pill.reference", ["mean", "extra-trained"]),
+                r.Int("fedactors.attack.pill.extra-epochs", 0, 100_000)));
         if (attack.Pill!.Enabled && (kind == "none" || AttackRegistry.Create(kind, attack.Options!).Model is null))
             throw new ConfigurationError("fedactors.attack.pill.enabled", "on", $"a model-poisoning attack to wrap (fedactors.attack.kind = {kind})");
         if (attack.Enabled) AttackRegistry.Create(kind, attack.Options!); // reads and checks its options now

@@ -52,7 +52,7 @@ public class PillTests
         var rng = new Rng(2);
         ClientUpdate Update(int id) => new(id, new ParameterVector(Enumerable.Range(0, g.Length).Select(_ => (float)(0.01 * rng.NextGaussian())).ToArray()), 10, 0);
         var malicious = new[] { Update(0), Update(1), Update(2) };
-        var pill = new Pill(new SignFlip(new SignFlipOptions(4)), new PillOptions(SimAdjust: "off", DistAdjust: "off"));
+        var pill = new Pill(new SignFlip(new SignFlipOptions(4)), new PillOptions(SimAdjust: "off", DistAdjust: "off", Reference: "mean"));
         var ctx = new AttackContext(1, new ParameterVector(g), 10, 3, 1, layout);
         var crafted = pill.Craft(ctx, malicious, malicious);
         var structure = Pill.Construct(layout, g, new PillOptions());
@@ -77,7 +77,7 @@ public class PillTests
         var malicious = new[] { Update(0), Update(1), Update(2), Update(3) };
         var reference = VectorMath.Mean(malicious.Select(m => m.Delta.Values).ToArray());
         // disconnection off: it moves coordinates the similarity adjustment cannot pull back
-        var crafted = new Pill(new SignFlip(new SignFlipOptions(50)), new PillOptions(Disconnection: "off")).Craft(new AttackContext(1, new ParameterVector(g), 10, 4, 1, layout), malicious, malicious);
+        var crafted = new Pill(new SignFlip(new SignFlipOptions(50)), new PillOptions(Disconnection: "off", Reference: "mean")).Craft(new AttackContext(1, new ParameterVector(g), 10, 4, 1, layout), malicious, malicious);
         double meanNorm = malicious.Average(m => VectorMath.Norm(m.Delta.Values));
         double minCos = malicious.Min(m => VectorMath.Cosine(m.Delta.Values, reference));
         foreach (var c in crafted.Values)
@@ -85,5 +85,23 @@ public class PillTests
             Assert.True(VectorMath.Norm(c.Values) <= meanNorm * (1 + 1e-5));
             Assert.True(VectorMath.Cosine(c.Values, reference) >= minCos - 1e-3, $"cos {VectorMath.Cosine(c.Values, reference)} < {minCos}");
         }
+    }
+}
+
+[Collection("Torch")]
+public class PillReferenceTests
+{
+    [Fact]
+    public async Task The_extra_trained_reference_should_be_the_global_model_trained_on_the_colluders_pooled_data()
+    {
+        var settings = FedActors.TestSupport.TestExperiments.Synthetic(rounds: 2, clients: 10, perRound: 10);
+        using var e = FedActors.TestSupport.TestExperiments.Load(settings);
+        using var pool = new Core.Training.TorchWorkerPool(1, 1, e.CreateModel);
+        var g = e.InitialWeights();
+        var reference = await pool.Run(s => e.TrainReference(s, g, 1, [2, 5], 3));
+        Assert.Equal(e.TrainSamples(2) + e.TrainSamples(5), reference.NumSamples);
+        Assert.Equal((settings.Train with { Epochs = 3 }).StepsFor(reference.NumSamples), reference.Steps);
+        Assert.Equal(40, new PillOptions().ExtraEpochsFor(colluders: 20, localEpochs: 2)); // f·E
+        Assert.Equal(5, new PillOptions(ExtraEpochs: 5).ExtraEpochsFor(20, 2));
     }
 }

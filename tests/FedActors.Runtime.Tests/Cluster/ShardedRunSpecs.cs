@@ -89,7 +89,8 @@ public class ShardedRunSpecs
     [Fact]
     public async Task A_pill_augmented_attack_through_the_adversary_should_match_the_plain_loop()
     {
-        var settings = Settings.WithAttack("sign-flip", 0.25, pill: new Core.Attacks.PillOptions(Enabled: true))
+        // the Pill with its extra-trained reference (2 epochs), asked of the device worker by the adversary
+        var settings = Settings.WithAttack("sign-flip", 0.25, pill: new Core.Attacks.PillOptions(Enabled: true, ExtraEpochs: 2))
             .WithRule("multi-krum", new Dictionary<string, object> { ["f"] = 2, ["check-precondition"] = false });
         using var run = await AssertActorRunMatchesPlainLoop(settings);
         Assert.Equal("sign-flip+pill", run.Experiment.Collusion.Attack!.Name);

@@ -44,6 +44,18 @@ public class FedActorsConfigSpecs
     }
 
     [Fact]
+    public void An_included_file_should_be_the_fallback_of_the_including_one()
+    {
+        var dir = Directory.CreateTempSubdirectory("fa-include-").FullName;
+        File.WriteAllText(Path.Combine(dir, "base.conf"), "fedactors { seed = 7, rounds = 3 }");
+        File.WriteAllText(Path.Combine(dir, "child.conf"), "include \"base.conf\"\nfedactors.rounds = 9");
+        var s = FedActorsSettings.Read(FedActorsSettings.Load(Path.Combine(dir, "child.conf")));
+        Assert.Equal((7L, 9), (s.Seed, s.Rounds));
+        File.WriteAllText(Path.Combine(dir, "broken.conf"), "include \"nope.conf\"");
+        Assert.EndsWith("nope.conf", Assert.Throws<ConfigurationError>(() => FedActorsSettings.Load(Path.Combine(dir, "broken.conf"))).Key);
+    }
+
+    [Fact]
     public void An_unknown_key_should_be_named_with_the_closest_known_one()
     {
         var e = Error("fedactors.train.learning-rat = 0.1");
