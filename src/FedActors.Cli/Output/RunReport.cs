@@ -15,7 +15,8 @@ public sealed record RunSummary(
     int TotalSelected, int TotalResponded, int TotalDropped, int TotalTimedOut, int TotalFailed, int TotalRejected,
     double WallSeconds, double MeanRoundMs, double SimulatedSeconds, string RunFolder,
     string Attack = "none", string Defence = "fedavg", int MaliciousUpdates = 0, int Flagged = 0, int TruePositives = 0, int FalsePositives = 0,
-    double FalsePositiveRate = double.NaN, double FalseNegativeRate = double.NaN, double FinalErrorRate = double.NaN);
+    double FalsePositiveRate = double.NaN, double FalseNegativeRate = double.NaN, double FinalErrorRate = double.NaN,
+    double FinalAttackSuccess = double.NaN);
 
 /// <summary>Writes <c>rounds.csv</c> and <c>summary.json</c>, and prints the final table.</summary>
 public static class RunReport
@@ -25,12 +26,12 @@ public static class RunReport
 
     public static void WriteRoundsCsv(string path, IReadOnlyList<RoundSummary> rounds)
     {
-        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,malicious,flagged,true_positives,false_positives,round_ms,compute_ms\n");
+        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,malicious,flagged,true_positives,false_positives,attack_success,round_ms,compute_ms\n");
         foreach (var r in rounds)
             sb.AppendLine(string.Join(',', new object[]
             {
                 r.Round, r.Selected, r.Responded, r.Dropped, r.DroppedOut, r.MissedDeadline, r.TimedOut, r.Failed, r.Rejected,
-                F(r.Accuracy), F(r.Loss), F(r.TrainLoss), F(r.SimSeconds), r.Malicious, r.Flagged, r.TruePositives, r.FalsePositives, r.RoundMs, r.ComputeMs,
+                F(r.Accuracy), F(r.Loss), F(r.TrainLoss), F(r.SimSeconds), r.Malicious, r.Flagged, r.TruePositives, r.FalsePositives, F(r.AttackSuccess), r.RoundMs, r.ComputeMs,
             }.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture))));
         File.WriteAllText(path, sb.ToString());
     }
@@ -64,6 +65,7 @@ public static class RunReport
             FalsePositiveRate = Rate(rounds.Sum(r => r.FalsePositives), rounds.Sum(r => r.Responded - r.Malicious)),
             FalseNegativeRate = Rate(rounds.Sum(r => r.FalseNegatives), rounds.Sum(r => r.Malicious)),
             FinalErrorRate = last is null ? double.NaN : 1 - last.Accuracy,
+            FinalAttackSuccess = last?.AttackSuccess ?? double.NaN,
         };
     }
 
@@ -93,6 +95,7 @@ public static class RunReport
             Row("attack / defence", $"{s.Attack} / {s.Defence}");
             Row("malicious updates / flagged", $"{s.MaliciousUpdates} / {s.Flagged} ({s.TruePositives} malicious, {s.FalsePositives} benign)");
             Row("FPR / FNR", $"{Pct(s.FalsePositiveRate)} / {Pct(s.FalseNegativeRate)}");
+            if (!double.IsNaN(s.FinalAttackSuccess)) Row("backdoor success (final)", Pct(s.FinalAttackSuccess));
         }
         Row("dropped (simulated)", s.TotalDropped.ToString(CultureInfo.InvariantCulture));
         Row("timed out / failed / rejected", $"{s.TotalTimedOut} / {s.TotalFailed} / {s.TotalRejected}");

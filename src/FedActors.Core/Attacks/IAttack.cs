@@ -33,6 +33,16 @@ public interface IDataPoisoningAttack
     (Tensor X, Tensor Y) Poison(Tensor x, Tensor y, int numClasses, Randomness.Rng rng);
 }
 
+/// <summary>A backdoor: a trigger that should make the global model predict <see cref="TargetLabel"/>; its attack success
+/// rate is measured on triggered test samples of other labels.</summary>
+public interface IBackdoor
+{
+    int TargetLabel { get; }
+
+    /// <summary>Stamps the trigger on every sample of the batch (a fresh tensor).</summary>
+    Tensor Stamp(Tensor x);
+}
+
 /// <summary>A configured attack: a data part (applied while the malicious client trains), a model part (applied to
 /// its update, in the Adversary), or both.</summary>
 public sealed record Attack(string Name, IDataPoisoningAttack? Data, IModelPoisoningAttack? Model);

@@ -18,8 +18,17 @@ public sealed record ScalingOptions(double Fraction = 0.5, int TargetLabel = 0, 
 /// in SkyMask's code: a malicious client stamps a square trigger on a share of its samples and relabels them to the
 /// target; it trains on that, then boosts its update by n/f.
 /// </summary>
-public sealed class Scaling(ScalingOptions options) : IDataPoisoningAttack, IModelPoisoningAttack
+public sealed class Scaling(ScalingOptions options) : IDataPoisoningAttack, IModelPoisoningAttack, IBackdoor
 {
+    public int TargetLabel => options.TargetLabel;
+
+    public Tensor Stamp(Tensor x)
+    {
+        var px = x.clone();
+        px[TensorIndex.Ellipsis, TensorIndex.Slice(0, options.PatchSize), TensorIndex.Slice(0, options.PatchSize)].fill_(options.PatchValue);
+        return px;
+    }
+
     public (Tensor X, Tensor Y) Poison(Tensor x, Tensor y, int numClasses, Rng rng)
     {
         long n = x.shape[0];

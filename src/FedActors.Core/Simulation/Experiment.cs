@@ -139,6 +139,13 @@ public sealed class Experiment : IDisposable
             SeedStream.Rng(Seed, round, clientId, Purpose.Shuffle), poison, SeedStream.Rng(Seed, round, clientId, Purpose.Poison));
     }
 
+    /// <summary>Evaluates one chunk of the test set: accuracy and loss, plus the backdoor's success when the attack has one.</summary>
+    public EvalOutcome EvaluateChunk(WorkerSlot slot, ParameterVector weights, IReadOnlyList<int> chunk)
+    {
+        var clean = Evaluator.Evaluate(slot.Model, weights, Data, chunk);
+        return Collusion.Attack?.Data is IBackdoor backdoor ? clean.Plus(Evaluator.Backdoor(slot.Model, Data, chunk, backdoor)) : clean;
+    }
+
     /// <summary>Chunks of the test set evaluated as separate tasks; fixed size, so the summed result does not depend
     /// on how many workers there are.</summary>
     public IEnumerable<ArraySegment<int>> EvaluationChunks(int chunk = 2000)

@@ -25,7 +25,7 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
             global = next;
             var eval = ShouldEvaluate(round, s.Rounds, s.Round.EvaluateEvery) ? Evaluate(global) : null;
             yield return RoundSummary.From(state, eval?.Accuracy ?? double.NaN, eval?.MeanLoss ?? double.NaN, clock.ElapsedMilliseconds,
-                accepted, experiment.Collusion.IsMalicious);
+                accepted, experiment.Collusion.IsMalicious) with { AttackSuccess = eval?.AttackSuccess ?? double.NaN };
         }
     }
 
@@ -76,7 +76,7 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
     public EvalOutcome Evaluate(ParameterVector weights)
     {
         var tasks = experiment.EvaluationChunks()
-            .Select(chunk => pool.Run(slot => Evaluator.Evaluate(slot.Model, weights, experiment.Data, chunk)))
+            .Select(chunk => pool.Run(slot => experiment.EvaluateChunk(slot, weights, chunk)))
             .ToArray();
         return tasks.Aggregate(EvalOutcome.Empty, (acc, t) => acc.Plus(t.GetAwaiter().GetResult()));
     }

@@ -20,7 +20,8 @@ public sealed record RoundSummary(
     int Malicious = 0,
     int Flagged = 0,
     int TruePositives = 0,
-    int FalsePositives = 0)
+    int FalsePositives = 0,
+    double AttackSuccess = double.NaN)
 {
     /// <summary>Malicious updates that were aggregated (false negatives).</summary>
     public int FalseNegatives => Malicious - TruePositives;

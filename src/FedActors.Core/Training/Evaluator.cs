@@ -8,12 +8,16 @@ namespace FedActors.Core.Training;
 
 /// <summary>Correct predictions and summed cross-entropy over some samples. Outcomes add up exactly (integers and
 /// a loss sum), so partial evaluations can be combined in any fixed order.</summary>
-public sealed record EvalOutcome(long Correct, double LossSum, long Count)
+/// <param name="BackdoorHits">Triggered test samples (of labels other than the target) classified as the target.</param>
+public sealed record EvalOutcome(long Correct, double LossSum, long Count, long BackdoorHits = 0, long BackdoorCount = 0)
 {
     public static readonly EvalOutcome Empty = new(0, 0, 0);
     public double Accuracy => Count == 0 ? double.NaN : (double)Correct / Count;
     public double MeanLoss => Count == 0 ? double.NaN : LossSum / Count;
-    public EvalOutcome Plus(EvalOutcome o) => new(Correct + o.Correct, LossSum + o.LossSum, Count + o.Count);
+    /// <summary>Attack success rate of a backdoor; NaN without one.</summary>
+    public double AttackSuccess => BackdoorCount == 0 ? double.NaN : (double)BackdoorHits / BackdoorCount;
+    public EvalOutcome Plus(EvalOutcome o) =>
+        new(Correct + o.Correct, LossSum + o.LossSum, Count + o.Count, BackdoorHits + o.BackdoorHits, BackdoorCount + o.BackdoorCount);
 }
 
 /// <summary>Evaluates weights on samples under <c>no_grad</c> and <c>eval()</c>.</summary>
@@ -36,5 +40,21 @@ public static class Evaluator
             correct += logits.argmax(1).eq(y).sum().item<long>();
         }
         return new EvalOutcome(correct, lossSum, idx.Length);
+    }
+
+    /// <summary>Counts triggered samples (labels other than the target) that the model classifies as the target.</summary>
+    public static EvalOutcome Backdoor(SplitModel model, Dataset data, IReadOnlyList<int> indices, Attacks.IBackdoor backdoor, int batchSize = 500)
+    {
+        model.eval();
+        using var noGrad = torch.no_grad();
+        var idx = indices.Where(i => data.Labels[i] != backdoor.TargetLabel).ToArray();
+        long hits = 0;
+        for (int start = 0; start < idx.Length; start += batchSize)
+        {
+            using var scope = torch.NewDisposeScope();
+            var (x, _) = data.Batch(idx.AsSpan(start, Math.Min(batchSize, idx.Length - start)));
+            hits += model.forward(backdoor.Stamp(x)).argmax(1).eq(backdoor.TargetLabel).sum().item<long>();
+        }
+        return new EvalOutcome(0, 0, 0, hits, idx.Length);
     }
 }

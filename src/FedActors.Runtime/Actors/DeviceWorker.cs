@@ -90,7 +90,7 @@ public sealed class DeviceWorker : ReceiveActor
     {
         var experiment = _experiment;
         var parts = experiment.EvaluationChunks()
-            .Select(chunk => _pool.Run(slot => Evaluator.Evaluate(slot.Model, m.Weights, experiment.Data, chunk)))
+            .Select(chunk => _pool.Run(slot => experiment.EvaluateChunk(slot, m.Weights, chunk)))
             .ToArray();
         _log.Debug("Evaluating round {Round} in {Chunks} chunks", m.Round, parts.Length);
         Task.WhenAll(parts)
@@ -98,7 +98,7 @@ public sealed class DeviceWorker : ReceiveActor
             {
                 // Summed in chunk order, so the result does not depend on which chunk finished first.
                 var total = done.Result.Aggregate(EvalOutcome.Empty, (acc, o) => acc.Plus(o));
-                return new EvaluationDone(m.Round, total.Correct, total.LossSum, total.Count);
+                return new EvaluationDone(m.Round, total.Correct, total.LossSum, total.Count, total.BackdoorHits, total.BackdoorCount);
             }, TaskContinuationOptions.OnlyOnRanToCompletion)
             .PipeTo(m.ReplyTo, failure: e => new EvaluationFailed(m.Round, e.GetBaseException().Message));
     }

@@ -150,13 +150,14 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private void HandleEvaluationDone(EvaluationDone m)
     {
         if (m.Round != _round.Round) return;
-        var outcome = new Core.Training.EvalOutcome(m.Correct, m.LossSum, m.Count);
-        FinishRound(outcome.Accuracy, outcome.MeanLoss);
+        var outcome = new Core.Training.EvalOutcome(m.Correct, m.LossSum, m.Count, m.BackdoorHits, m.BackdoorCount);
+        FinishRound(outcome.Accuracy, outcome.MeanLoss, outcome.AttackSuccess);
     }
 
-    private void FinishRound(double accuracy, double loss)
+    private void FinishRound(double accuracy, double loss, double attackSuccess = double.NaN)
     {
-        var summary = RoundSummary.From(_round, accuracy, loss, _roundClock.ElapsedMilliseconds, _accepted, _experiment.Collusion.IsMalicious);
+        var summary = RoundSummary.From(_round, accuracy, loss, _roundClock.ElapsedMilliseconds, _accepted, _experiment.Collusion.IsMalicious)
+            with { AttackSuccess = attackSuccess };
         if (!double.IsNaN(accuracy))
         {
             _lastAccuracy = accuracy;

@@ -38,6 +38,7 @@ public sealed class RunEvents(ILogger log)
             .ForContext("FalsePositives", r.FalsePositives)
             .ForContext("FalsePositiveRate", r.FalsePositiveRate)
             .ForContext("FalseNegativeRate", r.FalseNegativeRate)
+            .ForContext("AttackSuccess", r.AttackSuccess)
             .Information(
                 "Round {Round}: {Responded}/{Selected} responded, {Dropped} dropped, accuracy {Accuracy:0.0000}, loss {Loss:0.0000} in {RoundMs} ms",
                 r.Round, r.Responded, r.Selected, r.Dropped, r.Accuracy, r.Loss, r.RoundMs);

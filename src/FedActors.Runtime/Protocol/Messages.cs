@@ -38,7 +38,7 @@ public sealed record GlobalModel(int Round, ParameterVector Weights) : IFedActor
 /// <summary>Evaluate these weights on the experiment's test set.</summary>
 public sealed record EvaluateModel(int Round, ParameterVector Weights, IActorRef ReplyTo) : IFedActorsMessage;
 
-public sealed record EvaluationDone(int Round, long Correct, double LossSum, long Count) : IFedActorsMessage;
+public sealed record EvaluationDone(int Round, long Correct, double LossSum, long Count, long BackdoorHits = 0, long BackdoorCount = 0) : IFedActorsMessage;
 
 public sealed record EvaluationFailed(int Round, string Error) : IFedActorsMessage;
 

@@ -46,6 +46,18 @@ public class AttackEffectTests
     }
 
     [Fact]
+    public void The_scaling_backdoor_should_be_learnt_and_its_success_rate_measured()
+    {
+        // the same run with the attack active from round 1, and never active (start round 100)
+        var attacked = Run(Base.WithAttack("scaling", 0.2));
+        var honest = Run(Base.WithAttack("scaling", 0.2, startRound: 100));
+        double asr = attacked[^1].AttackSuccess, baseline = honest[^1].AttackSuccess;
+        Assert.True(asr > 0.5, $"backdoor success {asr:F3}");
+        Assert.True(baseline < 0.3, $"trigger alone moves {baseline:F3} to the target");
+        Assert.True(double.IsNaN(Run(Base)[^1].AttackSuccess));
+    }
+
+    [Fact]
     public void Held_out_evaluation_should_test_on_samples_no_client_holds()
     {
         using var e = TestExperiments.Load(Base with { Data = Base.Data with { Evaluation = "held-out" } });
