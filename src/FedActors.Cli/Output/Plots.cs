@@ -24,7 +24,7 @@ public static class Plots
             var s = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
             s.LegendText = label;
         }
-        if (extra.Length > 0) plot.ShowLegend();
+        if (extra.Length > 0) plot.ShowLegend(ScottPlot.Alignment.UpperRight);
         plot.Title(title);
         plot.XLabel("round");
         plot.YLabel(yLabel);
