@@ -45,7 +45,7 @@ public class RunScriptTests
         Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
         var run = Assert.Single(Directory.GetDirectories(outDir));
         Assert.StartsWith("quickstart-", Path.GetFileName(run));
-        foreach (var f in new[] { "rounds.csv", "summary.json", "events.clef", "accuracy.png", "loss.png", "partition.json" })
+        foreach (var f in new[] { "rounds.csv", "summary.json", "events.clef", "accuracy.png", "loss.png", "partition.json", "client-state.db" })
             Assert.True(File.Exists(Path.Combine(run, f)), $"{f} missing");
         var csv = File.ReadAllLines(Path.Combine(run, "rounds.csv"));
         Assert.Equal(4, csv.Length);
@@ -85,6 +85,7 @@ public class RunScriptTests
     [InlineData("fedactors.clients.per-round=500", "fedactors.clients.per-round")]
     [InlineData("fedactors.data.directory=/nonexistent", "fedactors.data.directory")]
     [InlineData("fedactors.defence.rule=krum2", "fedactors.defence.rule")]
+    [InlineData("fedactors.state.store=redis", "fedactors.state.store")]
     public void Invalid_input_should_exit_2_naming_the_key_and_write_nothing(string set, string key)
     {
         var outDir = TempDir();

@@ -17,6 +17,7 @@ public static class ExperimentLoader
         var config = FedActorsSettings.Load(path, overrides);
         var settings = FedActorsSettings.Read(config);
         var monitoring = MonitoringSettings.Read(config);
+        Runtime.State.StateStores.Validate(config);
         Experiment experiment;
         try { experiment = Experiment.Load(settings); }
         catch (PartitionFileException e) { throw new ConfigurationError("fedactors.data.partition.path", $"\"{e.Path}\"", "a valid partition file", e.Message); }

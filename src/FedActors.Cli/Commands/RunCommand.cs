@@ -51,8 +51,9 @@ public static class RunCommand
             PartitionFile.Write(Path.Combine(runDir, "partition.json"), experiment.Partition, settings.Data.Dataset, settings.Data.Pool, experiment.Data.NumClasses);
             var events = new RunEvents(logger);
             var clock = Stopwatch.StartNew();
+            var store = Runtime.State.StateStores.Create(c, runDir);
             var result = await LiveProgress.RunAsync(settings.Rounds,
-                onRound => SimulationRunner.RunAsync(experiment, c, events, onRound, cancel: cancel));
+                onRound => SimulationRunner.RunAsync(experiment, c, events, onRound, store, cancel));
             clock.Stop();
 
             RunReport.WriteRoundsCsv(Path.Combine(runDir, "rounds.csv"), result.Rounds);
