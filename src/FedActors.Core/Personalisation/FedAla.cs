@@ -1,0 +1,121 @@
+using FedActors.Core.Data;
+using FedActors.Core.Models;
+using FedActors.Core.Randomness;
+using FedActors.Core.Updates;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FedActors.Core.Personalisation;
+
+/// <param name="LearningRate">η of the ALA weights (1.0).</param>
+/// <param name="SamplePercent">s: percent of the client's training list used to learn the weights (80).</param>
+/// <param name="AdaptedTensors">p: how many of the last parameter tensors are adapted (PFLlib's layer_idx = 2: the head's
+/// weight and bias). 0 adapts every tensor, as Python's [-0:] does.</param>
+/// <param name="Threshold">Convergence test of the first adapted round: std of the last 10 pass losses below this (0.1 in
+/// PFLlib today, 0.01 in the paper).</param>
+/// <param name="NumPreLoss">Passes needed before the convergence test applies (10).</param>
+/// <param name="MaxPasses">Our cap on the first round's passes (PFLlib has none); large enough not to bind in practice.</param>
+public sealed record FedAlaOptions(double LearningRate = 1.0, int SamplePercent = 80, int AdaptedTensors = 2, double Threshold = 0.1,
+    int NumPreLoss = 10, int BatchSize = 10, int MaxPasses = 500);
+
+/// <summary>A client's ALA state: its local model, the ALA weights of the adapted tensors, and whether the first
+/// (converging) phase is still ahead.</summary>
+public sealed record FedAlaState(ParameterVector Local, float[]? Weights, bool StartPhase);
+
+/// <summary>What one ALA step did.</summary>
+public sealed record FedAlaResult(FedAlaState State, bool Skipped, int Passes);
+
+/// <summary>
+/// FedALA — Zhang et al., "FedALA: Adaptive Local Aggregation for Personalized Federated Learning", AAAI 2023: before
+/// local training a client starts from Θ̂ = Θ_local + (Θ_global − Θ_local) ⊙ W, where W = 1 for the lower tensors and is
+/// learned element-wise (clipped to [0, 1]) on a random s % contiguous slice of its data for the top p tensors:
+/// W ← clip(W − η·∂L/∂Θ̂ ⊙ (Θ_global − Θ_local)). The first adapted round trains W to convergence, later rounds one pass.
+/// </summary>
+/// <remarks>Follows PFLlib's <c>ALA.adaptive_local_aggregation</c> step by step (spec §1.1): the skip test on the first
+/// tensor's element sum, the contiguous slice with a seeded start, unshuffled batches keeping the last partial one, the
+/// last batch's loss per pass, population std over the last 10. The client-actor wiring is still to come.</remarks>
+public static class FedAla
+{
+    public static FedAlaResult Adapt(SplitModel model, ParameterVector global, FedAlaState state, Dataset data, IReadOnlyList<int> train,
+        FedAlaOptions o, Rng rng)
+    {
+        var parameters = model.parameters().ToArray();
+        var sizes = parameters.Select(p => (int)p.numel()).ToArray();
+        var offsets = new int[sizes.Length];
+        for (int i = 1; i < sizes.Length; i++) offsets[i] = offsets[i - 1] + sizes[i - 1];
+        var g = global.Values;
+        var l = state.Local.Values;
+
+        // Step 2: skip when the first tensors agree (round 0: local = global).
+        double firstDiff = 0;
+        for (int k = 0; k < sizes[0]; k++) firstDiff += g[k] - l[k];
+        if (firstDiff == 0) return new FedAlaResult(state, Skipped: true, Passes: 0);
+
+        int p = o.AdaptedTensors == 0 ? parameters.Length : Math.Min(o.AdaptedTensors, parameters.Length);
+        int firstAdapted = parameters.Length - p, adaptedStart = offsets[firstAdapted], adaptedLength = g.Length - adaptedStart;
+
+        // Step 3: lower tensors take the global values. Step 4: weights start at 1.
+        var local = (float[])l.Clone();
+        Array.Copy(g, local, adaptedStart);
+        var weights = state.Weights ?? Enumerable.Repeat(1f, adaptedLength).ToArray();
+
+        // Step 1: the contiguous s % slice with a seeded start.
+        int n = train.Count, ns = (int)Math.Floor(o.SamplePercent / 100.0 * n);
+        int start = rng.NextInt(n - ns + 1);
+        var slice = train.Skip(start).Take(ns).ToArray();
+
+        using var scope = torch.NewDisposeScope();
+        var gTop = torch.tensor(g[adaptedStart..]);
+        var lTop = torch.tensor(local[adaptedStart..]);
+        var diff = gTop - lTop;
+        var w = torch.tensor(weights);
+        new ParameterVector(local).CopyTo(model);
+        void LoadTemporary()
+        {
+            using var _ = torch.no_grad();
+            var t = lTop + diff * w;
+            for (int j = firstAdapted; j < parameters.Length; j++)
+                parameters[j].copy_(t.narrow(0, offsets[j] - adaptedStart, sizes[j]).view_as(parameters[j]));
+        }
+        LoadTemporary();
+        model.train();
+
+        // Steps 5–6: learn W; the model itself takes no step.
+        var losses = new List<double>();
+        int passes = 0;
+        while (slice.Length > 0)
+        {
+            double last = double.NaN;
+            for (int b = 0; b < slice.Length; b += o.BatchSize)
+            {
+                using var step = torch.NewDisposeScope();
+                var (x, y) = data.Batch(slice.AsSpan(b, Math.Min(o.BatchSize, slice.Length - b)));
+                model.zero_grad();
+                var loss = nn.functional.cross_entropy(model.forward(x), y);
+                loss.backward();
+                last = loss.item<float>();
+                var grad = torch.cat(parameters[firstAdapted..].Select(q => q.grad!.flatten()).ToArray());
+                using (torch.no_grad()) w.sub_(o.LearningRate * grad * diff).clamp_(0, 1);
+                LoadTemporary();
+            }
+            losses.Add(last);
+            passes++;
+            if (!state.StartPhase) break;
+            if (losses.Count > o.NumPreLoss && Std(losses.TakeLast(o.NumPreLoss)) < o.Threshold) break;
+            if (passes >= o.MaxPasses) break;
+        }
+        model.zero_grad();
+
+        // Steps 7–8: write the temporary model back; the first phase is over for good.
+        var adapted = (lTop + diff * w).data<float>().ToArray();
+        Array.Copy(adapted, 0, local, adaptedStart, adaptedLength);
+        return new FedAlaResult(new FedAlaState(new ParameterVector(local), w.data<float>().ToArray(), StartPhase: false), Skipped: false, passes);
+    }
+
+    private static double Std(IEnumerable<double> xs)
+    {
+        var v = xs.ToArray();
+        double m = v.Average();
+        return Math.Sqrt(v.Sum(x => (x - m) * (x - m)) / v.Length);
+    }
+}
