@@ -1,0 +1,110 @@
+using FedActors.Core.Data;
+using FedActors.Core.Models;
+using FedActors.Core.Randomness;
+using FedActors.Core.Training;
+using FedActors.Core.Updates;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FedActors.Core.Personalisation;
+
+/// <param name="Momentum">m: weight of the new batch mean in the running feature mean μ̂ (DBE's FMNIST script: 1.0; PFLlib 0.1).</param>
+/// <param name="MrWeight">κ of the mean regulariser (DBE's FMNIST script: 50; PFLlib's default 0 turns it off). We follow the
+/// authors' script.</param>
+public sealed record FedDbeOptions(double Momentum = 1.0, double MrWeight = 50);
+
+/// <summary>One DBE training call: the update, the client's new PRBM and its running feature mean μ̂.</summary>
+public sealed record FedDbeOutcome(TrainOutcome Train, float[] Prbm, float[] RunningMean);
+
+/// <summary>
+/// FedDBE — Zhang et al., "Eliminating Domain Bias for Federated Learning in Representation Space", NeurIPS 2023. A
+/// personal representation bias memory (PRBM) z̄ᵢᵖ, kept only on the client, is added to the body's output before the
+/// head, in training and inference: logits = head(body(x) + z̄ᵢᵖ). A mean regulariser pulls the running feature mean μ̂ᵢ
+/// toward the global mean z̄ᵍ (computed once, before round 0, from every client's μ̂ after one plain training call):
+/// loss = CE + κ·(1/D)·Σ_d ½(μ̂ᵢ,d − z̄ᵍ_d)². The body and head take SGD steps, the PRBM its own SGD step at the same rate.
+/// </summary>
+/// <remarks>As PFLlib's <c>clientdbe.py</c>: μ̂ ← (1 − m)·μ̂ + m·mean_batch(z) with the previous μ̂ detached, reset at the
+/// start of each training call. The client-actor wiring is still to come.</remarks>
+public static class FedDbe
+{
+    /// <summary>κ·(1/D)·Σ ½(μ̂ − z̄ᵍ)², the mean regulariser.</summary>
+    public static Tensor MeanRegulariser(Tensor runningMean, Tensor globalMean, double weight) =>
+        weight * 0.5 * (runningMean - globalMean).pow(2).mean();
+
+    /// <param name="prbm">The client's PRBM (length = the body's output size); trained when <paramref name="globalMean"/>
+    /// is given. With <paramref name="globalMean"/> null this is the initialisation call: plain CE, no PRBM, no MR, μ̂
+    /// tracked.</param>
+    public static FedDbeOutcome Train(SplitModel model, ParameterVector global, Dataset data, IReadOnlyList<int> indices, TrainOptions t,
+        FedDbeOptions o, float[] prbm, float[]? globalMean, Rng shuffle)
+    {
+        global.CopyTo(model);
+        model.train();
+        using var scope = torch.NewDisposeScope();
+        var bias = new TorchSharp.Modules.Parameter(torch.tensor(prbm), requires_grad: globalMean is not null);
+        var zg = globalMean is null ? null : torch.tensor(globalMean);
+        using var optimizer = torch.optim.SGD(model.parameters(), t.LearningRate);
+        using var prbmOptimizer = torch.optim.SGD([bias], t.LearningRate);
+        var mean = torch.zeros(prbm.Length);
+        var order = indices.ToArray();
+        double lossSum = 0;
+        int steps = 0;
+        for (int epoch = 0; epoch < t.Epochs; epoch++)
+        {
+            shuffle.Shuffle<int>(order);
+            for (int start = 0; start < order.Length; start += t.BatchSize)
+            {
+                int size = Math.Min(t.BatchSize, order.Length - start);
+                if (size < t.BatchSize && t.DropLast) break;
+                using var step = torch.NewDisposeScope();
+                var (x, y) = data.Batch(order.AsSpan(start, size));
+                var z = model.Body.forward(x);
+                var running = (1 - o.Momentum) * mean + o.Momentum * z.mean([0]);
+                var logits = model.Head.forward(zg is null ? z : z + bias);
+                var loss = nn.functional.cross_entropy(logits, y);
+                if (zg is not null) loss = loss + MeanRegulariser(running, zg, o.MrWeight);
+                optimizer.zero_grad();
+                prbmOptimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+                if (zg is not null) prbmOptimizer.step();
+                mean.Dispose();
+                mean = running.detach().MoveToOuterDisposeScope();
+                lossSum += loss.item<float>();
+                steps++;
+            }
+        }
+        var delta = ParameterVector.From(model).Subtract(global);
+        return new FedDbeOutcome(new TrainOutcome(delta, indices.Count, steps > 0 ? lossSum / steps : double.NaN, steps),
+            bias.detach().data<float>().ToArray(), mean.data<float>().ToArray());
+    }
+
+    /// <summary>z̄ᵍ = Σᵢ nᵢ/Σn · μ̂ᵢ, computed once from every client's initialisation call.</summary>
+    public static float[] GlobalMean(IReadOnlyList<(int Samples, float[] RunningMean)> clients)
+    {
+        double total = clients.Sum(c => (double)c.Samples);
+        var acc = new double[clients[0].RunningMean.Length];
+        foreach (var (n, m) in clients) for (int d = 0; d < acc.Length; d++) acc[d] += n / total * m[d];
+        return acc.Select(v => (float)v).ToArray();
+    }
+
+    /// <summary>Personalised evaluation: argmax head(body(x) + z̄ᵢᵖ).</summary>
+    public static EvalOutcome Evaluate(SplitModel model, ParameterVector weights, float[] prbm, Dataset data, IReadOnlyList<int> indices, int batchSize = 500)
+    {
+        weights.CopyTo(model);
+        model.eval();
+        using var noGrad = torch.no_grad();
+        using var bias = torch.tensor(prbm);
+        var idx = indices as int[] ?? indices.ToArray();
+        long correct = 0;
+        double lossSum = 0;
+        for (int start = 0; start < idx.Length; start += batchSize)
+        {
+            using var scope = torch.NewDisposeScope();
+            var (x, y) = data.Batch(idx.AsSpan(start, Math.Min(batchSize, idx.Length - start)));
+            var logits = model.Head.forward(model.Body.forward(x) + bias);
+            lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
+            correct += logits.argmax(1).eq(y).sum().item<long>();
+        }
+        return new EvalOutcome(correct, lossSum, idx.Length);
+    }
+}
