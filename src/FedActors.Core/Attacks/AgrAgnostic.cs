@@ -46,17 +46,22 @@ public static class AgrAgnostic
         return At(g);
     }
 
+    /// <summary>Every malicious client sends the same crafted update.</summary>
+    public static IReadOnlyDictionary<int, ParameterVector> SameForAll(IReadOnlyList<ClientUpdate> known, IReadOnlyList<ClientUpdate> malicious,
+        Func<IReadOnlyList<float[]>, float[]> craft)
+    {
+        var crafted = craft(known.Select(k => k.Delta.Values).ToArray()).ToVector();
+        return malicious.ToDictionary(m => m.ClientId, _ => crafted);
+    }
+
     private static float[] Scale(float[] v, double s) => v.Select(x => (float)(x * s)).ToArray();
 }
 
 /// <summary>Min-Max (NDSS 2021): the largest γ with max_i ‖μ + γp − Δ_i‖² ≤ max_{i,j} ‖Δ_i − Δ_j‖².</summary>
 public sealed class MinMax(AgrAgnosticOptions options) : IModelPoisoningAttack
 {
-    public IReadOnlyDictionary<int, ParameterVector> Craft(AttackContext context, IReadOnlyList<ClientUpdate> known, IReadOnlyList<ClientUpdate> malicious)
-    {
-        var crafted = Of(known.Select(k => k.Delta.Values).ToArray(), options).ToVector();
-        return malicious.ToDictionary(m => m.ClientId, _ => crafted);
-    }
+    public IReadOnlyDictionary<int, ParameterVector> Craft(AttackContext context, IReadOnlyList<ClientUpdate> known, IReadOnlyList<ClientUpdate> malicious) =>
+        AgrAgnostic.SameForAll(known, malicious, vs => Of(vs, options));
 
     public static float[] Of(IReadOnlyList<float[]> known, AgrAgnosticOptions o)
     {
@@ -71,11 +76,8 @@ public sealed class MinMax(AgrAgnosticOptions options) : IModelPoisoningAttack
 /// <remarks>The right-hand side uses <b>min</b> as the official code and SkyMask do (the paper is often quoted with max).</remarks>
 public sealed class MinSum(AgrAgnosticOptions options) : IModelPoisoningAttack
 {
-    public IReadOnlyDictionary<int, ParameterVector> Craft(AttackContext context, IReadOnlyList<ClientUpdate> known, IReadOnlyList<ClientUpdate> malicious)
-    {
-        var crafted = Of(known.Select(k => k.Delta.Values).ToArray(), options).ToVector();
-        return malicious.ToDictionary(m => m.ClientId, _ => crafted);
-    }
+    public IReadOnlyDictionary<int, ParameterVector> Craft(AttackContext context, IReadOnlyList<ClientUpdate> known, IReadOnlyList<ClientUpdate> malicious) =>
+        AgrAgnostic.SameForAll(known, malicious, vs => Of(vs, options));
 
     public static float[] Of(IReadOnlyList<float[]> known, AgrAgnosticOptions o)
     {

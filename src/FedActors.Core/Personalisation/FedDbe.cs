@@ -90,21 +90,7 @@ public static class FedDbe
     /// <summary>Personalised evaluation: argmax head(body(x) + z̄ᵢᵖ).</summary>
     public static EvalOutcome Evaluate(SplitModel model, ParameterVector weights, float[] prbm, Dataset data, IReadOnlyList<int> indices, int batchSize = 500)
     {
-        weights.CopyTo(model);
-        model.eval();
-        using var noGrad = torch.no_grad();
         using var bias = torch.tensor(prbm);
-        var idx = indices as int[] ?? indices.ToArray();
-        long correct = 0;
-        double lossSum = 0;
-        for (int start = 0; start < idx.Length; start += batchSize)
-        {
-            using var scope = torch.NewDisposeScope();
-            var (x, y) = data.Batch(idx.AsSpan(start, Math.Min(batchSize, idx.Length - start)));
-            var logits = model.Head.forward(model.Body.forward(x) + bias);
-            lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
-            correct += logits.argmax(1).eq(y).sum().item<long>();
-        }
-        return new EvalOutcome(correct, lossSum, idx.Length);
+        return Evaluator.Evaluate(model, weights, data, indices, batchSize, x => model.Head.forward(model.Body.forward(x) + bias));
     }
 }

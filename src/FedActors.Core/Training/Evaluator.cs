@@ -23,10 +23,13 @@ public sealed record EvalOutcome(long Correct, double LossSum, long Count, long 
 /// <summary>Evaluates weights on samples under <c>no_grad</c> and <c>eval()</c>.</summary>
 public static class Evaluator
 {
-    public static EvalOutcome Evaluate(SplitModel model, ParameterVector weights, Dataset data, IReadOnlyList<int> indices, int batchSize = 500)
+    /// <param name="forward">The prediction path; null = the model's own forward (DBE adds its PRBM here).</param>
+    public static EvalOutcome Evaluate(SplitModel model, ParameterVector weights, Dataset data, IReadOnlyList<int> indices, int batchSize = 500,
+        Func<Tensor, Tensor>? forward = null)
     {
         weights.CopyTo(model);
         model.eval();
+        forward ??= model.forward;
         using var noGrad = torch.no_grad();
         var idx = indices as int[] ?? indices.ToArray();
         long correct = 0;
@@ -35,7 +38,7 @@ public static class Evaluator
         {
             using var scope = torch.NewDisposeScope();
             var (x, y) = data.Batch(idx.AsSpan(start, Math.Min(batchSize, idx.Length - start)));
-            var logits = model.forward(x);
+            var logits = forward(x);
             lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
             correct += logits.argmax(1).eq(y).sum().item<long>();
         }
