@@ -42,8 +42,8 @@ public static class FedDbe
         using var scope = torch.NewDisposeScope();
         var bias = new TorchSharp.Modules.Parameter(torch.tensor(prbm), requires_grad: globalMean is not null);
         var zg = globalMean is null ? null : torch.tensor(globalMean);
-        using var optimizer = torch.optim.SGD(model.parameters(), t.LearningRate);
-        using var prbmOptimizer = torch.optim.SGD([bias], t.LearningRate);
+        using var optimizer = new Sgd(model.parameters(), t.LearningRate);
+        using var prbmOptimizer = new Sgd([bias], t.LearningRate);
         var mean = torch.zeros(prbm.Length);
         var order = indices.ToArray();
         double lossSum = 0;
@@ -62,11 +62,11 @@ public static class FedDbe
                 var logits = model.Head.forward(zg is null ? z : z + bias);
                 var loss = nn.functional.cross_entropy(logits, y);
                 if (zg is not null) loss = loss + MeanRegulariser(running, zg, o.MrWeight);
-                optimizer.zero_grad();
-                prbmOptimizer.zero_grad();
+                optimizer.ZeroGrad();
+                prbmOptimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
-                if (zg is not null) prbmOptimizer.step();
+                optimizer.Step();
+                if (zg is not null) prbmOptimizer.Step();
                 mean.Dispose();
                 mean = running.detach().MoveToOuterDisposeScope();
                 lossSum += loss.item<float>();

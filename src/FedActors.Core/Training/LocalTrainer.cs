@@ -25,7 +25,7 @@ public static class LocalTrainer
     {
         global.CopyTo(model);
         model.train();
-        using var optimizer = torch.optim.SGD(model.parameters(), options.LearningRate, options.Momentum, weight_decay: options.WeightDecay);
+        using var optimizer = new Sgd(model.parameters(), options.LearningRate, options.Momentum, options.WeightDecay);
         var order = indices.ToArray();
         double lossSum = 0;
         int steps = 0;
@@ -39,12 +39,12 @@ public static class LocalTrainer
                 using var scope = torch.NewDisposeScope();
                 var (x, y) = data.Batch(order.AsSpan(start, size));
                 if (poison is not null) (x, y) = poison.Poison(x, y, data.NumClasses, poisonRng!);
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 var loss = nn.functional.cross_entropy(model.forward(x), y);
                 loss.backward();
                 if (options.GradientClamp > 0)
                     foreach (var p in model.parameters()) p.grad?.clamp_(-options.GradientClamp, options.GradientClamp);
-                optimizer.step();
+                optimizer.Step();
                 lossSum += loss.item<float>();
                 steps++;
             }

@@ -1,0 +1,64 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FedActors.Core.Training;
+
+/// <summary>
+/// Plain SGD (PyTorch's semantics: weight decay added to the gradient, momentum buffer without dampening), with its
+/// scalars created once, owned and kept alive for the whole loop. We saw <c>torch.optim.SGD.step</c> fail
+/// intermittently under parallel test load with a native "Scalar toFloat" overflow check on its <c>alpha</c>, a
+/// temporary scalar that the GC may finalise while native code still reads it; owning the scalars removes that.
+/// The arithmetic is the same op (<c>p.add_(d, −lr)</c>), so results are bit-identical to torch.optim.SGD.
+/// </summary>
+public sealed class Sgd : IDisposable
+{
+    private readonly Tensor[] _parameters;
+    private readonly Scalar _negativeLr;
+    private readonly Scalar? _weightDecay;
+    private readonly Scalar? _momentum;
+    private readonly Tensor?[] _buffers;
+
+    public Sgd(IEnumerable<Tensor> parameters, double learningRate, double momentum = 0, double weightDecay = 0)
+    {
+        _parameters = parameters.ToArray();
+        _negativeLr = (-learningRate).ToScalar();
+        _weightDecay = weightDecay != 0 ? weightDecay.ToScalar() : null;
+        _momentum = momentum != 0 ? momentum.ToScalar() : null;
+        _buffers = new Tensor?[_parameters.Length];
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var p in _parameters) p.grad?.zero_();
+    }
+
+    public void Step()
+    {
+        using var noGrad = torch.no_grad();
+        for (int i = 0; i < _parameters.Length; i++)
+        {
+            var p = _parameters[i];
+            if (p.grad is not { } grad) continue;
+            using var scope = torch.NewDisposeScope();
+            var d = _weightDecay is null ? grad : grad.add(p, _weightDecay);
+            if (_momentum is not null)
+            {
+                if (_buffers[i] is null) _buffers[i] = d.clone().detach().DetachFromDisposeScope();
+                else _buffers[i]!.mul_(_momentum).add_(d);
+                d = _buffers[i]!;
+            }
+            p.add_(d, _negativeLr);
+        }
+        GC.KeepAlive(_negativeLr);
+        GC.KeepAlive(_weightDecay);
+        GC.KeepAlive(_momentum);
+    }
+
+    public void Dispose()
+    {
+        _negativeLr.Dispose();
+        _weightDecay?.Dispose();
+        _momentum?.Dispose();
+        foreach (var b in _buffers) b?.Dispose();
+    }
+}
