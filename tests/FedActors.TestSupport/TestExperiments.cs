@@ -49,3 +49,41 @@ public static class TestAttacks
     public static ExperimentSettings WithRule(this ExperimentSettings s, string rule, IReadOnlyDictionary<string, object>? options = null) =>
         s with { Rule = rule, RuleOptions = Options($"fedactors.defence.{rule}", options) };
 }
+
+/// <summary>Personalised settings for tests, each method's options at the reference default.</summary>
+public static class TestPersonalisation
+{
+    public static readonly IReadOnlyDictionary<string, IReadOnlyDictionary<string, object>> Defaults =
+        new Dictionary<string, IReadOnlyDictionary<string, object>>
+        {
+            ["fedala"] = new Dictionary<string, object>
+            {
+                ["eta"] = 1.0, ["sample-percent"] = 80, ["adapted-tensors"] = 2, ["threshold"] = 0.1, ["num-pre-loss"] = 10, ["max-passes"] = 500,
+            },
+            ["dbe"] = new Dictionary<string, object> { ["momentum"] = 1.0, ["kappa"] = 50.0 },
+            ["gpfl"] = new Dictionary<string, object> { ["lambda"] = 0.01, ["mu"] = 0.1 },
+            ["fedcp"] = new Dictionary<string, object> { ["lambda"] = 5.0, ["tau"] = 1.0, ["head-mix"] = 0.5, ["noisy-evaluation"] = true },
+            ["local"] = new Dictionary<string, object>(),
+            ["none"] = new Dictionary<string, object>(),
+        };
+
+    public static ExperimentSettings WithPersonalisation(this ExperimentSettings s, string method, int evaluateClients = 0,
+        IReadOnlyDictionary<string, object>? overrides = null)
+    {
+        var d = Defaults[method].ToDictionary(kv => kv.Key, kv => kv.Value);
+        foreach (var (k, v) in overrides ?? new Dictionary<string, object>()) d[k] = v;
+        return s with { Personalisation = new PersonalisationSettings(method, new Core.Config.DictionaryOptions($"fedactors.personalization.{method}", d), evaluateClients) };
+    }
+
+    /// <summary>A strongly non-IID task where personalisation pays: 10 overlapping Gaussian classes on 8×8 inputs (hard
+    /// globally), two classes per client in unequal shares (easy locally), every client every round.</summary>
+    public static ExperimentSettings NonIid(int rounds = 6, int clients = 10, long seed = 3) =>
+        TestExperiments.Synthetic(rounds: rounds, clients: clients, perRound: clients, seed: seed, samples: 3000) with
+        {
+            Data = new DataSettings("synthetic", "", "train+test", 0, 3000, new PartitionOptions("pathological", 0.5, 2, false, 20, 0.75)),
+        };
+
+    /// <summary>Loads <see cref="NonIid"/>-style settings on the hard 8×8 synthetic data.</summary>
+    public static Experiment Load(ExperimentSettings s) =>
+        Experiment.Load(s, SyntheticDataset.Create(s.Seed, s.Data.SyntheticSamples, sampleShape: [1, 8, 8], separation: 0.25));
+}

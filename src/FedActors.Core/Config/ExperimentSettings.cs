@@ -18,8 +18,16 @@ public sealed record ExperimentSettings(
     DeviceSettings Device,
     IOptionReader? RuleOptions = null,
     AttackSettings? Attack = null,
-    ServerSettings? Server = null)
+    ServerSettings? Server = null,
+    PersonalisationSettings? Personalisation = null)
 {
+    public PersonalisationSettings PersonalisationOrNone => Personalisation ?? PersonalisationSettings.None;
+
+    /// <summary>A fresh instance of the configured personalisation method; null for <c>none</c>.</summary>
+    public Personalisation.IPersonalisation? CreatePersonalisation() =>
+        PersonalisationOrNone.Method == Core.Personalisation.PersonalisationRegistry.None ? null
+        : Core.Personalisation.PersonalisationRegistry.Create(PersonalisationOrNone.Method, PersonalisationOrNone.Options!);
+
     public ServerSettings ServerOrDefault => Server ?? ServerSettings.Default;
 
     /// <summary>A fresh instance of the configured aggregation rule, with its options.</summary>
@@ -85,4 +93,15 @@ public sealed record AttackSettings(string Kind, double Fraction, int[] Ids, int
 {
     public static readonly AttackSettings None = new("none", 0, [], 1, "colluders", null);
     public bool Enabled => Kind != "none";
+}
+
+/// <summary>The personalisation method and the PFLlib evaluation protocol (<c>fedactors.personalization</c>).</summary>
+/// <param name="Method">A registered method name, or <c>none</c> (FedAvg, the global model evaluated).</param>
+/// <param name="Options">The method's own section, <c>fedactors.personalization.&lt;method&gt;</c>.</param>
+/// <param name="EvaluateClients">Clients whose personalised models are evaluated in an evaluation round: 0 = all (PFLlib),
+/// else a seeded sample of this many, drawn afresh each evaluation round.</param>
+public sealed record PersonalisationSettings(string Method, IOptionReader? Options, int EvaluateClients = 0)
+{
+    public static readonly PersonalisationSettings None = new(Core.Personalisation.PersonalisationRegistry.None, null);
+    public bool Enabled => Method != Core.Personalisation.PersonalisationRegistry.None;
 }

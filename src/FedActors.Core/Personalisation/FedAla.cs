@@ -33,7 +33,7 @@ public sealed record FedAlaResult(FedAlaState State, bool Skipped, int Passes);
 /// </summary>
 /// <remarks>Follows PFLlib's <c>ALA.adaptive_local_aggregation</c> step by step (spec §1.1): the skip test on the first
 /// tensor's element sum, the contiguous slice with a seeded start, unshuffled batches keeping the last partial one, the
-/// last batch's loss per pass, population std over the last 10. The client-actor wiring is still to come.</remarks>
+/// last batch's loss per pass, population std over the last 10.</remarks>
 public static class FedAla
 {
     public static FedAlaResult Adapt(SplitModel model, ParameterVector global, FedAlaState state, Dataset data, IReadOnlyList<int> train,
@@ -117,5 +117,43 @@ public static class FedAla
         var v = xs.ToArray();
         double m = v.Average();
         return Math.Sqrt(v.Sum(x => (x - m) * (x - m)) / v.Length);
+    }
+}
+
+/// <summary>FedALA as a personalisation method (<c>fedala</c>): the whole model is shared and averaged as in FedAvg; the
+/// client keeps its local model Θᵢ and ALA weights (their absence is the start phase), runs ALA when it takes in a new
+/// global model, and trains and is evaluated on the adapted Θᵢ.</summary>
+/// <remarks>PFLlib runs ALA on every client every round; here a client runs it when it is contacted (trained or
+/// evaluated) for a new global model. With all clients evaluated every round (the PFLlib setting) that is the same; with
+/// sampled evaluation a client skips the versions it was not contacted for.</remarks>
+public sealed class FedAlaMethod(FedAlaOptions options) : IPersonalisation
+{
+    public const string LocalPart = "local", WeightsPart = "ala-weights";
+    public string Name => "fedala";
+    public bool SharesWholeModel => true;
+    public FedAlaOptions Options { get; } = options;
+
+    public ParameterVector InitialGlobal(Simulation.Experiment experiment) => experiment.InitialWeights();
+    public PersonalState Initial(Simulation.Experiment experiment, int clientId) => PersonalState.Empty;
+
+    public PersonalState Receive(PersonalContext c, PersonalState state)
+    {
+        // A client that has no local model yet starts as a copy of the global one (ALA's skip test then holds).
+        if (state.Get(LocalPart) is not { } local) return state.With(LocalPart, (float[])c.Global.Values.Clone());
+        var weights = state.Get(WeightsPart);
+        var r = FedAla.Adapt(c.Model, c.Global, new FedAlaState(new ParameterVector(local), weights, StartPhase: weights is null),
+            c.Data, c.TrainIndices, Options with { BatchSize = c.Options.BatchSize }, c.Rng(Purpose.Personalisation));
+        return r.Skipped ? state : state.With(LocalPart, r.State.Local.Values).With(WeightsPart, r.State.Weights);
+    }
+
+    public Training.EvalOutcome Evaluate(PersonalContext c, PersonalState state) =>
+        Training.Evaluator.Evaluate(c.Model, new ParameterVector(state.Require(LocalPart)), c.Data, c.TestIndices);
+
+    public PersonalTrainResult Train(PersonalContext c, PersonalState state)
+    {
+        var local = new ParameterVector(state.Require(LocalPart));
+        var r = Training.LocalTrainer.Train(c.Model, local, c.Data, c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle));
+        var trained = local.Add(r.Delta);
+        return new PersonalTrainResult(r with { Delta = trained.Subtract(c.Global) }, state.With(LocalPart, trained.Values));
     }
 }

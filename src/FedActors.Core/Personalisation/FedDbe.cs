@@ -24,7 +24,7 @@ public sealed record FedDbeOutcome(TrainOutcome Train, float[] Prbm, float[] Run
 /// loss = CE + κ·(1/D)·Σ_d ½(μ̂ᵢ,d − z̄ᵍ_d)². The body and head take SGD steps, the PRBM its own SGD step at the same rate.
 /// </summary>
 /// <remarks>As PFLlib's <c>clientdbe.py</c>: μ̂ ← (1 − m)·μ̂ + m·mean_batch(z) with the previous μ̂ detached, reset at the
-/// start of each training call. The client-actor wiring is still to come.</remarks>
+/// start of each training call.</remarks>
 public static class FedDbe
 {
     /// <summary>κ·(1/D)·Σ ½(μ̂ − z̄ᵍ)², the mean regulariser.</summary>
@@ -45,33 +45,26 @@ public static class FedDbe
         using var optimizer = new Sgd(model.parameters(), t.LearningRate);
         using var prbmOptimizer = new Sgd([bias], t.LearningRate);
         var mean = torch.zeros(prbm.Length);
-        var order = indices.ToArray();
         double lossSum = 0;
         int steps = 0;
-        for (int epoch = 0; epoch < t.Epochs; epoch++)
+        foreach (var batch in Batches.Shuffled(indices, t, shuffle))
         {
-            shuffle.Shuffle<int>(order);
-            for (int start = 0; start < order.Length; start += t.BatchSize)
-            {
-                int size = Math.Min(t.BatchSize, order.Length - start);
-                if (size < t.BatchSize && t.DropLast) break;
-                using var step = torch.NewDisposeScope();
-                var (x, y) = data.Batch(order.AsSpan(start, size));
-                var z = model.Body.forward(x);
-                var running = (1 - o.Momentum) * mean + o.Momentum * z.mean([0]);
-                var logits = model.Head.forward(zg is null ? z : z + bias);
-                var loss = nn.functional.cross_entropy(logits, y);
-                if (zg is not null) loss = loss + MeanRegulariser(running, zg, o.MrWeight);
-                optimizer.ZeroGrad();
-                prbmOptimizer.ZeroGrad();
-                loss.backward();
-                optimizer.Step();
-                if (zg is not null) prbmOptimizer.Step();
-                mean.Dispose();
-                mean = running.detach().MoveToOuterDisposeScope();
-                lossSum += loss.item<float>();
-                steps++;
-            }
+            using var step = torch.NewDisposeScope();
+            var (x, y) = data.Batch(batch);
+            var z = model.Body.forward(x);
+            var running = (1 - o.Momentum) * mean + o.Momentum * z.mean([0]);
+            var logits = model.Head.forward(zg is null ? z : z + bias);
+            var loss = nn.functional.cross_entropy(logits, y);
+            if (zg is not null) loss = loss + MeanRegulariser(running, zg, o.MrWeight);
+            optimizer.ZeroGrad();
+            prbmOptimizer.ZeroGrad();
+            loss.backward();
+            optimizer.Step();
+            if (zg is not null) prbmOptimizer.Step();
+            mean.Dispose();
+            mean = running.detach().MoveToOuterDisposeScope();
+            lossSum += loss.item<float>();
+            steps++;
         }
         var delta = ParameterVector.From(model).Subtract(global);
         return new FedDbeOutcome(new TrainOutcome(delta, indices.Count, steps > 0 ? lossSum / steps : double.NaN, steps),
@@ -92,5 +85,39 @@ public static class FedDbe
     {
         using var bias = torch.tensor(prbm);
         return Evaluator.Evaluate(model, weights, data, indices, batchSize, x => model.Head.forward(model.Body.forward(x) + bias));
+    }
+}
+
+/// <summary>FedDBE as a personalisation method (<c>dbe</c>): the whole model is shared as in FedAvg; the PRBM is personal;
+/// the global mean z̄ᵍ is the server's extra vector, made once in the preparation step from every client's μ̂.</summary>
+public sealed class FedDbeMethod(FedDbeOptions options) : IPersonalisation
+{
+    public const string PrbmPart = "prbm";
+    public string Name => "dbe";
+    public bool SharesWholeModel => true;
+    public FedDbeOptions Options { get; } = options;
+
+    public ParameterVector InitialGlobal(Simulation.Experiment experiment) => experiment.InitialWeights();
+    public PersonalState Initial(Simulation.Experiment experiment, int clientId) => PersonalState.Empty;
+    public PersonalState Receive(PersonalContext c, PersonalState state) => state;
+
+    private static float[] Prbm(PersonalContext c, PersonalState s) => s.Get(PrbmPart) ?? new float[Personal.FeatureSize(c.Model)];
+
+    /// <summary>The initialisation period (spec §2.1 steps 1–3): one plain training call from the global model, μ̂ tracked;
+    /// the trained weights are thrown away.</summary>
+    public float[]? Prepare(PersonalContext c, PersonalState state) =>
+        FedDbe.Train(c.Model, c.Global, c.Data, c.TrainIndices, c.Options, Options, Prbm(c, state), null, c.Rng(Randomness.Purpose.Shuffle)).RunningMean;
+
+    public bool NeedsPreparation => true;
+
+    public float[] CombinePreparation(IReadOnlyList<(int Samples, float[] Contribution)> contributions) => FedDbe.GlobalMean(contributions);
+
+    public EvalOutcome Evaluate(PersonalContext c, PersonalState state) => FedDbe.Evaluate(c.Model, c.Global, Prbm(c, state), c.Data, c.TestIndices);
+
+    public PersonalTrainResult Train(PersonalContext c, PersonalState state)
+    {
+        var globalMean = c.ServerExtra ?? throw new InvalidOperationException("DBE trains only after its preparation step (no global mean)");
+        var r = FedDbe.Train(c.Model, c.Global, c.Data, c.TrainIndices, c.Options, Options, Prbm(c, state), globalMean, c.Rng(Randomness.Purpose.Shuffle));
+        return new PersonalTrainResult(r.Train, state.With(PrbmPart, r.Prbm));
     }
 }

@@ -20,6 +20,7 @@ public enum Purpose
     Malicious = 14,
     Poison = 15,
     RootSet = 16,
+    Personalisation = 17,
 }
 
 /// <summary>

@@ -21,7 +21,11 @@ public sealed record RoundSummary(
     int Flagged = 0,
     int TruePositives = 0,
     int FalsePositives = 0,
-    double AttackSuccess = double.NaN)
+    double AttackSuccess = double.NaN,
+    int EvaluatedClients = 0,
+    double ClientAccuracyMin = double.NaN,
+    double ClientAccuracyMedian = double.NaN,
+    double ClientAccuracyMax = double.NaN)
 {
     /// <summary>Malicious updates that were aggregated (false negatives).</summary>
     public int FalseNegatives => Malicious - TruePositives;

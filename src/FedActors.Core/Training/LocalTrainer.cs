@@ -26,28 +26,21 @@ public static class LocalTrainer
         global.CopyTo(model);
         model.train();
         using var optimizer = new Sgd(model.parameters(), options.LearningRate, options.Momentum, options.WeightDecay);
-        var order = indices.ToArray();
         double lossSum = 0;
         int steps = 0;
-        for (int epoch = 0; epoch < options.Epochs; epoch++)
+        foreach (var batch in Batches.Shuffled(indices, options, shuffle))
         {
-            shuffle.Shuffle<int>(order);
-            for (int start = 0; start < order.Length; start += options.BatchSize)
-            {
-                int size = Math.Min(options.BatchSize, order.Length - start);
-                if (size < options.BatchSize && options.DropLast) break;
-                using var scope = torch.NewDisposeScope();
-                var (x, y) = data.Batch(order.AsSpan(start, size));
-                if (poison is not null) (x, y) = poison.Poison(x, y, data.NumClasses, poisonRng!);
-                optimizer.ZeroGrad();
-                var loss = nn.functional.cross_entropy(model.forward(x), y);
-                loss.backward();
-                if (options.GradientClamp > 0)
-                    foreach (var p in model.parameters()) p.grad?.clamp_(-options.GradientClamp, options.GradientClamp);
-                optimizer.Step();
-                lossSum += loss.item<float>();
-                steps++;
-            }
+            using var scope = torch.NewDisposeScope();
+            var (x, y) = data.Batch(batch);
+            if (poison is not null) (x, y) = poison.Poison(x, y, data.NumClasses, poisonRng!);
+            optimizer.ZeroGrad();
+            var loss = nn.functional.cross_entropy(model.forward(x), y);
+            loss.backward();
+            if (options.GradientClamp > 0)
+                foreach (var p in model.parameters()) p.grad?.clamp_(-options.GradientClamp, options.GradientClamp);
+            optimizer.Step();
+            lossSum += loss.item<float>();
+            steps++;
         }
         var delta = ParameterVector.From(model).Subtract(global);
         return new TrainOutcome(delta, indices.Count, steps > 0 ? lossSum / steps : double.NaN, steps);

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using FedActors.Core.Personalisation;
 using FedActors.Core.Simulation;
 using FedActors.Runtime.Protocol;
 using FedActors.Runtime.State;
@@ -9,24 +10,33 @@ namespace FedActors.Runtime.Actors;
 /// <summary>
 /// One FL client, hosted by Cluster.Sharding (entity id = client id). It decides whether it takes part in a round
 /// (its seeded dropout and device-speed draws, <see cref="Experiment.Participation"/>), has its node's
-/// <see cref="DeviceWorker"/> train it, and submits its update to the coordinator. Its state lives in the
-/// <see cref="IClientStateStore"/>, so it can passivate and come back unchanged.
+/// <see cref="DeviceWorker"/> train it, and submits its update to the coordinator. Under a personalisation method it
+/// also holds its <see cref="PersonalState"/>, sends it with each task and keeps what comes back, one task at a time
+/// (later requests wait in the stash). Its state lives in the <see cref="IClientStateStore"/>, saved after every
+/// change, so it can passivate and come back unchanged.
 /// </summary>
-public sealed class ClientEntity : ReceiveActor
+public sealed class ClientEntity : ReceiveActor, IWithStash
 {
     public static Props Props(int clientId, Experiment experiment, IActorRef worker, IClientStateStore store, IActorRef adversary) =>
         Akka.Actor.Props.Create(() => new ClientEntity(clientId, experiment, worker, store, adversary));
 
     private sealed record Pending(int Round, IActorRef ReplyTo, double SimSeconds, TrainDone? Honest = null);
 
+    /// <summary>The personal task on the worker: which work, for which request.</summary>
+    private sealed record InFlight(PersonalWork Work, int RequestRound, IActorRef ReplyTo);
+
     private readonly int _clientId;
     private readonly Experiment _experiment;
     private readonly IActorRef _worker;
     private readonly IClientStateStore _store;
     private readonly IActorRef _adversary;
+    private readonly IPersonalisation? _method;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private ClientState _state;
     private Pending? _pending;
+    private InFlight? _inFlight;
+
+    public IStash Stash { get; set; } = null!;
 
     public ClientEntity(int clientId, Experiment experiment, IActorRef worker, IClientStateStore store, IActorRef adversary)
     {
@@ -35,15 +45,21 @@ public sealed class ClientEntity : ReceiveActor
         _worker = worker;
         _store = store;
         _adversary = adversary;
+        _method = experiment.Settings.CreatePersonalisation();
         _state = store.Load(clientId) ?? ClientState.New(clientId);
+        if (_method is not null && _state.Personal is null) _state = _state with { Personal = _method.Initial(experiment, clientId) };
         Receive<StartTraining>(HandleStartTraining);
         Receive<TrainDone>(HandleTrainDone);
         Receive<TrainFailed>(HandleTrainFailed);
         Receive<PoisonedUpdate>(HandlePoisonedUpdate);
+        Receive<PrepareClient>(m => StartPersonal(PersonalWork.Prepare, 0, 0, m.ReplyTo));
+        Receive<EvaluateClient>(m => StartPersonal(PersonalWork.Evaluate, m.Round + 1, m.Round, m.ReplyTo));
+        Receive<PersonalTaskDone>(HandlePersonalDone);
     }
 
     private void HandleStartTraining(StartTraining m)
     {
+        if (_inFlight is not null) { Stash.Stash(); return; }
         var decision = _experiment.Participation(_clientId, m.Round);
         if (!decision.Delivers)
         {
@@ -51,7 +67,43 @@ public sealed class ClientEntity : ReceiveActor
             return;
         }
         _pending = new Pending(m.Round, m.ReplyTo, decision.SimSeconds);
-        _worker.Tell(new TrainTask(_clientId, m.Round, Self));
+        if (_method is null) _worker.Tell(new TrainTask(_clientId, m.Round, Self));
+        else StartPersonal(PersonalWork.Train, m.Round, m.Round, m.ReplyTo);
+    }
+
+    /// <param name="modelRound">The global model version the task runs on.</param>
+    private void StartPersonal(PersonalWork work, int modelRound, int requestRound, IActorRef replyTo)
+    {
+        if (_method is null)
+        {
+            _log.Warning("Client {ClientId} got a {Work} request, but the run has no personalisation method", _clientId, work);
+            return;
+        }
+        if (_inFlight is not null) { Stash.Stash(); return; }
+        _inFlight = new InFlight(work, requestRound, replyTo);
+        _worker.Tell(new PersonalTask(_clientId, modelRound, work, _state.Personal!, Self));
+    }
+
+    private void HandlePersonalDone(PersonalTaskDone m)
+    {
+        if (_inFlight is not { } f || f.Work != m.Work) return;
+        _inFlight = null;
+        _state = _state with { Personal = m.State };
+        _store.Save(_state);
+        switch (m.Work)
+        {
+            case PersonalWork.Prepare:
+                f.ReplyTo.Tell(new ClientPrepared(_clientId, m.Samples, m.Contribution));
+                break;
+            case PersonalWork.Evaluate:
+                f.ReplyTo.Tell(new ClientEvaluated(_clientId, f.RequestRound, m.Evaluation));
+                break;
+            case PersonalWork.Train:
+                var u = m.Upload!;
+                HandleTrainDone(new TrainDone(_clientId, f.RequestRound, u.Delta, u.NumSamples, u.MeanLoss, m.ComputeMs));
+                break;
+        }
+        Stash.UnstashAll();
     }
 
     private void HandleTrainDone(TrainDone m)
@@ -86,9 +138,16 @@ public sealed class ClientEntity : ReceiveActor
 
     private void HandleTrainFailed(TrainFailed m)
     {
+        _log.Warning("Client {ClientId} failed a task of round {Round}: {Error}", _clientId, m.Round, m.Error);
+        if (_inFlight is { } f)
+        {
+            _inFlight = null;
+            Stash.UnstashAll();
+            if (f.Work == PersonalWork.Evaluate) { f.ReplyTo.Tell(new ClientEvaluated(_clientId, f.RequestRound, null)); return; }
+            if (f.Work == PersonalWork.Prepare) { f.ReplyTo.Tell(new ClientPrepared(_clientId, 0, null)); return; }
+        }
         if (_pending is not { } p || p.Round != m.Round) return;
         _pending = null;
-        _log.Warning("Client {ClientId} failed to train in round {Round}: {Error}", _clientId, m.Round, m.Error);
         p.ReplyTo.Tell(new ClientDropped(_clientId, m.Round, DropReason.Failed, p.SimSeconds));
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using FedActors.Core.Aggregation;
+using FedActors.Core.Personalisation;
 using FedActors.Core.Simulation;
 using FedActors.Core.Training;
 using FedActors.Core.Updates;
@@ -23,15 +24,19 @@ public sealed class DeviceWorker : ReceiveActor
     private readonly Experiment _experiment;
     private readonly TorchWorkerPool _pool;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IPersonalisation? _method;
     private GlobalModel? _model;
-    private readonly List<TrainTask> _early = [];
+    /// <summary>Tasks (<see cref="TrainTask"/>, <see cref="PersonalTask"/>) for a model version not here yet.</summary>
+    private readonly List<(int Round, object Task)> _early = [];
 
     public DeviceWorker(Experiment experiment, TorchWorkerPool pool)
     {
         _experiment = experiment;
         _pool = pool;
+        _method = experiment.Settings.CreatePersonalisation();
         Receive<GlobalModel>(HandleGlobalModel);
-        Receive<TrainTask>(HandleTrainTask);
+        Receive<TrainTask>(t => OnModel(t.Round, t, t.ReplyTo, t.ClientId));
+        Receive<PersonalTask>(t => OnModel(t.Round, t, t.ReplyTo, t.ClientId));
         Receive<EvaluateModel>(HandleEvaluate);
         Receive<AggregateRound>(HandleAggregate);
         Receive<TrainReference>(HandleTrainReference);
@@ -65,14 +70,38 @@ public sealed class DeviceWorker : ReceiveActor
         _model = m;
         var ready = _early.Where(t => t.Round == m.Round).ToList();
         _early.RemoveAll(t => t.Round <= m.Round);
-        foreach (var t in ready) Train(t, m.Weights);
+        foreach (var (_, task) in ready) Run(task, m);
     }
 
-    private void HandleTrainTask(TrainTask t)
+    /// <summary>Runs a task on its model version now, holds it until that version arrives, or fails it when its round is over.</summary>
+    private void OnModel(int round, object task, IActorRef replyTo, int clientId)
     {
-        if (_model is { } m && m.Round == t.Round) Train(t, m.Weights);
-        else if (_model is null || t.Round > _model.Round) _early.Add(t);
-        else t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, $"round {t.Round} is over (worker holds round {_model.Round})"));
+        if (_model is { } m && m.Round == round) Run(task, m);
+        else if (_model is null || round > _model.Round) _early.Add((round, task));
+        else replyTo.Tell(new TrainFailed(clientId, round, $"round {round} is over (worker holds round {_model.Round})"));
+    }
+
+    private void Run(object task, GlobalModel m)
+    {
+        if (task is TrainTask t) Train(t, m.Weights);
+        else RunPersonal((PersonalTask)task, m);
+    }
+
+    /// <summary>A personalised client's step (<see cref="PersonalStep"/>, or the preparation call) on a pool thread.</summary>
+    private void RunPersonal(PersonalTask t, GlobalModel m)
+    {
+        var experiment = _experiment;
+        var method = _method ?? throw new InvalidOperationException("a personal task in a run without a personalisation method");
+        _pool.Run(slot =>
+        {
+            var clock = Stopwatch.StartNew();
+            var c = new PersonalContext(experiment, slot, t.ClientId, t.Round, m.Weights, m.Extra);
+            int samples = experiment.TrainSamples(t.ClientId);
+            if (t.Work == PersonalWork.Prepare)
+                return new PersonalTaskDone(t.ClientId, t.Round, t.Work, t.State, null, null, method.Prepare(c, t.State), samples, clock.ElapsedMilliseconds);
+            var r = PersonalStep.Run(method, c, t.State, evaluate: t.Work == PersonalWork.Evaluate, train: t.Work == PersonalWork.Train);
+            return new PersonalTaskDone(t.ClientId, t.Round, t.Work, r.State, r.Evaluation, r.Upload, null, samples, clock.ElapsedMilliseconds);
+        }).PipeTo(t.ReplyTo, failure: e => new TrainFailed(t.ClientId, t.Round, e.GetBaseException().Message));
     }
 
     private void Train(TrainTask t, ParameterVector global)

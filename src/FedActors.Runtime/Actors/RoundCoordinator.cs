@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Akka.Actor;
 using FedActors.Core.Aggregation;
+using FedActors.Core.Personalisation;
+using FedActors.Core.Training;
 using FedActors.Core.Simulation;
 using FedActors.Core.Updates;
 using FedActors.Runtime.Monitoring;
@@ -21,6 +23,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         Akka.Actor.Props.Create(() => new RoundCoordinator(experiment, clients, evaluator, adversary, events));
 
     private sealed record RoundTimeout(int Round);
+    private sealed record EvaluationTimeout(int Round);
+    private sealed record PreparationTimeout;
 
     private readonly Experiment _experiment;
     private readonly IActorRef _clients;
@@ -36,6 +40,12 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private double _bestAccuracy = double.NaN;
     private double _lastAccuracy = double.NaN;
     private IReadOnlyCollection<int>? _accepted;
+    private readonly IPersonalisation? _method;
+    /// <summary>The method's extra vector (DBE's global mean), sent with every global model.</summary>
+    private float[]? _extra;
+    private readonly Dictionary<int, (int Samples, float[]? Contribution)> _prepared = [];
+    private HashSet<int> _evaluating = [];
+    private readonly Dictionary<int, EvalOutcome> _evaluations = [];
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -46,6 +56,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _evaluator = evaluator;
         _adversary = adversary;
         _events = events;
+        _method = experiment.Settings.CreatePersonalisation();
         Receive<RegisterWorker>(HandleRegisterWorker);
         Receive<Terminated>(t => _workers.Remove(t.ActorRef));
         Receive<StartRun>(HandleStartRun);
@@ -57,7 +68,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     {
         if (!_workers.Add(m.Worker)) return;
         Context.Watch(m.Worker);
-        if (_round is not null) m.Worker.Tell(new GlobalModel(_round.Round, _global));
+        if (_latestModel is not null) m.Worker.Tell(_latestModel);
     }
 
     private void HandleStartRun(StartRun m)
@@ -68,9 +79,55 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
             return;
         }
         _observer = m.ReplyTo;
-        _global = _experiment.InitialWeights();
+        _global = _method?.InitialGlobal(_experiment) ?? _experiment.InitialWeights();
         _events.RunStarted(_experiment, _global.Length, _workers.Count);
         _runClock.Start();
+        if (_method is { NeedsPreparation: true })
+        {
+            Become(Preparing);
+            Broadcast(new GlobalModel(0, _global));
+            for (int id = 0; id < _experiment.Settings.Clients.Count; id++) _clients.Tell(new PrepareClient(id, Self));
+            Timers.StartSingleTimer("preparation-timeout", new PreparationTimeout(), _experiment.Settings.Round.Timeout);
+            return;
+        }
+        Become(Running);
+        StartRound(1);
+    }
+
+    private GlobalModel? _latestModel;
+
+    /// <summary>Sends a global model version to every node's worker (and to workers that register later).</summary>
+    private void Broadcast(GlobalModel model)
+    {
+        _latestModel = model;
+        foreach (var w in _workers) w.Tell(model);
+    }
+
+    /// <summary>The method's one-off preparation (DBE's global mean): every client answers once; then round 1.</summary>
+    private void Preparing()
+    {
+        Receive<RegisterWorker>(HandleRegisterWorker);
+        Receive<Terminated>(t => _workers.Remove(t.ActorRef));
+        Receive<ClientPrepared>(m =>
+        {
+            _prepared[m.ClientId] = (m.Samples, m.Contribution);
+            if (_prepared.Count == _experiment.Settings.Clients.Count) FinishPreparation();
+        });
+        Receive<PreparationTimeout>(_ => FinishPreparation());
+        Receive<StartRun>(m => m.ReplyTo.Tell(new RunFailed("a run is already in progress")));
+    }
+
+    private void FinishPreparation()
+    {
+        Timers.Cancel("preparation-timeout");
+        var contributions = _prepared.OrderBy(p => p.Key).Where(p => p.Value.Contribution is not null)
+            .Select(p => (p.Value.Samples, p.Value.Contribution!)).ToList();
+        if (contributions.Count == 0)
+        {
+            Fail("no client answered the personalisation method's preparation step");
+            return;
+        }
+        _extra = _method!.CombinePreparation(contributions);
         Become(Running);
         StartRound(1);
     }
@@ -85,6 +142,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         Receive<RoundAggregated>(HandleAggregated);
         Receive<AggregationFailed>(m => Fail($"aggregation of round {m.Round} failed: {m.Error}"));
         Receive<EvaluationDone>(HandleEvaluationDone);
+        Receive<ClientEvaluated>(HandleClientEvaluated);
+        Receive<EvaluationTimeout>(m => { if (m.Round == _round.Round && _evaluating.Count > 0) FinishPersonalEvaluation(); });
         Receive<EvaluationFailed>(m => Fail($"evaluation of round {m.Round} failed: {m.Error}"));
         Receive<StartRun>(m => m.ReplyTo.Tell(new RunFailed("a run is already in progress")));
     }
@@ -95,8 +154,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         var selected = ClientSampler.Sample(s.Seed, round, s.Clients.Count, s.Clients.SampledPerRound);
         _round = RoundState.Start(round, selected);
         _roundClock.Restart();
-        var model = new GlobalModel(round, _global);
-        foreach (var w in _workers) w.Tell(model);
+        Broadcast(new GlobalModel(round, _global, _extra));
         if (selected.Any(id => _experiment.Collusion.CollusionNeeded(id, round)))
             _adversary.Tell(new AdversaryRoundStarted(round, selected, _global));
         foreach (var id in selected) _clients.Tell(new StartTraining(id, round, Self));
@@ -141,10 +199,41 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _global = m.Global;
         _accepted = m.Accepted;
         var s = _experiment.Settings;
-        if (PlainSimulation.ShouldEvaluate(_round.Round, s.Rounds, s.Round.EvaluateEvery))
-            _evaluator.Tell(new EvaluateModel(_round.Round, _global, Self));
-        else
+        if (!PlainSimulation.ShouldEvaluate(_round.Round, s.Rounds, s.Round.EvaluateEvery))
             FinishRound(double.NaN, double.NaN);
+        else if (_method is not null)
+            StartPersonalEvaluation();
+        else
+            _evaluator.Tell(new EvaluateModel(_round.Round, _global, Self));
+    }
+
+    /// <summary>The PFLlib protocol: each evaluated client takes in the new global model (its download step for the next
+    /// round) and tests its personalised model on its own test split.</summary>
+    private void StartPersonalEvaluation()
+    {
+        var s = _experiment.Settings;
+        int round = _round.Round;
+        _evaluating = ClientEvaluation.Pick(s.Seed, round, s.Clients.Count, s.PersonalisationOrNone.EvaluateClients).ToHashSet();
+        _evaluations.Clear();
+        Broadcast(new GlobalModel(round + 1, _global, _extra));
+        foreach (var id in _evaluating.Order()) _clients.Tell(new EvaluateClient(id, round, Self));
+        Timers.StartSingleTimer("evaluation-timeout", new EvaluationTimeout(round), s.Round.Timeout);
+    }
+
+    private void HandleClientEvaluated(ClientEvaluated m)
+    {
+        if (m.Round != _round.Round || !_evaluating.Remove(m.ClientId)) return;
+        if (m.Outcome is { } o) _evaluations[m.ClientId] = o;
+        if (_evaluating.Count == 0) FinishPersonalEvaluation();
+    }
+
+    private void FinishPersonalEvaluation()
+    {
+        Timers.Cancel("evaluation-timeout");
+        if (_evaluating.Count > 0) _events.ClientsTimedOut(_round.Round, _evaluating.Order().ToArray());
+        _evaluating = [];
+        var e = ClientEvaluation.Of(_evaluations);
+        FinishRound(e.Pooled.Accuracy, e.Pooled.MeanLoss, double.NaN, e);
     }
 
     private void HandleEvaluationDone(EvaluationDone m)
@@ -154,10 +243,15 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         FinishRound(outcome.Accuracy, outcome.MeanLoss, outcome.AttackSuccess);
     }
 
-    private void FinishRound(double accuracy, double loss, double attackSuccess = double.NaN)
+    private void FinishRound(double accuracy, double loss, double attackSuccess = double.NaN, ClientEvaluation? clients = null)
     {
         var summary = RoundSummary.From(_round, accuracy, loss, _roundClock.ElapsedMilliseconds, _accepted, _experiment.Collusion.IsMalicious)
             with { AttackSuccess = attackSuccess };
+        if (clients is not null)
+            summary = summary with
+            {
+                EvaluatedClients = clients.Clients, ClientAccuracyMin = clients.Min, ClientAccuracyMedian = clients.Median, ClientAccuracyMax = clients.Max,
+            };
         if (!double.IsNaN(accuracy))
         {
             _lastAccuracy = accuracy;

@@ -32,8 +32,9 @@ public sealed record RunFailed(string Reason) : IFedActorsMessage;
 /// <summary>A node's device worker announces itself to the coordinator, which then sends it each round's model.</summary>
 public sealed record RegisterWorker(IActorRef Worker) : IFedActorsMessage;
 
-/// <summary>The round's global model, sent once per node (not once per client).</summary>
-public sealed record GlobalModel(int Round, ParameterVector Weights) : IFedActorsMessage;
+/// <summary>The global model that round <paramref name="Round"/> trains on (the server's model after round − 1), sent once
+/// per node (not once per client), with the personalisation method's extra vector (DBE's global mean) when it has one.</summary>
+public sealed record GlobalModel(int Round, ParameterVector Weights, float[]? Extra = null) : IFedActorsMessage;
 
 /// <summary>Evaluate these weights on the experiment's test set.</summary>
 public sealed record EvaluateModel(int Round, ParameterVector Weights, IActorRef ReplyTo) : IFedActorsMessage;
@@ -89,3 +90,27 @@ public sealed record AggregationFailed(int Round, string Error) : IFedActorsMess
 public sealed record TrainReference(int Round, ParameterVector Global, int[] Colluders, int Epochs, IActorRef ReplyTo) : IFedActorsMessage;
 
 public sealed record ReferenceTrained(int Round, ParameterVector Delta) : IFedActorsMessage;
+
+// ---- personalised clients (fedactors.personalization.method ≠ none)
+
+/// <summary>The one-off preparation call before round 1 (DBE's global mean), sent to every client.</summary>
+public sealed record PrepareClient(int ClientId, IActorRef ReplyTo) : IFedActorsMessage, IWithClientId;
+
+public sealed record ClientPrepared(int ClientId, int Samples, float[]? Contribution) : IFedActorsMessage;
+
+/// <summary>Evaluate the client's personalised model after round <paramref name="Round"/>'s aggregation (it first takes in
+/// the new global model, as a PFLlib client does at the start of the next round).</summary>
+public sealed record EvaluateClient(int ClientId, int Round, IActorRef ReplyTo) : IFedActorsMessage, IWithClientId;
+
+/// <summary>The client's own test result; null when its evaluation failed.</summary>
+public sealed record ClientEvaluated(int ClientId, int Round, Core.Training.EvalOutcome? Outcome) : IFedActorsMessage;
+
+public enum PersonalWork { Prepare, Evaluate, Train }
+
+/// <summary>A personalised client asks its node's worker to run one step on the global model of <paramref name="Round"/>
+/// with its personal state.</summary>
+public sealed record PersonalTask(int ClientId, int Round, PersonalWork Work, Core.Personalisation.PersonalState State, IActorRef ReplyTo)
+    : IFedActorsMessage;
+
+public sealed record PersonalTaskDone(int ClientId, int Round, PersonalWork Work, Core.Personalisation.PersonalState State,
+    Core.Training.EvalOutcome? Evaluation, Core.Training.TrainOutcome? Upload, float[]? Contribution, int Samples, long ComputeMs) : IFedActorsMessage;

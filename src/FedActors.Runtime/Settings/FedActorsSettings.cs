@@ -4,6 +4,7 @@ using Akka.Configuration.Hocon;
 using FedActors.Core.Aggregation;
 using FedActors.Core.Attacks;
 using FedActors.Core.Config;
+using FedActors.Core.Personalisation;
 using FedActors.Core.Data;
 using FedActors.Core.Data.Partitioners;
 using FedActors.Core.Models;
@@ -181,9 +182,29 @@ public static class FedActorsSettings
                 r.Int("fedactors.server.root-bias-class", 0, 1_000_000)),
         };
         settings = settings with { RuleOptions = new HoconOptionReader(c, $"fedactors.defence.{settings.Rule}"), Attack = ReadAttack(c, r, settings.Clients.Count) };
+        settings = settings with { Personalisation = ReadPersonalisation(c, r, settings) };
         ValidateRule(settings);
         Validate(settings);
         return settings;
+    }
+
+    private static PersonalisationSettings ReadPersonalisation(Config c, Reader r, ExperimentSettings s)
+    {
+        const string key = "fedactors.personalization.method";
+        var method = r.OneOf(key, PersonalisationRegistry.Names);
+        var p = new PersonalisationSettings(method, new HoconOptionReader(c, $"fedactors.personalization.{method}"),
+            r.Int("fedactors.personalization.evaluate-clients", 0, s.Clients.Count));
+        if (!p.Enabled) return p;
+        var created = PersonalisationRegistry.Create(method, p.Options!)!; // reads and checks its options now
+        if (s.Attack is { Enabled: true })
+            throw new ConfigurationError(key, $"\"{method}\"", "none while fedactors.attack.kind is set: attacks on personalised runs are not supported yet");
+        if (s.CreateRule().NeedsRootUpdate)
+            throw new ConfigurationError(key, $"\"{method}\"", $"none with the {s.Rule} rule: its root update trains the global model, which a personalised method's shared vector is not");
+        if (!created.SharesWholeModel && s.Rule == "skymask")
+            throw new ConfigurationError(key, $"\"{method}\"", "a method that shares the whole model (SkyMask masks the model's layers)");
+        if (s.Data.Evaluation != "clients")
+            throw new ConfigurationError("fedactors.data.evaluation", $"\"{s.Data.Evaluation}\"", "clients: personalised models are evaluated on each client's own test split");
+        return p;
     }
 
     private static AttackSettings ReadAttack(Config c, Reader r, int population)

@@ -2,8 +2,9 @@ using System.Collections.Concurrent;
 
 namespace FedActors.Runtime.State;
 
-/// <summary>What a client entity keeps across passivation. Personalisation methods will add their parts here.</summary>
-public sealed record ClientState(int ClientId, int RoundsTrained, int LastRound)
+/// <summary>What a client entity keeps across passivation: its bookkeeping and, under a personalisation method, its
+/// personal state (FedALA's local model, DBE's PRBM, GPFL's and FedCP's personal heads…).</summary>
+public sealed record ClientState(int ClientId, int RoundsTrained, int LastRound, Core.Personalisation.PersonalState? Personal = null)
 {
     public static ClientState New(int clientId) => new(clientId, 0, 0);
 }

@@ -1,0 +1,138 @@
+using FedActors.Core.Models;
+using FedActors.Core.Randomness;
+using FedActors.Core.Simulation;
+using FedActors.Core.Training;
+using FedActors.Core.Updates;
+
+namespace FedActors.Core.Personalisation;
+
+/// <summary>Everything a method's client part sees in one call: the experiment (data, partition, options), the pool
+/// thread's model, the client, and the global model of <see cref="Round"/> (the round it is trained in, so version
+/// r is the model the server made after round r − 1) with the server's extra vector, if the method has one.</summary>
+public sealed record PersonalContext(Experiment Experiment, WorkerSlot Slot, int ClientId, int Round, ParameterVector Global, float[]? ServerExtra)
+{
+    public SplitModel Model => Slot.Model;
+    public Data.Dataset Data => Experiment.Data;
+    public IReadOnlyList<int> TrainIndices => Experiment.Partition.Clients[ClientId].Train;
+    public IReadOnlyList<int> TestIndices => Experiment.Partition.Clients[ClientId].Test;
+    public TrainOptions Options => Experiment.Settings.Train;
+    /// <summary>This client's stream for this round and purpose.</summary>
+    public Rng Rng(Purpose purpose) => SeedStream.Rng(Experiment.Seed, Round, ClientId, purpose);
+}
+
+/// <summary>One training call of a personalised client: the update it uploads (Δ over the method's shared vector)
+/// and the personal state it keeps.</summary>
+public sealed record PersonalTrainResult(TrainOutcome Upload, PersonalState State);
+
+/// <summary>
+/// A method's client half. The runtime keeps the <see cref="PersonalState"/> (in the client entity and its store) and
+/// calls, per round and client: <see cref="Receive"/> once per global version (the download step: FedALA's ALA,
+/// GPFL's conditional inputs…), then <see cref="Evaluate"/> when the client is evaluated and <see cref="Train"/> when
+/// it is selected. Calls are synchronous on a torch pool thread.
+/// </summary>
+public interface IPersonalisedClient
+{
+    /// <summary>A new client's state, before it has seen any global model.</summary>
+    PersonalState Initial(Experiment experiment, int clientId);
+
+    /// <summary>The download step for <see cref="PersonalContext.Round"/>'s global model.</summary>
+    PersonalState Receive(PersonalContext c, PersonalState state);
+
+    /// <summary>The client's personalised model on its own test split.</summary>
+    EvalOutcome Evaluate(PersonalContext c, PersonalState state);
+
+    PersonalTrainResult Train(PersonalContext c, PersonalState state);
+
+    /// <summary>The one-off preparation call before round 1 (DBE's global-mean pass): what the client contributes, or
+    /// null when the method has none.</summary>
+    float[]? Prepare(PersonalContext c, PersonalState state) => null;
+}
+
+/// <summary>
+/// A method's server half: what the global (shared) vector holds and how it starts, and the one-off preparation step.
+/// The round's aggregation itself is the configured rule over the clients' Δ (sample-weighted FedAvg by default, which
+/// is what all four methods' servers do: the new shared vector is Σ nᵢ/Σn · uploadᵢ).
+/// </summary>
+public interface IPersonalisedServer
+{
+    /// <summary>The shared vector of round 1, seeded.</summary>
+    ParameterVector InitialGlobal(Experiment experiment);
+
+    bool NeedsPreparation => false;
+
+    /// <summary>Combines every client's <see cref="IPersonalisedClient.Prepare"/> contribution (with its training-sample
+    /// count) into the extra vector sent with every later global model.</summary>
+    float[] CombinePreparation(IReadOnlyList<(int Samples, float[] Contribution)> contributions) =>
+        throw new NotSupportedException("this method has no preparation step");
+}
+
+/// <summary>A personalisation method: one unit with its client and server halves.</summary>
+public interface IPersonalisation : IPersonalisedClient, IPersonalisedServer
+{
+    string Name { get; }
+
+    /// <summary>Whether the shared vector is the model's own parameter vector (then model-shaped defences and attacks
+    /// apply to it).</summary>
+    bool SharesWholeModel { get; }
+}
+
+/// <summary>What one client does in one round: the download step once per version, then evaluation and/or training.</summary>
+public sealed record PersonalStepResult(PersonalState State, EvalOutcome? Evaluation, TrainOutcome? Upload);
+
+/// <summary>Runs a client's round in the protocol order of PFLlib: receive → evaluate → train.</summary>
+public static class PersonalStep
+{
+    public static PersonalStepResult Run(IPersonalisedClient method, PersonalContext c, PersonalState state, bool evaluate, bool train)
+    {
+        if (state.ReceivedRound < c.Round) state = method.Receive(c, state) with { ReceivedRound = c.Round };
+        var evaluation = evaluate ? method.Evaluate(c, state) : null;
+        TrainOutcome? upload = null;
+        if (train)
+        {
+            var r = method.Train(c, state);
+            upload = r.Upload;
+            state = r.State;
+        }
+        return new PersonalStepResult(state, evaluation, upload);
+    }
+}
+
+/// <summary>Slices of a shared vector laid out as [model body | extra modules…].</summary>
+public static class SharedVector
+{
+    public static float[] Slice(ParameterVector v, int start, int length) => v.Values.AsSpan(start, length).ToArray();
+
+    public static ParameterVector Concat(params float[][] parts)
+    {
+        var all = new float[parts.Sum(p => p.Length)];
+        int offset = 0;
+        foreach (var p in parts) { p.CopyTo(all, offset); offset += p.Length; }
+        return new ParameterVector(all);
+    }
+}
+
+/// <summary>Shapes of a split model that the methods need.</summary>
+public static class Personal
+{
+    /// <summary>D: the body's output size, the head's input size.</summary>
+    public static int FeatureSize(SplitModel model) => (int)model.Head.parameters().First().shape[1];
+
+    public static int BodyCount(SplitModel model) => (int)model.BodyParameterCount;
+
+    /// <summary>The whole model's vector from a body and a head part.</summary>
+    public static ParameterVector Model(float[] body, float[] head) => SharedVector.Concat(body, head);
+}
+
+/// <summary>Seeded PyTorch-default initialisation of the extra modules (GPFL's CoV, FedCP's CPN).</summary>
+public static class ModuleInit
+{
+    /// <summary>Linear: weight and bias U(±1/√fan_in) (Kaiming-uniform with a = √5, as nn.Linear); LayerNorm: ones and
+    /// zeros (its defaults, left as they are).</summary>
+    public static void Linear(TorchSharp.Modules.Linear layer, TorchSharp.torch.Generator generator)
+    {
+        using var _ = TorchSharp.torch.no_grad();
+        double bound = 1 / Math.Sqrt(layer.weight!.shape[1]);
+        layer.weight.uniform_(-bound, bound, generator);
+        layer.bias?.uniform_(-bound, bound, generator);
+    }
+}
