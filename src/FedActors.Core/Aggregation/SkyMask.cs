@@ -74,6 +74,11 @@ public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
         using var global = torch.tensor(context.Global.Values);
         var w = torch.stack(deltas.Select(x => torch.tensor(x.Values) + global).ToArray()); // [m, d] frozen models
         var logits = torch.ones(m, d);
+        // Owned scalars: an implicit Scalar can be finalised while native code still reads it (see Sgd).
+        using var one = 1.0.ToScalar();
+        using var clampLow = (-options.MaskGradientClamp).ToScalar();
+        using var clampHigh = options.MaskGradientClamp.ToScalar();
+        using var maskLr = options.MaskLearningRate.ToScalar();
         var rng = SeedStream.Rng(context.Seed, context.Round, -1, Purpose.Defence);
         double lastChecked = 1e4;
         model.train();
@@ -104,9 +109,9 @@ public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
                 lastChecked = lossValue;
             }
             var grad = torch.cat(parameters.Select(p => p.grad!.flatten()).ToArray()); // ∂L/∂W̃
-            var maskGrad = grad.unsqueeze(0) * (s * (1 - s)) * (w - mixed.unsqueeze(0)) / total.unsqueeze(0);
-            maskGrad.clamp_(-options.MaskGradientClamp, options.MaskGradientClamp);
-            logits.sub_(maskGrad * options.MaskLearningRate);
+            var maskGrad = grad.unsqueeze(0) * (s * (one - s)) * (w - mixed.unsqueeze(0)) / total.unsqueeze(0);
+            maskGrad.clamp_(clampLow, clampHigh);
+            logits.sub_(maskGrad * maskLr);
         }
         model.zero_grad();
         double logitThreshold = Math.Log(options.Threshold / (1 - options.Threshold)); // σ(M) > τ ⇔ M > logit(τ)

@@ -1,3 +1,4 @@
+using TorchSharp;
 using FedActors.Core.Randomness;
 using static TorchSharp.torch;
 
@@ -7,5 +8,9 @@ namespace FedActors.Core.Attacks;
 /// label y of a malicious client becomes C − 1 − y; the client then trains honestly on the flipped data.</summary>
 public sealed class LabelFlip : IDataPoisoningAttack
 {
-    public (Tensor X, Tensor Y) Poison(Tensor x, Tensor y, int numClasses, Rng rng) => (x.alias(), (numClasses - 1) - y);
+    public (Tensor X, Tensor Y) Poison(Tensor x, Tensor y, int numClasses, Rng rng)
+    {
+        using var top = ((long)numClasses - 1).ToScalar(); // owned: an implicit Scalar can be finalised mid-call (see Sgd)
+        return (x.alias(), top - y);
+    }
 }

@@ -25,7 +25,8 @@ public sealed class Scaling(ScalingOptions options) : IDataPoisoningAttack, IMod
     public Tensor Stamp(Tensor x)
     {
         var px = x.clone();
-        px[TensorIndex.Ellipsis, TensorIndex.Slice(0, options.PatchSize), TensorIndex.Slice(0, options.PatchSize)].fill_(options.PatchValue);
+        using var value = options.PatchValue.ToScalar();
+        px[TensorIndex.Ellipsis, TensorIndex.Slice(0, options.PatchSize), TensorIndex.Slice(0, options.PatchSize)].fill_(value);
         return px;
     }
 
@@ -38,7 +39,8 @@ public sealed class Scaling(ScalingOptions options) : IDataPoisoningAttack, IMod
         if (chosen.Length == 0) return (px, py);
         using var idx = torch.tensor(chosen);
         Stamp(px, idx, options.PatchSize, options.PatchValue);
-        py.index_fill_(0, idx, options.TargetLabel);
+        using var target = ((long)options.TargetLabel).ToScalar();
+        py.index_fill_(0, idx, target);
         return (px, py);
     }
 
@@ -46,7 +48,8 @@ public sealed class Scaling(ScalingOptions options) : IDataPoisoningAttack, IMod
     public static void Stamp(Tensor x, Tensor rows, int size, double value)
     {
         using var patch = x.index_select(0, rows);
-        patch[TensorIndex.Ellipsis, TensorIndex.Slice(0, size), TensorIndex.Slice(0, size)].fill_(value);
+        using var v = value.ToScalar();
+        patch[TensorIndex.Ellipsis, TensorIndex.Slice(0, size), TensorIndex.Slice(0, size)].fill_(v);
         x.index_copy_(0, rows, patch);
     }
 

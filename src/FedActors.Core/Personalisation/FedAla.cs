@@ -65,6 +65,10 @@ public static class FedAla
         var slice = train.Skip(start).Take(ns).ToArray();
 
         using var scope = torch.NewDisposeScope();
+        // Owned scalars: an implicit Scalar can be finalised while native code still reads it (see Sgd).
+        using var eta = o.LearningRate.ToScalar();
+        using var zero = 0.0.ToScalar();
+        using var one = 1.0.ToScalar();
         var gTop = torch.tensor(g[adaptedStart..]);
         var lTop = torch.tensor(local[adaptedStart..]);
         var diff = gTop - lTop;
@@ -95,7 +99,7 @@ public static class FedAla
                 loss.backward();
                 last = loss.item<float>();
                 var grad = torch.cat(parameters[firstAdapted..].Select(q => q.grad!.flatten()).ToArray());
-                using (torch.no_grad()) w.sub_(o.LearningRate * grad * diff).clamp_(0, 1);
+                using (torch.no_grad()) w.sub_(eta * grad * diff).clamp_(zero, one);
                 LoadTemporary();
             }
             losses.Add(last);

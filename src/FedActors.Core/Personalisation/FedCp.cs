@@ -127,11 +127,12 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
     public static (Tensor Logits, Tensor Features) Forward(Models.SplitModel model, TorchSharp.Modules.Linear globalHead, PolicyNetwork policy,
         Tensor unitVector, Tensor x, double tau, Generator? noise)
     {
+        using var inverseTau = (1.0 / tau).ToScalar(); // owned: an implicit Scalar can be finalised mid-call (see Sgd)
         var h = model.Body.forward(x);
         long b = h.shape[0], d = h.shape[1];
         var a = policy.forward(h * unitVector).view(b, 2, d);
         if (noise is not null) a = a - torch.empty_like(a).exponential_(generator: noise).log(); // + Gumbel(0, 1), as F.gumbel_softmax
-        var split = functional.softmax(a / tau, 1);
+        var split = functional.softmax(a * inverseTau, 1);
         var r = split.select(1, 0);
         var s = split.select(1, 1);
         return (model.Head.forward(h * r) + globalHead.forward(h * s), h);
@@ -140,18 +141,20 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
     /// <summary>Biased MMD² between two batches of features with the sum of RBF kernels exp(−‖a − b‖² / (2σ)).</summary>
     public static Tensor Mmd(Tensor x, Tensor y)
     {
+        using var two = 2.0.ToScalar(); // owned scalars, as in Sgd
         var xx = x.matmul(x.t());
         var yy = y.matmul(y.t());
         var xy = x.matmul(y.t());
         var rx = xx.diag().unsqueeze(0).expand_as(xx);
         var ry = yy.diag().unsqueeze(0).expand_as(yy);
-        var dxx = rx.t() + rx - 2 * xx;
-        var dyy = ry.t() + ry - 2 * yy;
-        var dxy = rx.t() + ry - 2 * xy;
+        var dxx = rx.t() + rx - two * xx;
+        var dyy = ry.t() + ry - two * yy;
+        var dxy = rx.t() + ry - two * xy;
         Tensor? k = null;
         foreach (var sigma in Bandwidths)
         {
-            var term = (-0.5 * dxx / sigma).exp() + (-0.5 * dyy / sigma).exp() - 2 * (-0.5 * dxy / sigma).exp();
+            using var scale = (-0.5 / sigma).ToScalar();
+            var term = (dxx * scale).exp() + (dyy * scale).exp() - two * (dxy * scale).exp();
             k = k is null ? term : k + term;
         }
         return k!.mean();
@@ -177,6 +180,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         c.Model.train();
         using var noise = new Generator(SeedStream.For(c.Experiment.Seed, c.Round, c.ClientId, Purpose.Personalisation));
         using var optimizer = new Sgd(c.Model.parameters().Concat(parts.Policy.parameters()), c.Options.LearningRate);
+        using var lambda = Options.Lambda.ToScalar(); // owned, as in Sgd
         double lossSum = 0;
         int steps = 0;
         foreach (var batch in Batches.Shuffled(c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)))
@@ -186,7 +190,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
             var (logits, h) = Forward(c.Model, parts.GlobalHead, parts.Policy, parts.Vector, x, Options.Tau, noise);
             Tensor reference;
             using (torch.no_grad()) reference = frozen.Body.forward(x);
-            var loss = functional.cross_entropy(logits, y) + Options.Lambda * Mmd(h, reference);
+            var loss = functional.cross_entropy(logits, y) + lambda * Mmd(h, reference);
             optimizer.ZeroGrad();
             loss.backward();
             optimizer.Step();

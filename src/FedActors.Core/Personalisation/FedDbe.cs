@@ -28,8 +28,14 @@ public sealed record FedDbeOutcome(TrainOutcome Train, float[] Prbm, float[] Run
 public static class FedDbe
 {
     /// <summary>κ·(1/D)·Σ ½(μ̂ − z̄ᵍ)², the mean regulariser.</summary>
-    public static Tensor MeanRegulariser(Tensor runningMean, Tensor globalMean, double weight) =>
-        weight * 0.5 * (runningMean - globalMean).pow(2).mean();
+    public static Tensor MeanRegulariser(Tensor runningMean, Tensor globalMean, double weight)
+    {
+        using var half = (weight * 0.5).ToScalar(); // owned: an implicit Scalar can be finalised mid-call (see Sgd)
+        using var d = runningMean - globalMean;
+        using var square = d * d;
+        using var mean = square.mean();
+        return mean * half;
+    }
 
     /// <param name="prbm">The client's PRBM (length = the body's output size); trained when <paramref name="globalMean"/>
     /// is given. With <paramref name="globalMean"/> null this is the initialisation call: plain CE, no PRBM, no MR, μ̂
@@ -45,6 +51,8 @@ public static class FedDbe
         using var optimizer = new Sgd(model.parameters(), t.LearningRate);
         using var prbmOptimizer = new Sgd([bias], t.LearningRate);
         var mean = torch.zeros(prbm.Length);
+        using var keep = (1 - o.Momentum).ToScalar();
+        using var momentum = o.Momentum.ToScalar();
         double lossSum = 0;
         int steps = 0;
         foreach (var batch in Batches.Shuffled(indices, t, shuffle))
@@ -52,7 +60,7 @@ public static class FedDbe
             using var step = torch.NewDisposeScope();
             var (x, y) = data.Batch(batch);
             var z = model.Body.forward(x);
-            var running = (1 - o.Momentum) * mean + o.Momentum * z.mean([0]);
+            var running = keep * mean + momentum * z.mean([0]);
             var logits = model.Head.forward(zg is null ? z : z + bias);
             var loss = nn.functional.cross_entropy(logits, y);
             if (zg is not null) loss = loss + MeanRegulariser(running, zg, o.MrWeight);

@@ -39,9 +39,10 @@ public sealed class ConditionalValve : Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor f, Tensor condition)
     {
         using var scope = NewDisposeScope();
+        using var one = 1.0.ToScalar(); // owned: an implicit Scalar can be finalised mid-call (see Sgd)
         var gamma = gammaNorm.forward(functional.relu(gammaLinear.forward(condition)));
         var beta = betaNorm.forward(functional.relu(betaLinear.forward(condition)));
-        return functional.relu(f * (gamma + 1) + beta).MoveToOuterDisposeScope();
+        return functional.relu(f * (gamma + one) + beta).MoveToOuterDisposeScope();
     }
 }
 
@@ -140,7 +141,8 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
         var fg = valve.forward(f, g);
         var cosine = functional.normalize(fg, dim: 1).matmul(functional.normalize(embedding, dim: 1).t());
         var angle = functional.cross_entropy(cosine, y);
-        var magnitude = (fg - frozen.index_select(0, y)).pow(2).sum().sqrt();
+        var gap = fg - frozen.index_select(0, y);
+        var magnitude = (gap * gap).sum().sqrt();
         return (ce, angle, magnitude);
     }
 
@@ -160,6 +162,7 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
         using var modelOptimizer = new Sgd(c.Model.parameters(), c.Options.LearningRate);
         using var embeddingOptimizer = new Sgd([embedding], c.Options.LearningRate, weightDecay: Options.Mu);
         using var valveOptimizer = new Sgd(valve.parameters(), c.Options.LearningRate, weightDecay: Options.Mu);
+        using var lambda = Options.Lambda.ToScalar(); // owned, as in Sgd
         double lossSum = 0;
         int steps = 0;
         foreach (var batch in Batches.Shuffled(c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)))
@@ -167,7 +170,7 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
             using var step = torch.NewDisposeScope();
             var (x, y) = c.Data.Batch(batch);
             var (ce, angle, magnitude) = Losses(c.Model, valve, embedding, frozen, p, g, x, y);
-            var loss = ce + angle + Options.Lambda * magnitude;
+            var loss = ce + angle + lambda * magnitude;
             modelOptimizer.ZeroGrad();
             embeddingOptimizer.ZeroGrad();
             valveOptimizer.ZeroGrad();

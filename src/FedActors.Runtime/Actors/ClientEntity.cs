@@ -17,8 +17,11 @@ namespace FedActors.Runtime.Actors;
 /// </summary>
 public sealed class ClientEntity : ReceiveActor, IWithStash
 {
-    public static Props Props(int clientId, Experiment experiment, IActorRef worker, IClientStateStore store, IActorRef adversary) =>
-        Akka.Actor.Props.Create(() => new ClientEntity(clientId, experiment, worker, store, adversary));
+    /// <param name="passivateAfter">Idle time after which the entity asks its shard to stop it (its state is in the store);
+    /// never while a task is on the worker, whose reply comes straight back to this incarnation. Null: never.</param>
+    public static Props Props(int clientId, Experiment experiment, IActorRef worker, IClientStateStore store, IActorRef adversary,
+        TimeSpan? passivateAfter = null) =>
+        Akka.Actor.Props.Create(() => new ClientEntity(clientId, experiment, worker, store, adversary, passivateAfter));
 
     private sealed record Pending(int Round, IActorRef ReplyTo, double SimSeconds, TrainDone? Honest = null);
 
@@ -38,7 +41,8 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
 
     public IStash Stash { get; set; } = null!;
 
-    public ClientEntity(int clientId, Experiment experiment, IActorRef worker, IClientStateStore store, IActorRef adversary)
+
+    public ClientEntity(int clientId, Experiment experiment, IActorRef worker, IClientStateStore store, IActorRef adversary, TimeSpan? passivateAfter = null)
     {
         _clientId = clientId;
         _experiment = experiment;
@@ -55,6 +59,16 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
         Receive<PrepareClient>(m => StartPersonal(PersonalWork.Prepare, 0, 0, m.ReplyTo));
         Receive<EvaluateClient>(m => StartPersonal(PersonalWork.Evaluate, m.Round + 1, m.Round, m.ReplyTo));
         Receive<PersonalTaskDone>(HandlePersonalDone);
+        Receive<ReceiveTimeout>(_ => PassivateIfIdle());
+        if (passivateAfter is { } idle) Context.SetReceiveTimeout(idle);
+    }
+
+    /// <summary>Our own idle passivation (sharding's is off in reference.conf): a reply from the worker or the adversary
+    /// is sent to this incarnation, so the entity must not stop while it waits for one.</summary>
+    private void PassivateIfIdle()
+    {
+        if (_pending is not null || _inFlight is not null) return;
+        Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(PoisonPill.Instance));
     }
 
     private void HandleStartTraining(StartTraining m)
@@ -148,6 +162,6 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
         }
         if (_pending is not { } p || p.Round != m.Round) return;
         _pending = null;
-        p.ReplyTo.Tell(new ClientDropped(_clientId, m.Round, DropReason.Failed, p.SimSeconds));
+        p.ReplyTo.Tell(new ClientDropped(_clientId, m.Round, DropReason.Failed, p.SimSeconds, m.Error));
     }
 }

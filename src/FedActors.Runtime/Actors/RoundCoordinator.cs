@@ -174,6 +174,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private void HandleDropped(ClientDropped m)
     {
         if (m.Round != _round.Round) return;
+        if (m.Error is not null) _events.ClientFailed(m.Round, m.ClientId, m.Error);
         _round = _round.OnDropped(m.ClientId, m.Reason, m.SimSeconds);
         CloseIfComplete();
     }

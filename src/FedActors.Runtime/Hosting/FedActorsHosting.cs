@@ -60,7 +60,10 @@ public static class FedActorsHosting
             {
                 var worker = registry.Get<DeviceWorker>();
                 var adversary = registry.Get<Adversary>();
-                return id => ClientEntity.Props(int.Parse(id, System.Globalization.CultureInfo.InvariantCulture), r.Experiment, worker, r.Store, adversary);
+                TimeSpan? passivate = config.GetString("fedactors.state.passivate-idle-after") is "off" or "none"
+                    ? null
+                    : config.GetTimeSpan("fedactors.state.passivate-idle-after");
+                return id => ClientEntity.Props(int.Parse(id, System.Globalization.CultureInfo.InvariantCulture), r.Experiment, worker, r.Store, adversary, passivate);
             },
             new ClientMessageExtractor(config.GetInt("fedactors.cluster.shards")),
             new ShardOptions { StateStoreMode = StateStoreMode.DData, RememberEntities = false, Role = ActorNames.Role });

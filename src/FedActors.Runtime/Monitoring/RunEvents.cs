@@ -54,6 +54,9 @@ public sealed class RunEvents(ILogger log)
         For("UpdateRejected").Warning("Round {Round}: update of client {ClientId} rejected (length {Length}, expected {Expected}, or not finite)",
             round, clientId, length, expected);
 
+    public void ClientFailed(int round, int clientId, string error) =>
+        For("ClientFailed").Warning("Round {Round}: client {ClientId} failed: {Error}", round, clientId, error);
+
     public void ClientsTimedOut(int round, int[] clients) =>
         For("ClientsTimedOut").Warning("Round {Round}: {Count} client(s) did not answer before the safety timeout: {ClientIds}",
             round, clients.Length, clients);

@@ -59,8 +59,8 @@ public sealed record TrainFailed(int ClientId, int Round, string Error) : IFedAc
 public sealed record UpdateSubmitted(int ClientId, int Round, ParameterVector Delta, int NumSamples, double TrainLoss, double SimSeconds, long ComputeMs)
     : IFedActorsMessage;
 
-/// <summary>A client contributes nothing this round, and why.</summary>
-public sealed record ClientDropped(int ClientId, int Round, DropReason Reason, double SimSeconds) : IFedActorsMessage;
+/// <summary>A client contributes nothing this round, and why (<paramref name="Error"/>: what failed, for <see cref="DropReason.Failed"/>).</summary>
+public sealed record ClientDropped(int ClientId, int Round, DropReason Reason, double SimSeconds, string? Error = null) : IFedActorsMessage;
 
 // ---- collusion (malicious clients ↔ adversary)
 

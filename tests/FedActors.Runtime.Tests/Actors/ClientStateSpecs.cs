@@ -1,5 +1,7 @@
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
+using FedActors.Core.Personalisation;
+using FedActors.Core.Training;
 using FedActors.Core.Updates;
 using FedActors.Runtime.Actors;
 using FedActors.Runtime.Protocol;
@@ -46,5 +48,97 @@ public class ClientStateSpecs() : TestKit(LocalSpecConfig.Config)
 
         // assert: it continued from the stored state
         AwaitAssert(() => Assert.Equal(new ClientState(2, 2, 5), store.Load(2)));
+    }
+
+    private static readonly PersonalState Trained = new(1, new Dictionary<string, float[]>
+    {
+        [FedAlaMethod.LocalPart] = [1f, 2f, 3f], [FedAlaMethod.WeightsPart] = [0.25f],
+    });
+
+    [Fact]
+    public void The_SQLite_store_should_keep_personal_state_bit_for_bit()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.db");
+        new SqliteClientStateStore(path).Save(new ClientState(3, 1, 1, Trained));
+        var back = new SqliteClientStateStore(path).Load(3)!;
+        Assert.True(Trained.SameAs(back.Personal!));
+        new SqliteClientStateStore(path).Save(new ClientState(3, 2, 2)); // no personal state: the blob is cleared
+        Assert.Null(new SqliteClientStateStore(path).Load(3)!.Personal);
+    }
+
+    [Fact]
+    public void Personal_tasks_should_cross_a_process_boundary_through_Hyperion()
+    {
+        var hyperion = new Akka.Serialization.HyperionSerializer((ExtendedActorSystem)Sys);
+        var task = new PersonalTask(2, 5, PersonalWork.Train, Trained, TestActor);
+        var back = (PersonalTask)hyperion.FromBinary(hyperion.ToBinary(task), typeof(PersonalTask));
+        Assert.True(Trained.SameAs(back.State));
+        Assert.Equal((2, 5, PersonalWork.Train), (back.ClientId, back.Round, back.Work));
+    }
+
+    [Fact]
+    public void A_personalised_client_stopped_and_started_again_should_continue_with_the_same_personal_state()
+    {
+        // arrange: a FedALA client trains round 1 and keeps what its worker returned; then its entity stops
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(dropout: 0).WithPersonalisation("fedala"));
+        var store = new SqliteClientStateStore(Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.db"));
+        var worker = CreateTestProbe();
+        var first = Sys.ActorOf(ClientEntity.Props(2, e, worker, store, CreateTestProbe()));
+        first.Tell(new StartTraining(2, 1, TestActor));
+        var task = worker.ExpectMsg<PersonalTask>();
+        Assert.Equal((PersonalWork.Train, 1), (task.Work, task.Round));
+        Assert.True(PersonalState.Empty.SameAs(task.State));
+        task.ReplyTo.Tell(new PersonalTaskDone(2, 1, PersonalWork.Train, Trained, null, new TrainOutcome(new ParameterVector([1f]), 10, 0.5, 1), null, 10, 1));
+        ExpectMsg<UpdateSubmitted>();
+        Watch(first);
+        first.Tell(PoisonPill.Instance);
+        ExpectTerminated(first);
+
+        // act: the entity comes back and is evaluated after round 1 (on the model of round 2)
+        var second = Sys.ActorOf(ClientEntity.Props(2, e, worker, store, CreateTestProbe()));
+        second.Tell(new EvaluateClient(2, 1, TestActor));
+
+        // assert: its task carries exactly the personal state it had
+        var again = worker.ExpectMsg<PersonalTask>();
+        Assert.Equal((PersonalWork.Evaluate, 2), (again.Work, again.Round));
+        Assert.True(Trained.SameAs(again.State));
+        again.ReplyTo.Tell(new PersonalTaskDone(2, 2, PersonalWork.Evaluate, Trained with { ReceivedRound = 2 }, new EvalOutcome(3, 1, 4), null, null, 10, 1));
+        Assert.Equal(new EvalOutcome(3, 1, 4), ExpectMsg<ClientEvaluated>().Outcome);
+    }
+
+    [Fact]
+    public void A_personalised_client_should_run_one_task_at_a_time_and_keep_later_requests_waiting()
+    {
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(dropout: 0).WithPersonalisation("local"));
+        var worker = CreateTestProbe();
+        var client = Sys.ActorOf(ClientEntity.Props(1, e, worker, new InMemoryClientStateStore(), CreateTestProbe()));
+        client.Tell(new EvaluateClient(1, 1, TestActor));
+        client.Tell(new StartTraining(1, 2, TestActor));
+        var evaluate = worker.ExpectMsg<PersonalTask>();
+        worker.ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // training waits for the evaluation's state
+        evaluate.ReplyTo.Tell(new PersonalTaskDone(1, 2, PersonalWork.Evaluate, Trained, new EvalOutcome(1, 0, 1), null, null, 10, 1));
+        ExpectMsg<ClientEvaluated>();
+        var train = worker.ExpectMsg<PersonalTask>();
+        Assert.Equal(PersonalWork.Train, train.Work);
+        Assert.True(Trained.SameAs(train.State));
+    }
+
+    [Fact]
+    public void An_idle_client_should_passivate_but_never_while_its_worker_has_its_task()
+    {
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(dropout: 0));
+        var shard = CreateTestProbe();
+        var worker = CreateTestProbe();
+        var client = shard.ChildActorOf(ClientEntity.Props(2, e, worker, new InMemoryClientStateStore(), CreateTestProbe(), TimeSpan.FromMilliseconds(100)));
+
+        // a task is on the worker for longer than the idle time: the client must stay, or the reply would be lost
+        client.Tell(new StartTraining(2, 1, TestActor));
+        var task = worker.ExpectMsg<TrainTask>();
+        shard.ExpectNoMsg(TimeSpan.FromMilliseconds(600));
+
+        // the reply comes back to the same incarnation, the update goes out, and then the idle client passivates
+        task.ReplyTo.Tell(new TrainDone(2, 1, new ParameterVector([1f]), 10, 0.5, 1));
+        ExpectMsg<UpdateSubmitted>();
+        shard.ExpectMsg<Akka.Cluster.Sharding.Passivate>(TimeSpan.FromSeconds(3));
     }
 }

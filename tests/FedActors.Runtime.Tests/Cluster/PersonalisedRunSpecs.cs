@@ -16,10 +16,40 @@ public class PersonalisedRunSpecs(ITestOutputHelper output)
 {
     private static readonly ExperimentSettings Settings = TestPersonalisation.NonIid();
 
-    private static async Task<RunResult> Run(ExperimentSettings settings, IClientStateStore? store = null)
+    private static async Task<RunResult> Run(ExperimentSettings settings, IClientStateStore? store = null, params string[] hocon)
     {
         using var e = TestPersonalisation.Load(settings);
-        return await SimulationRunner.RunAsync(e, Support.NodeConfig(), Support.Events().Events, store: store);
+        return await SimulationRunner.RunAsync(e, Support.NodeConfig(hocon), Support.Events().Events, store: store);
+    }
+
+    private static RoundSummary Untimed(RoundSummary r) => r with { RoundMs = 0, ComputeMs = 0 };
+
+    /// <summary>Counts loads: each one is an entity (re)starting.</summary>
+    private sealed class CountingStore : IClientStateStore
+    {
+        private readonly InMemoryClientStateStore _inner = new();
+        private int _loads;
+        public int Loads => _loads;
+        public ClientState? Load(int clientId) { Interlocked.Increment(ref _loads); return _inner.Load(clientId); }
+        public void Save(ClientState state) => _inner.Save(state);
+    }
+
+    [Theory]
+    [InlineData("fedala")]
+    [InlineData("fedcp")]
+    public async Task Entities_passivated_between_rounds_should_give_exactly_the_same_run(string method)
+    {
+        // arrange: the same personalised run, once with entities staying resident, once passivating whenever idle
+        var settings = Settings.WithPersonalisation(method) with { Rounds = 4 };
+        var resident = await Run(settings);
+        var store = new CountingStore();
+
+        // act
+        var passivating = await Run(settings, store, "fedactors.state.passivate-idle-after = 20ms");
+
+        // assert: entities really stopped and came back from the store, and nothing changed
+        Assert.True(store.Loads > Settings.Clients.Count + 3, $"expected entities to restart, saw {store.Loads} loads");
+        Assert.Equal(resident.Rounds.Select(Untimed), passivating.Rounds.Select(Untimed));
     }
 
     private static readonly Lazy<Task<RunResult>> FedAvg = new(() => Run(Settings));
@@ -36,7 +66,11 @@ public class PersonalisedRunSpecs(ITestOutputHelper output)
         var fedAvg = await FedAvg.Value;
 
         // act
-        var personal = await Run(Settings.WithPersonalisation(method));
+        var (events, sink) = Support.Events();
+        RunResult personal;
+        using (var e = TestPersonalisation.Load(Settings.WithPersonalisation(method)))
+            personal = await SimulationRunner.RunAsync(e, Support.NodeConfig(), events);
+        foreach (var failed in sink.Named("ClientFailed")) output.WriteLine(failed.RenderMessage());
 
         // assert: every round evaluates all 10 clients' own models; the pooled accuracy clearly beats FedAvg's
         double baseline = fedAvg.Rounds[^1].Accuracy, ours = personal.Rounds[^1].Accuracy;
