@@ -22,17 +22,24 @@ public static class RunCommand
         var set = new Option<string[]>("--set") { Description = "Override a key: --set fedactors.rounds=5 (repeatable)", AllowMultipleArgumentsPerToken = false };
         var seq = new Option<string?>("--seq") { Description = "Send events to this Seq server (sets fedactors.monitoring.seq.url)" };
         var output = new Option<string>("--out") { Description = "Folder under which the run folder is made", DefaultValueFactory = _ => "runs" };
-        var command = new Command("run", "Run a federated experiment and write runs/<experiment>-<timestamp>/") { config, set, seq, output };
+        var budget = new Option<double>("--max-minutes")
+        {
+            Description = "Wall-clock budget: stop after the round during which it runs out and report the rounds done (0 = none)",
+            DefaultValueFactory = _ => 0,
+        };
+        var command = new Command("run", "Run a federated experiment and write runs/<experiment>-<timestamp>/") { config, set, seq, output, budget };
         command.SetAction((parse, cancel) =>
         {
             var overrides = (parse.GetValue(set) ?? []).ToList();
             if (parse.GetValue(seq) is { Length: > 0 } url) overrides.Add($"fedactors.monitoring.seq.url=\"{url}\"");
-            return ExecuteAsync(parse.GetValue(config)!, overrides, parse.GetValue(output)!, cancel);
+            return ExecuteAsync(parse.GetValue(config)!, overrides, parse.GetValue(output)!, cancel, TimeSpan.FromMinutes(parse.GetValue(budget)));
         });
         return command;
     }
 
-    public static async Task<int> ExecuteAsync(string configPath, IReadOnlyList<string> overrides, string outRoot, CancellationToken cancel)
+    /// <param name="budget">Wall-clock budget (zero: none); when it runs out the run stops after the current round.</param>
+    public static async Task<int> ExecuteAsync(string configPath, IReadOnlyList<string> overrides, string outRoot, CancellationToken cancel,
+        TimeSpan budget = default)
     {
         LoadedExperiment loaded;
         try { loaded = ExperimentLoader.Load(configPath, overrides); }
@@ -52,14 +59,34 @@ public static class RunCommand
             var events = new RunEvents(logger);
             var clock = Stopwatch.StartNew();
             var store = Runtime.State.StateStores.Create(c, runDir);
-            var result = await LiveProgress.RunAsync(settings.Rounds,
-                onRound => SimulationRunner.RunAsync(experiment, c, events, onRound, store, cancel));
+            var rounds = new List<RoundSummary>();
+            var csv = Path.Combine(runDir, "rounds.csv");
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            bool outOfBudget = false;
+            try
+            {
+                await LiveProgress.RunAsync(settings.Rounds, onRound => SimulationRunner.RunAsync(experiment, c, events, r =>
+                {
+                    onRound(r);
+                    rounds.Add(r);
+                    RunReport.WriteRoundsCsv(csv, rounds); // after every round, so a long run killed midway keeps its rounds
+                    if (budget > TimeSpan.Zero && clock.Elapsed >= budget && r.Round < settings.Rounds && !outOfBudget)
+                    {
+                        outOfBudget = true;
+                        stop.Cancel();
+                    }
+                }, store, stop.Token));
+            }
+            catch (OperationCanceledException) when (outOfBudget && !cancel.IsCancellationRequested)
+            {
+                AnsiConsole.MarkupLineInterpolated($"[yellow]budget of {budget.TotalMinutes:0.#} min used: stopped after round {rounds.Count} of {settings.Rounds}[/]");
+            }
             clock.Stop();
 
-            RunReport.WriteRoundsCsv(Path.Combine(runDir, "rounds.csv"), result.Rounds);
-            var summary = RunReport.Summarise(settings, result.Rounds, clock.Elapsed, runDir);
+            RunReport.WriteRoundsCsv(csv, rounds);
+            var summary = RunReport.Summarise(settings, rounds, clock.Elapsed, runDir);
             RunReport.WriteSummaryJson(Path.Combine(runDir, "summary.json"), summary);
-            Plots.WriteAccuracyAndLoss(runDir, result.Rounds);
+            Plots.WriteAccuracyAndLoss(runDir, rounds);
             RunReport.PrintSummary(summary);
             return ExitCodes.Ok;
         }

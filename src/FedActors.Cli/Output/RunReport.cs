@@ -16,7 +16,8 @@ public sealed record RunSummary(
     double WallSeconds, double MeanRoundMs, double SimulatedSeconds, string RunFolder,
     string Attack = "none", string Defence = "fedavg", int MaliciousUpdates = 0, int Flagged = 0, int TruePositives = 0, int FalsePositives = 0,
     double FalsePositiveRate = double.NaN, double FalseNegativeRate = double.NaN, double FinalErrorRate = double.NaN,
-    double FinalAttackSuccess = double.NaN);
+    double FinalAttackSuccess = double.NaN, string Personalization = "none", double FinalClientAccuracyMin = double.NaN,
+    double FinalClientAccuracyMedian = double.NaN, double FinalClientAccuracyMax = double.NaN);
 
 /// <summary>Writes <c>rounds.csv</c> and <c>summary.json</c>, and prints the final table.</summary>
 public static class RunReport
@@ -26,12 +27,12 @@ public static class RunReport
 
     public static void WriteRoundsCsv(string path, IReadOnlyList<RoundSummary> rounds)
     {
-        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,malicious,flagged,true_positives,false_positives,attack_success,round_ms,compute_ms\n");
+        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,malicious,flagged,true_positives,false_positives,attack_success,evaluated_clients,client_accuracy_min,client_accuracy_median,client_accuracy_max,round_ms,compute_ms\n");
         foreach (var r in rounds)
             sb.AppendLine(string.Join(',', new object[]
             {
                 r.Round, r.Selected, r.Responded, r.Dropped, r.DroppedOut, r.MissedDeadline, r.TimedOut, r.Failed, r.Rejected,
-                F(r.Accuracy), F(r.Loss), F(r.TrainLoss), F(r.SimSeconds), r.Malicious, r.Flagged, r.TruePositives, r.FalsePositives, F(r.AttackSuccess), r.RoundMs, r.ComputeMs,
+                F(r.Accuracy), F(r.Loss), F(r.TrainLoss), F(r.SimSeconds), r.Malicious, r.Flagged, r.TruePositives, r.FalsePositives, F(r.AttackSuccess), r.EvaluatedClients, F(r.ClientAccuracyMin), F(r.ClientAccuracyMedian), F(r.ClientAccuracyMax), r.RoundMs, r.ComputeMs,
             }.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture))));
         File.WriteAllText(path, sb.ToString());
     }
@@ -66,6 +67,10 @@ public static class RunReport
             FalseNegativeRate = Rate(rounds.Sum(r => r.FalseNegatives), rounds.Sum(r => r.Malicious)),
             FinalErrorRate = last is null ? double.NaN : 1 - last.Accuracy,
             FinalAttackSuccess = last?.AttackSuccess ?? double.NaN,
+            Personalization = s.PersonalisationOrNone.Method,
+            FinalClientAccuracyMin = last?.ClientAccuracyMin ?? double.NaN,
+            FinalClientAccuracyMedian = last?.ClientAccuracyMedian ?? double.NaN,
+            FinalClientAccuracyMax = last?.ClientAccuracyMax ?? double.NaN,
         };
     }
 
@@ -86,7 +91,10 @@ public static class RunReport
         Row("rounds", s.Rounds.ToString(CultureInfo.InvariantCulture));
         Row("clients (per round)", $"{s.Clients} ({s.PerRound})");
         Row("model / partition", $"{s.Model} / {s.Partition}");
+        if (s.Personalization != "none") Row("personalization", s.Personalization);
         Row("final accuracy", Pct(s.FinalAccuracy));
+        if (!double.IsNaN(s.FinalClientAccuracyMedian))
+            Row("per client min / median / max", $"{Pct(s.FinalClientAccuracyMin)} / {Pct(s.FinalClientAccuracyMedian)} / {Pct(s.FinalClientAccuracyMax)}");
         Row("best accuracy (round)", $"{Pct(s.BestAccuracy)} ({s.BestRound})");
         Row("final loss", s.FinalLoss.ToString("0.0000", CultureInfo.InvariantCulture));
         Row("updates aggregated", $"{s.TotalResponded} of {s.TotalSelected} selected");

@@ -39,6 +39,10 @@ public sealed class RunEvents(ILogger log)
             .ForContext("FalsePositiveRate", r.FalsePositiveRate)
             .ForContext("FalseNegativeRate", r.FalseNegativeRate)
             .ForContext("AttackSuccess", r.AttackSuccess)
+            .ForContext("EvaluatedClients", r.EvaluatedClients)
+            .ForContext("ClientAccuracyMin", r.ClientAccuracyMin)
+            .ForContext("ClientAccuracyMedian", r.ClientAccuracyMedian)
+            .ForContext("ClientAccuracyMax", r.ClientAccuracyMax)
             .Information(
                 "Round {Round}: {Responded}/{Selected} responded, {Dropped} dropped, accuracy {Accuracy:0.0000}, loss {Loss:0.0000} in {RoundMs} ms",
                 r.Round, r.Responded, r.Selected, r.Dropped, r.Accuracy, r.Loss, r.RoundMs);
