@@ -7,5 +7,6 @@ var root = new RootCommand("FedActors: a federated-learning simulator on Akka.NE
     RunCommand.Create(),
     MatrixCommand.Create(),
     BenchCommand.Create(),
+    CompareCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

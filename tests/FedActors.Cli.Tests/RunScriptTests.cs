@@ -78,6 +78,48 @@ public class RunScriptTests
         Assert.Equal(Rounds(), Rounds());
     }
 
+    [Fact]
+    public void A_personalised_run_should_report_each_clients_accuracy_and_compare_should_chart_it_against_FedAvg()
+    {
+        // arrange: the PFLlib experiment file on a small synthetic stand-in (6 clients, MLP, 3 rounds)
+        var outDir = TempDir();
+        string Run(string method)
+        {
+            var dir = Path.Combine(outDir, method);
+            var (code, o, e) = RunScript("run", "hocon/experiments/pfl-fmnist-dir01.conf", "--out", dir,
+                "--set", "fedactors.data.dataset=synthetic", "--set", "fedactors.data.synthetic-samples=1500", "--set", "fedactors.model.kind=mlp",
+                "--set", "fedactors.clients.count=6", "--set", "fedactors.rounds=3", "--set", $"fedactors.personalization.method={method}");
+            Assert.True(code == 0, $"exit {code}\n{o}\n{e}");
+            return Directory.GetDirectories(dir).Single();
+        }
+
+        // act
+        var fedala = Run("fedala");
+        var fedavg = Run("none");
+        var (compareCode, compareOut, compareErr) = RunScript("compare", fedala, fedavg, "--out", Path.Combine(outDir, "cmp"));
+
+        // assert: every round evaluates all 6 clients' own models, with their spread
+        var csv = File.ReadAllLines(Path.Combine(fedala, "rounds.csv"));
+        var header = csv[0].Split(',');
+        Assert.Equal(4, csv.Length);
+        foreach (var line in csv.Skip(1))
+        {
+            var f = line.Split(',');
+            Assert.Equal("6", f[Array.IndexOf(header, "evaluated_clients")]);
+            double min = double.Parse(f[Array.IndexOf(header, "client_accuracy_min")], System.Globalization.CultureInfo.InvariantCulture);
+            double max = double.Parse(f[Array.IndexOf(header, "client_accuracy_max")], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(min, 0, max);
+        }
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(fedala, "summary.json")));
+        Assert.Equal("fedala", summary.RootElement.GetProperty("personalization").GetString());
+        // compare: one row per run, labelled by method, and the chart
+        Assert.True(compareCode == 0, compareOut + compareErr);
+        var md = File.ReadAllText(Path.Combine(outDir, "cmp", "compare.md"));
+        Assert.Contains("| fedala | 3 |", md);
+        Assert.Contains("| fedavg | 3 |", md);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(Path.Combine(outDir, "cmp", "compare.png"))[..4]);
+    }
+
     [Theory]
     [InlineData("fedactors.rounds=ten", "fedactors.rounds")]
     [InlineData("fedactors.rounds=0", "fedactors.rounds")]
@@ -86,6 +128,8 @@ public class RunScriptTests
     [InlineData("fedactors.data.directory=/nonexistent", "fedactors.data.directory")]
     [InlineData("fedactors.defence.rule=krum2", "fedactors.defence.rule")]
     [InlineData("fedactors.state.store=redis", "fedactors.state.store")]
+    [InlineData("fedactors.personalization.method=fedavg2", "fedactors.personalization.method")]
+    [InlineData("fedactors.personalization.fedala.sample-percent=120", "fedactors.personalization.fedala.sample-percent")]
     public void Invalid_input_should_exit_2_naming_the_key_and_write_nothing(string set, string key)
     {
         var outDir = TempDir();

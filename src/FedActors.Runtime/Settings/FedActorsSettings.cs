@@ -194,8 +194,11 @@ public static class FedActorsSettings
         var method = r.OneOf(key, PersonalisationRegistry.Names);
         var p = new PersonalisationSettings(method, new HoconOptionReader(c, $"fedactors.personalization.{method}"),
             r.Int("fedactors.personalization.evaluate-clients", 0, s.Clients.Count));
+        // Every method's section is read and checked now, so a bad value fails up front even for a method not chosen.
+        foreach (var name in PersonalisationRegistry.Names.Where(n => n != PersonalisationRegistry.None))
+            PersonalisationRegistry.Create(name, new HoconOptionReader(c, $"fedactors.personalization.{name}"));
         if (!p.Enabled) return p;
-        var created = PersonalisationRegistry.Create(method, p.Options!)!; // reads and checks its options now
+        var created = PersonalisationRegistry.Create(method, p.Options!)!;
         if (s.Attack is { Enabled: true })
             throw new ConfigurationError(key, $"\"{method}\"", "none while fedactors.attack.kind is set: attacks on personalised runs are not supported yet");
         if (s.CreateRule().NeedsRootUpdate)

@@ -196,4 +196,39 @@ public class FedActorsConfigSpecs
         Assert.Equal(4, FashionMnist.Files.Length);
         Assert.All(FashionMnist.Files, f => Assert.EndsWith("-ubyte.gz", f));
     }
+
+    [Fact]
+    public void A_personalisation_method_should_be_read_with_its_options()
+    {
+        var s = FedActorsSettings.Read(FedActorsSettings.Load(null, ["fedactors.personalization.method=fedala", "fedactors.personalization.fedala.threshold=0.01",
+            "fedactors.data.dataset=synthetic"]));
+        Assert.Equal("fedala", s.PersonalisationOrNone.Method);
+        var method = Assert.IsType<Core.Personalisation.FedAlaMethod>(s.CreatePersonalisation());
+        Assert.Equal(0.01, method.Options.Threshold);
+        Assert.Equal(2, method.Options.AdaptedTensors);
+        Assert.Null(FedActorsSettings.Read(FedActorsSettings.Load(null, ["fedactors.data.dataset=synthetic"])).CreatePersonalisation());
+    }
+
+    [Theory]
+    [InlineData("fedactors.personalization.method=pfedme", "fedactors.personalization.method", "fedala")]
+    [InlineData("fedactors.personalization.dbe.momentum=2", "fedactors.personalization.dbe.momentum", "")]
+    public void Bad_personalisation_input_should_name_the_key_and_the_valid_values(string set, string key, string hint)
+    {
+        var e = Error("fedactors.data.dataset = synthetic", set);
+        Assert.Equal(key, e.Key);
+        Assert.Contains(hint, e.Message);
+    }
+
+    [Fact]
+    public void Personalisation_with_an_attack_or_a_root_trained_rule_should_be_refused_up_front()
+    {
+        var attack = Error("fedactors.data.dataset = synthetic", "fedactors.personalization.method=dbe", "fedactors.attack.kind=lie");
+        Assert.Equal("fedactors.personalization.method", attack.Key);
+        Assert.Contains("not supported yet", attack.Message);
+        var fltrust = Error("fedactors.data.dataset = synthetic", "fedactors.personalization.method=gpfl", "fedactors.defence.rule=fltrust",
+            "fedactors.server.root-samples=50");
+        Assert.Contains("root update", fltrust.Message);
+        var heldOut = Error("fedactors.data.dataset = synthetic", "fedactors.personalization.method=fedcp", "fedactors.data.evaluation=held-out");
+        Assert.Equal("fedactors.data.evaluation", heldOut.Key);
+    }
 }
