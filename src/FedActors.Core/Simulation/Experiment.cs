@@ -146,16 +146,36 @@ public sealed class Experiment : IDisposable
         return Collusion.Attack?.Data is IBackdoor backdoor ? clean.Plus(Evaluator.Backdoor(slot.Model, Data, chunk, backdoor)) : clean;
     }
 
-    /// <summary>Chunks of the test set evaluated as separate tasks; fixed size, so the summed result does not depend
-    /// on how many workers there are.</summary>
-    public IEnumerable<ArraySegment<int>> EvaluationChunks(int chunk = 2000)
+    /// <summary>The test set in pieces evaluated as separate tasks, fixed by the experiment alone, so the summed result
+    /// does not depend on how many workers there are: one piece per client for the <c>clients</c> protocol (so the
+    /// round also has each client's accuracy), chunks of <paramref name="chunk"/> samples of the held-out set.</summary>
+    public IEnumerable<EvaluationChunk> EvaluationChunks(int chunk = 2000)
     {
+        if (Settings.Data.Evaluation == "clients" && TestIndices.Length == Partition.Clients.Sum(c => c.Test.Length))
+        {
+            for (int id = 0; id < Partition.NumClients; id++)
+                if (Partition.Clients[id].Test.Length > 0) yield return new EvaluationChunk(id, Partition.Clients[id].Test);
+            yield break;
+        }
         for (int start = 0; start < TestIndices.Length; start += chunk)
-            yield return new ArraySegment<int>(TestIndices, start, Math.Min(chunk, TestIndices.Length - start));
+            yield return new EvaluationChunk(-1, new ArraySegment<int>(TestIndices, start, Math.Min(chunk, TestIndices.Length - start)));
     }
 
     public void Dispose()
     {
         if (_ownsData) Data.Dispose();
+    }
+}
+
+/// <summary>A piece of the global model's test set: one client's test split (<see cref="Client"/> ≥ 0) or a chunk of the
+/// held-out set (−1).</summary>
+public sealed record EvaluationChunk(int Client, IReadOnlyList<int> Samples)
+{
+    /// <summary>Sums the pieces' outcomes in order; with one piece per client also their spread.</summary>
+    public static (EvalOutcome Total, ClientEvaluation? Clients) Combine(IReadOnlyList<EvaluationChunk> chunks, IReadOnlyList<EvalOutcome> outcomes)
+    {
+        var total = outcomes.Aggregate(EvalOutcome.Empty, (acc, o) => acc.Plus(o));
+        if (chunks.Count == 0 || chunks.Any(c => c.Client < 0)) return (total, null);
+        return (total, ClientEvaluation.Of(chunks.Select((c, i) => (c.Client, outcomes[i])).ToDictionary(p => p.Client, p => p.Item2)));
     }
 }

@@ -23,9 +23,9 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
             var clock = Stopwatch.StartNew();
             var (state, next, accepted) = RunRound(round, global);
             global = next;
-            var eval = ShouldEvaluate(round, s.Rounds, s.Round.EvaluateEvery) ? Evaluate(global) : null;
+            var (eval, clients) = ShouldEvaluate(round, s.Rounds, s.Round.EvaluateEvery) ? EvaluateWithClients(global) : (null, null);
             yield return RoundSummary.From(state, eval?.Accuracy ?? double.NaN, eval?.MeanLoss ?? double.NaN, clock.ElapsedMilliseconds,
-                accepted, experiment.Collusion.IsMalicious) with { AttackSuccess = eval?.AttackSuccess ?? double.NaN };
+                accepted, experiment.Collusion.IsMalicious).WithEvaluation(eval?.AttackSuccess ?? double.NaN, clients);
         }
     }
 
@@ -73,11 +73,13 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
         return (state, next, result?.Accepted);
     }
 
-    public EvalOutcome Evaluate(ParameterVector weights)
+    public EvalOutcome Evaluate(ParameterVector weights) => EvaluateWithClients(weights).Total;
+
+    /// <summary>The global model on the test set, and each client's accuracy under the <c>clients</c> protocol.</summary>
+    public (EvalOutcome Total, ClientEvaluation? Clients) EvaluateWithClients(ParameterVector weights)
     {
-        var tasks = experiment.EvaluationChunks()
-            .Select(chunk => pool.Run(slot => experiment.EvaluateChunk(slot, weights, chunk)))
-            .ToArray();
-        return tasks.Aggregate(EvalOutcome.Empty, (acc, t) => acc.Plus(t.GetAwaiter().GetResult()));
+        var chunks = experiment.EvaluationChunks().ToArray();
+        var tasks = chunks.Select(chunk => pool.Run(slot => experiment.EvaluateChunk(slot, weights, chunk.Samples))).ToArray();
+        return EvaluationChunk.Combine(chunks, tasks.Select(t => t.GetAwaiter().GetResult()).ToArray());
     }
 }

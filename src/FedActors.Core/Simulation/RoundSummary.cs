@@ -39,6 +39,16 @@ public sealed record RoundSummary(
     /// <summary>Simulated drops (dropout and deadline); real failures (<see cref="TimedOut"/>, <see cref="Failed"/>) are counted apart.</summary>
     public int Dropped => DroppedOut + MissedDeadline;
 
+    /// <summary>This summary with the evaluation's backdoor success and, when clients were evaluated one by one, their spread.</summary>
+    public RoundSummary WithEvaluation(double attackSuccess, ClientEvaluation? clients) =>
+        clients is null
+            ? this with { AttackSuccess = attackSuccess }
+            : this with
+            {
+                AttackSuccess = attackSuccess, EvaluatedClients = clients.Clients,
+                ClientAccuracyMin = clients.Min, ClientAccuracyMedian = clients.Median, ClientAccuracyMax = clients.Max,
+            };
+
     /// <param name="accepted">The clients whose updates the rule used (null: nothing was aggregated, nobody flagged).</param>
     /// <param name="isMalicious">Ground truth, for the detection counts only; the rule never sees it.</param>
     public static RoundSummary From(RoundState s, double accuracy, double loss, long roundMs,

@@ -118,16 +118,15 @@ public sealed class DeviceWorker : ReceiveActor
     private void HandleEvaluate(EvaluateModel m)
     {
         var experiment = _experiment;
-        var parts = experiment.EvaluationChunks()
-            .Select(chunk => _pool.Run(slot => experiment.EvaluateChunk(slot, m.Weights, chunk)))
-            .ToArray();
+        var chunks = experiment.EvaluationChunks().ToArray();
+        var parts = chunks.Select(chunk => _pool.Run(slot => experiment.EvaluateChunk(slot, m.Weights, chunk.Samples))).ToArray();
         _log.Debug("Evaluating round {Round} in {Chunks} chunks", m.Round, parts.Length);
         Task.WhenAll(parts)
             .ContinueWith(done =>
             {
                 // Summed in chunk order, so the result does not depend on which chunk finished first.
-                var total = done.Result.Aggregate(EvalOutcome.Empty, (acc, o) => acc.Plus(o));
-                return new EvaluationDone(m.Round, total.Correct, total.LossSum, total.Count, total.BackdoorHits, total.BackdoorCount);
+                var (total, clients) = EvaluationChunk.Combine(chunks, done.Result);
+                return new EvaluationDone(m.Round, total, clients);
             }, TaskContinuationOptions.OnlyOnRanToCompletion)
             .PipeTo(m.ReplyTo, failure: e => new EvaluationFailed(m.Round, e.GetBaseException().Message));
     }

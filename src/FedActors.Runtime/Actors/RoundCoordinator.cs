@@ -240,19 +240,13 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private void HandleEvaluationDone(EvaluationDone m)
     {
         if (m.Round != _round.Round) return;
-        var outcome = new Core.Training.EvalOutcome(m.Correct, m.LossSum, m.Count, m.BackdoorHits, m.BackdoorCount);
-        FinishRound(outcome.Accuracy, outcome.MeanLoss, outcome.AttackSuccess);
+        FinishRound(m.Total.Accuracy, m.Total.MeanLoss, m.Total.AttackSuccess, m.Clients);
     }
 
     private void FinishRound(double accuracy, double loss, double attackSuccess = double.NaN, ClientEvaluation? clients = null)
     {
         var summary = RoundSummary.From(_round, accuracy, loss, _roundClock.ElapsedMilliseconds, _accepted, _experiment.Collusion.IsMalicious)
-            with { AttackSuccess = attackSuccess };
-        if (clients is not null)
-            summary = summary with
-            {
-                EvaluatedClients = clients.Clients, ClientAccuracyMin = clients.Min, ClientAccuracyMedian = clients.Median, ClientAccuracyMax = clients.Max,
-            };
+            .WithEvaluation(attackSuccess, clients);
         if (!double.IsNaN(accuracy))
         {
             _lastAccuracy = accuracy;

@@ -39,7 +39,8 @@ public sealed record GlobalModel(int Round, ParameterVector Weights, float[]? Ex
 /// <summary>Evaluate these weights on the experiment's test set.</summary>
 public sealed record EvaluateModel(int Round, ParameterVector Weights, IActorRef ReplyTo) : IFedActorsMessage;
 
-public sealed record EvaluationDone(int Round, long Correct, double LossSum, long Count, long BackdoorHits = 0, long BackdoorCount = 0) : IFedActorsMessage;
+/// <summary>The evaluation's totals and, when the test set was evaluated client by client, their spread.</summary>
+public sealed record EvaluationDone(int Round, Core.Training.EvalOutcome Total, ClientEvaluation? Clients) : IFedActorsMessage;
 
 public sealed record EvaluationFailed(int Round, string Error) : IFedActorsMessage;
 

@@ -91,7 +91,7 @@ public class DeviceWorkerSpecs() : TestKit(LocalSpecConfig.Config)
     }
 
     [Fact]
-    public void DeviceWorker_should_evaluate_in_fixed_chunks_to_the_same_result_as_the_evaluator()
+    public void DeviceWorker_should_evaluate_client_by_client_to_the_same_result_as_the_evaluator()
     {
         using var e = TestExperiments.Load(TestExperiments.Synthetic());
         using var pool = new TorchWorkerPool(2, 1, e.CreateModel);
@@ -100,6 +100,13 @@ public class DeviceWorkerSpecs() : TestKit(LocalSpecConfig.Config)
         worker.Tell(new EvaluateModel(1, w, TestActor));
         var done = ExpectMsg<EvaluationDone>(TimeSpan.FromSeconds(20));
         var reference = new PlainSimulation(e, pool).Evaluate(w);
-        Assert.Equal((reference.Correct, reference.LossSum, reference.Count), (done.Correct, done.LossSum, done.Count));
+        Assert.Equal((reference.Correct, reference.LossSum, reference.Count), (done.Total.Correct, done.Total.LossSum, done.Total.Count));
+
+        // the PFLlib protocol: the global model on each client's own test split, so the round has their spread
+        var perClient = Enumerable.Range(0, e.Partition.NumClients)
+            .Select(id => pool.Run(slot => Evaluator.Evaluate(slot.Model, w, e.Data, e.Partition.Clients[id].Test)).Result)
+            .Select(o => o.Accuracy).Order().ToArray();
+        Assert.Equal(e.Partition.NumClients, done.Clients!.Clients);
+        Assert.Equal((perClient[0], perClient[^1]), (done.Clients.Min, done.Clients.Max));
     }
 }

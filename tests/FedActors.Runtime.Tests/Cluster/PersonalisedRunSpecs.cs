@@ -84,4 +84,18 @@ public class PersonalisedRunSpecs(ITestOutputHelper output)
         });
         Assert.True(ours > baseline + 0.05, $"{method} {ours:P2} should beat FedAvg {baseline:P2} by 5 points");
     }
+
+    [Fact]
+    public async Task A_large_population_should_evaluate_a_seeded_sample_of_clients_on_the_cadence()
+    {
+        // arrange: 4 of 10 clients evaluated, every second round (and always the last)
+        var settings = Settings.WithPersonalisation("dbe", evaluateClients: 4) with { Rounds = 5, Round = Settings.Round with { EvaluateEvery = 2 } };
+
+        // act
+        var result = await Run(settings);
+
+        // assert
+        Assert.Equal([0, 4, 0, 4, 4], result.Rounds.Select(r => r.EvaluatedClients));
+        Assert.Equal([false, true, false, true, true], result.Rounds.Select(r => !double.IsNaN(r.Accuracy)));
+    }
 }
