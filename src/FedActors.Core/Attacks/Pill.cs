@@ -18,8 +18,13 @@ namespace FedActors.Core.Attacks;
 /// the pooled data of this round's colluders (the paper's reference; spec default E_extra = f·E, [infer]); <c>mean</c>:
 /// the attackers' mean honest update (cheap).</param>
 /// <param name="ExtraEpochs">E_extra; 0 = f·E (f colluders this round, E local epochs).</param>
+/// <param name="FeaturePattern">When the feature-extractor path is searched (spec §2.3 step 8): <c>repeated</c> (every
+/// attacking round, the spec's default), <c>one-time</c> (in the first attacking round, then kept) or <c>adaptive</c>
+/// (again every <paramref name="AdaptivePeriod"/> rounds; the paper's trigger is unknown, this period is our reading).</param>
+/// <param name="ClassifierPattern">The same for the classifier neurons (with a kept path, their connections follow it).</param>
 public sealed record PillOptions(bool Enabled = false, int ClassifierNeurons = 2, string Search = "max", string Disconnection = "zero-weight",
-    string SimAdjust = "min", string DistAdjust = "norm", string Reference = "extra-trained", int ExtraEpochs = 0)
+    string SimAdjust = "min", string DistAdjust = "norm", string Reference = "extra-trained", int ExtraEpochs = 0,
+    string FeaturePattern = "repeated", string ClassifierPattern = "repeated", int AdaptivePeriod = 5)
 {
     public int ExtraEpochsFor(int colluders, int localEpochs) => ExtraEpochs > 0 ? ExtraEpochs : Math.Max(1, colluders) * localEpochs;
 }
@@ -36,16 +41,45 @@ public sealed record PillStructure(int[] Neurons, int[] Coordinates, int[] Disco
 /// distance adjustment.
 /// </summary>
 /// <remarks>The authors' code was not available when the spec was written; every reconstruction is an option of
-/// <see cref="PillOptions"/>, defaulted as the spec proposes. The pill is searched again every round (the "repeated"
-/// pattern); the one-time and adaptive patterns are not implemented.</remarks>
+/// <see cref="PillOptions"/>, defaulted as the spec proposes. The pill is searched again every round by default (the
+/// "repeated" pattern); one-time and adaptive patterns, separately for the feature extractor and the classifier, give
+/// the paper's 3 × 2 = 6 patterns.</remarks>
 public sealed class Pill(IModelPoisoningAttack baseAttack, PillOptions options) : IModelPoisoningAttack
 {
     public PillOptions Options => options;
 
+    // The attackers' memory of the pill between rounds (one-time and adaptive patterns): the feature path and the
+    // classifier neurons, each with the round it was searched in. Rounds only go forward within a run; a round at or
+    // before the remembered one starts a new run.
+    private readonly Lock _lock = new();
+    private (int Round, int[] Neurons)? _path, _classifier;
+
+    /// <summary>Whether a part of the pill is searched again in <paramref name="round"/> under its pattern.</summary>
+    public static bool SearchAgain(string pattern, int? searchedIn, int round, int period) =>
+        searchedIn is not { } last || round <= last || pattern switch
+        {
+            "one-time" => false,
+            "adaptive" => round - last >= period,
+            _ => true, // repeated
+        };
+
+    /// <summary>This round's pill under the configured patterns (spec §2.3 step 8).</summary>
+    public PillStructure Current(ModelLayout layout, int round, float[] w)
+    {
+        lock (_lock)
+        {
+            if (SearchAgain(options.FeaturePattern, _path?.Round, round, options.AdaptivePeriod))
+                _path = (round, SearchPath(layout, w, options));
+            if (SearchAgain(options.ClassifierPattern, _classifier?.Round, round, options.AdaptivePeriod))
+                _classifier = (round, ChooseClassifier(layout, w, options, _path!.Value.Neurons[^1]));
+            return Build(layout, _path!.Value.Neurons, _classifier!.Value.Neurons);
+        }
+    }
+
     public IReadOnlyDictionary<int, ParameterVector> Craft(AttackContext context, IReadOnlyList<ClientUpdate> known, IReadOnlyList<ClientUpdate> malicious)
     {
         var layout = context.Layout ?? throw new InvalidOperationException("the Pill needs the model layout");
-        var pill = Construct(layout, context.Global.Values, options);
+        var pill = Current(layout, context.Round, context.Global.Values);
         var p = pill.Coordinates;
         var reference = options.Reference == "extra-trained"
             ? (context.Reference ?? throw new InvalidOperationException("the Pill's extra-trained reference was not computed")).Values
@@ -99,56 +133,76 @@ public sealed class Pill(IModelPoisoningAttack baseAttack, PillOptions options) 
     /// </summary>
     public static PillStructure Construct(ModelLayout layout, float[] w, PillOptions o)
     {
+        var path = SearchPath(layout, w, o);
+        return Build(layout, path, ChooseClassifier(layout, w, o, path[^1]));
+    }
+
+    private static double Norm(float[] w, IEnumerable<int> idx) => Math.Sqrt(idx.Sum(i => (double)w[i] * w[i]));
+
+    /// <summary>The coordinates of layer <paramref name="l"/>'s weights from input neuron (channel) <paramref name="from"/>
+    /// into output <paramref name="output"/>; a linear layer after a convolution sees each channel as a block of
+    /// spatial positions.</summary>
+    private static IEnumerable<int> Incoming(ModelLayout layout, int l, int output, int from)
+    {
+        var layer = layout.Layers[l];
+        int block = layer.IsConv || !layout.Layers[l - 1].IsConv ? 1 : layer.Inputs / layout.Layers[l - 1].Outputs;
+        return Enumerable.Range(from * block, block).SelectMany(input => Enumerable.Range(0, layer.Kernel).Select(k => layer.Weight(output, input, k)));
+    }
+
+    private static int FeatureLayers(ModelLayout layout) =>
+        layout.Layers.Length >= 3 ? layout.Layers.Length - 2 : throw new ArgumentException("the Pill needs at least three layers (feature extractor, penultimate, output)");
+
+    /// <summary>Stage 1 in the feature extractor: one neuron (channel) per layer, by the max (or min) search.</summary>
+    public static int[] SearchPath(ModelLayout layout, float[] w, PillOptions o)
+    {
+        int fe = FeatureLayers(layout);
+        bool Better(double a, double b) => o.Search == "min" ? a < b : a > b;
+        var first = layout.Layers[0];
+        int width = first.Inputs * first.Kernel;
+        int prev = Enumerable.Range(0, first.Outputs).Aggregate((a, b) =>
+            Better(Norm(w, Enumerable.Range(first.WeightOffset + a * width, width)), Norm(w, Enumerable.Range(first.WeightOffset + b * width, width))) ? a : b);
+        var path = new List<int> { prev };
+        for (int l = 1; l < fe; l++)
+        {
+            int from = prev;
+            prev = Enumerable.Range(0, layout.Layers[l].Outputs)
+                .Aggregate((a, b) => Better(Norm(w, Incoming(layout, l, a, from)), Norm(w, Incoming(layout, l, b, from))) ? a : b);
+            path.Add(prev);
+        }
+        return [.. path];
+    }
+
+    /// <summary>Stage 1 in the classifier: the h penultimate neurons most (or least) connected to the last pill feature.</summary>
+    public static int[] ChooseClassifier(ModelLayout layout, float[] w, PillOptions o, int lastFeature)
+    {
+        int l = FeatureLayers(layout);
+        return Enumerable.Range(0, layout.Layers[l].Outputs)
+            .OrderBy(k => o.Search == "min" ? Norm(w, Incoming(layout, l, k, lastFeature)) : -Norm(w, Incoming(layout, l, k, lastFeature))).ThenBy(k => k)
+            .Take(o.ClassifierNeurons).Order().ToArray();
+    }
+
+    /// <summary>The pill's coordinates P and disconnected coordinates D for a feature path and classifier neurons.</summary>
+    public static PillStructure Build(ModelLayout layout, int[] path, int[] classifier)
+    {
         var layers = layout.Layers;
-        if (layers.Length < 3) throw new ArgumentException("the Pill needs at least three layers (feature extractor, penultimate, output)");
-        int fe = layers.Length - 2; // layers 0 .. fe-1 are the feature extractor
+        int fe = FeatureLayers(layout);
         var coords = new List<int>();
         var disconnected = new List<int>();
-        var neurons = new List<int>();
-        double Norm(IEnumerable<int> idx) => Math.Sqrt(idx.Sum(i => (double)w[i] * w[i]));
-        bool Better(double a, double b) => o.Search == "min" ? a < b : a > b;
-
-        // Layer 1: all incoming weights of the strongest output neuron.
         var first = layers[0];
-        int prev = Enumerable.Range(0, first.Outputs).Aggregate((a, b) =>
-            Better(Norm(Enumerable.Range(0, first.Inputs * first.Kernel).Select(k => first.WeightOffset + a * first.Inputs * first.Kernel + k)),
-                   Norm(Enumerable.Range(0, first.Inputs * first.Kernel).Select(k => first.WeightOffset + b * first.Inputs * first.Kernel + k))) ? a : b);
-        coords.AddRange(Enumerable.Range(0, first.Inputs * first.Kernel).Select(k => first.WeightOffset + prev * first.Inputs * first.Kernel + k));
-        coords.Add(first.Bias(prev));
-        neurons.Add(prev);
-        int prevOutputs = first.Outputs;
-
-        for (int l = 1; l <= fe; l++)
+        int width = first.Inputs * first.Kernel;
+        coords.AddRange(Enumerable.Range(first.WeightOffset + path[0] * width, width));
+        coords.Add(first.Bias(path[0]));
+        for (int l = 1; l < fe; l++)
         {
-            var layer = layers[l];
-            // A linear layer after a convolution sees each channel as a block of spatial positions.
-            int block = layer.IsConv || !layers[l - 1].IsConv ? 1 : layer.Inputs / prevOutputs;
-            IEnumerable<int> Incoming(int output, int from) => Enumerable.Range(from * block, block)
-                .SelectMany(input => Enumerable.Range(0, layer.Kernel).Select(k => layer.Weight(output, input, k)));
-            if (l < fe)
-            {
-                int best = Enumerable.Range(0, layer.Outputs).Aggregate((a, b) => Better(Norm(Incoming(a, prev)), Norm(Incoming(b, prev))) ? a : b);
-                coords.AddRange(Incoming(best, prev));
-                coords.Add(layer.Bias(best));
-                for (int other = 0; other < prevOutputs; other++)
-                    if (other != prev) disconnected.AddRange(Incoming(best, other));
-                neurons.Add(best);
-                prev = best;
-                prevOutputs = layer.Outputs;
-            }
-            else
-            {
-                // The penultimate layer: the h neurons most connected to the pill feature, then the output layer.
-                var chosen = Enumerable.Range(0, layer.Outputs)
-                    .OrderBy(k => o.Search == "min" ? Norm(Incoming(k, prev)) : -Norm(Incoming(k, prev))).ThenBy(k => k)
-                    .Take(o.ClassifierNeurons).Order().ToArray();
-                foreach (var k in chosen) { coords.AddRange(Incoming(k, prev)); coords.Add(layer.Bias(k)); }
-                var output = layers[l + 1];
-                foreach (var k in chosen) coords.AddRange(Enumerable.Range(0, output.Outputs).Select(c => output.Weight(c, k)));
-                coords.AddRange(Enumerable.Range(0, output.Outputs).Select(output.Bias));
-                neurons.AddRange(chosen);
-            }
+            coords.AddRange(Incoming(layout, l, path[l], path[l - 1]));
+            coords.Add(layers[l].Bias(path[l]));
+            for (int other = 0; other < layers[l - 1].Outputs; other++)
+                if (other != path[l - 1]) disconnected.AddRange(Incoming(layout, l, path[l], other));
         }
-        return new PillStructure([.. neurons], [.. coords.Distinct().Order()], [.. disconnected.Distinct().Order()]);
+        foreach (var k in classifier) { coords.AddRange(Incoming(layout, fe, k, path[^1])); coords.Add(layers[fe].Bias(k)); }
+        var output = layers[fe + 1];
+        foreach (var k in classifier) coords.AddRange(Enumerable.Range(0, output.Outputs).Select(c => output.Weight(c, k)));
+        coords.AddRange(Enumerable.Range(0, output.Outputs).Select(output.Bias));
+        return new PillStructure([.. path, .. classifier], [.. coords.Distinct().Order()], [.. disconnected.Distinct().Order()]);
     }
 }

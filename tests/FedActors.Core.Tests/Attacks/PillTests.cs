@@ -86,6 +86,51 @@ public class PillTests
             Assert.True(VectorMath.Cosine(c.Values, reference) >= minCos - 1e-3, $"cos {VectorMath.Cosine(c.Values, reference)} < {minCos}");
         }
     }
+
+    [Theory]
+    [InlineData("repeated", new[] { true, true, true, true, true, true })]
+    [InlineData("one-time", new[] { true, false, false, false, false, false })]
+    [InlineData("adaptive", new[] { true, false, true, false, true, false })]
+    public void A_pattern_should_decide_in_which_attacking_rounds_the_pill_is_searched_again(string pattern, bool[] expected)
+    {
+        // rounds 3, 4, …, 8 with a period of 2; the first attacking round always searches
+        int? last = null;
+        var searched = new List<bool>();
+        for (int round = 3; round <= 8; round++)
+        {
+            bool again = Pill.SearchAgain(pattern, last, round, period: 2);
+            searched.Add(again);
+            if (again) last = round;
+        }
+        Assert.Equal(expected, searched);
+        // a round at or before the remembered one is a new run: search
+        Assert.True(Pill.SearchAgain("one-time", 5, 1, 2));
+    }
+
+    [Fact]
+    public void A_one_time_pill_should_stay_where_it_was_found_while_a_repeated_one_follows_the_model()
+    {
+        var (layout, g) = Cnn();
+        // a later global model whose strongest conv1 filter is another one
+        var later = (float[])g.Clone();
+        int firstChannel = Pill.SearchPath(layout, g, new PillOptions())[0], other = (firstChannel + 1) % 30;
+        for (int k = 0; k < 9; k++) later[other * 9 + k] = 10f;
+
+        var oneTime = new Pill(new SignFlip(new SignFlipOptions(1)), new PillOptions(FeaturePattern: "one-time", ClassifierPattern: "one-time"));
+        var repeated = new Pill(new SignFlip(new SignFlipOptions(1)), new PillOptions());
+        oneTime.Current(layout, 1, g);
+        var kept = oneTime.Current(layout, 2, later);
+        Assert.Equal(firstChannel, kept.Neurons[0]);
+        Assert.Equal(Pill.Construct(layout, g, new PillOptions()).Coordinates, kept.Coordinates);
+        repeated.Current(layout, 1, g);
+        Assert.Equal(other, repeated.Current(layout, 2, later).Neurons[0]);
+        // a kept classifier with a re-searched path: the same penultimate neurons, wired to the new last feature
+        var mixed = new Pill(new SignFlip(new SignFlipOptions(1)), new PillOptions(ClassifierPattern: "one-time"));
+        var before = mixed.Current(layout, 1, g);
+        var after = mixed.Current(layout, 2, later);
+        Assert.Equal(before.Neurons[^2..], after.Neurons[^2..]);
+        Assert.Equal(other, after.Neurons[0]);
+    }
 }
 
 [Collection("Torch")]
