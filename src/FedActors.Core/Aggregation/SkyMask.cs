@@ -1,4 +1,5 @@
 using FedActors.Core.Randomness;
+using FedActors.Core.Training;
 using FedActors.Core.Updates;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -72,10 +73,9 @@ public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
         int d = context.Global.Length, m = deltas.Length;
         using var scope = torch.NewDisposeScope();
         using var global = torch.tensor(context.Global.Values);
-        var w = torch.stack(deltas.Select(x => torch.tensor(x.Values) + global).ToArray()); // [m, d] frozen models
+        var w = torch.stack(deltas.Select(x => torch.tensor(x.Values).Plus(global)).ToArray()); // [m, d] frozen models
         var logits = torch.ones(m, d);
         // Owned scalars: an implicit Scalar can be finalised while native code still reads it (see Sgd).
-        using var one = 1.0.ToScalar();
         using var clampLow = (-options.MaskGradientClamp).ToScalar();
         using var clampHigh = options.MaskGradientClamp.ToScalar();
         using var maskLr = options.MaskLearningRate.ToScalar();
@@ -109,9 +109,9 @@ public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
                 lastChecked = lossValue;
             }
             var grad = torch.cat(parameters.Select(p => p.grad!.flatten()).ToArray()); // ∂L/∂W̃
-            var maskGrad = grad.unsqueeze(0) * (s * (one - s)) * (w - mixed.unsqueeze(0)) / total.unsqueeze(0);
+            var maskGrad = grad.unsqueeze(0) * s.Minus(s * s) * w.Minus(mixed.unsqueeze(0)) / total.unsqueeze(0); // σ' = s(1 − s)
             maskGrad.clamp_(clampLow, clampHigh);
-            logits.sub_(maskGrad * maskLr);
+            logits.MinusInPlace(maskGrad * maskLr);
         }
         model.zero_grad();
         double logitThreshold = Math.Log(options.Threshold / (1 - options.Threshold)); // σ(M) > τ ⇔ M > logit(τ)

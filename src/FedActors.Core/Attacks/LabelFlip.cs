@@ -1,5 +1,6 @@
 using TorchSharp;
 using FedActors.Core.Randomness;
+using FedActors.Core.Training;
 using static TorchSharp.torch;
 
 namespace FedActors.Core.Attacks;
@@ -11,6 +12,6 @@ public sealed class LabelFlip : IDataPoisoningAttack
     public (Tensor X, Tensor Y) Poison(Tensor x, Tensor y, int numClasses, Rng rng)
     {
         using var top = ((long)numClasses - 1).ToScalar(); // owned: an implicit Scalar can be finalised mid-call (see Sgd)
-        return (x.alias(), top - y);
+        return (x.alias(), y.neg().PlusInPlace(top));
     }
 }

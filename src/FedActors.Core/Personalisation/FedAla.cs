@@ -1,6 +1,7 @@
 using FedActors.Core.Data;
 using FedActors.Core.Models;
 using FedActors.Core.Randomness;
+using FedActors.Core.Training;
 using FedActors.Core.Updates;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -71,13 +72,13 @@ public static class FedAla
         using var one = 1.0.ToScalar();
         var gTop = torch.tensor(g[adaptedStart..]);
         var lTop = torch.tensor(local[adaptedStart..]);
-        var diff = gTop - lTop;
+        var diff = gTop.Minus(lTop);
         var w = torch.tensor(weights);
         new ParameterVector(local).CopyTo(model);
         void LoadTemporary()
         {
             using var _ = torch.no_grad();
-            var t = lTop + diff * w;
+            var t = lTop.Plus(diff * w);
             for (int j = firstAdapted; j < parameters.Length; j++)
                 parameters[j].copy_(t.narrow(0, offsets[j] - adaptedStart, sizes[j]).view_as(parameters[j]));
         }
@@ -99,7 +100,7 @@ public static class FedAla
                 loss.backward();
                 last = loss.item<float>();
                 var grad = torch.cat(parameters[firstAdapted..].Select(q => q.grad!.flatten()).ToArray());
-                using (torch.no_grad()) w.sub_(eta * grad * diff).clamp_(zero, one);
+                using (torch.no_grad()) w.MinusInPlace(eta * grad * diff).clamp_(zero, one);
                 LoadTemporary();
             }
             losses.Add(last);
@@ -111,7 +112,7 @@ public static class FedAla
         model.zero_grad();
 
         // Steps 7–8: write the temporary model back; the first phase is over for good.
-        var adapted = (lTop + diff * w).data<float>().ToArray();
+        var adapted = lTop.Plus(diff * w).data<float>().ToArray();
         Array.Copy(adapted, 0, local, adaptedStart, adaptedLength);
         return new FedAlaResult(new FedAlaState(new ParameterVector(local), w.data<float>().ToArray(), StartPhase: false), Skipped: false, passes);
     }

@@ -131,11 +131,11 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         var h = model.Body.forward(x);
         long b = h.shape[0], d = h.shape[1];
         var a = policy.forward(h * unitVector).view(b, 2, d);
-        if (noise is not null) a = a - torch.empty_like(a).exponential_(generator: noise).log(); // + Gumbel(0, 1), as F.gumbel_softmax
+        if (noise is not null) a = a.Minus(torch.empty_like(a).exponential_(generator: noise).log()); // + Gumbel(0, 1), as F.gumbel_softmax
         var split = functional.softmax(a * inverseTau, 1);
         var r = split.select(1, 0);
         var s = split.select(1, 1);
-        return (model.Head.forward(h * r) + globalHead.forward(h * s), h);
+        return (model.Head.forward(h * r).Plus(globalHead.forward(h * s)), h);
     }
 
     /// <summary>Biased MMD² between two batches of features with the sum of RBF kernels exp(−‖a − b‖² / (2σ)).</summary>
@@ -147,15 +147,15 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         var xy = x.matmul(y.t());
         var rx = xx.diag().unsqueeze(0).expand_as(xx);
         var ry = yy.diag().unsqueeze(0).expand_as(yy);
-        var dxx = rx.t() + rx - two * xx;
-        var dyy = ry.t() + ry - two * yy;
-        var dxy = rx.t() + ry - two * xy;
+        var dxx = rx.t().Plus(rx).Minus(two * xx);
+        var dyy = ry.t().Plus(ry).Minus(two * yy);
+        var dxy = rx.t().Plus(ry).Minus(two * xy);
         Tensor? k = null;
         foreach (var sigma in Bandwidths)
         {
             using var scale = (-0.5 / sigma).ToScalar();
-            var term = (dxx * scale).exp() + (dyy * scale).exp() - two * (dxy * scale).exp();
-            k = k is null ? term : k + term;
+            var term = (dxx * scale).exp().Plus((dyy * scale).exp()).Minus(two * (dxy * scale).exp());
+            k = k is null ? term : k.Plus(term);
         }
         return k!.mean();
     }
@@ -190,7 +190,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
             var (logits, h) = Forward(c.Model, parts.GlobalHead, parts.Policy, parts.Vector, x, Options.Tau, noise);
             Tensor reference;
             using (torch.no_grad()) reference = frozen.Body.forward(x);
-            var loss = functional.cross_entropy(logits, y) + lambda * Mmd(h, reference);
+            var loss = functional.cross_entropy(logits, y).Plus(lambda * Mmd(h, reference));
             optimizer.ZeroGrad();
             loss.backward();
             optimizer.Step();

@@ -31,7 +31,7 @@ public static class FedDbe
     public static Tensor MeanRegulariser(Tensor runningMean, Tensor globalMean, double weight)
     {
         using var half = (weight * 0.5).ToScalar(); // owned: an implicit Scalar can be finalised mid-call (see Sgd)
-        using var d = runningMean - globalMean;
+        using var d = runningMean.Minus(globalMean);
         using var square = d * d;
         using var mean = square.mean();
         return mean * half;
@@ -60,10 +60,10 @@ public static class FedDbe
             using var step = torch.NewDisposeScope();
             var (x, y) = data.Batch(batch);
             var z = model.Body.forward(x);
-            var running = keep * mean + momentum * z.mean([0]);
-            var logits = model.Head.forward(zg is null ? z : z + bias);
+            var running = (keep * mean).Plus(momentum * z.mean([0]));
+            var logits = model.Head.forward(zg is null ? z : z.Plus(bias));
             var loss = nn.functional.cross_entropy(logits, y);
-            if (zg is not null) loss = loss + MeanRegulariser(running, zg, o.MrWeight);
+            if (zg is not null) loss = loss.Plus(MeanRegulariser(running, zg, o.MrWeight));
             optimizer.ZeroGrad();
             prbmOptimizer.ZeroGrad();
             loss.backward();
@@ -92,7 +92,7 @@ public static class FedDbe
     public static EvalOutcome Evaluate(SplitModel model, ParameterVector weights, float[] prbm, Dataset data, IReadOnlyList<int> indices, int batchSize = 500)
     {
         using var bias = torch.tensor(prbm);
-        return Evaluator.Evaluate(model, weights, data, indices, batchSize, x => model.Head.forward(model.Body.forward(x) + bias));
+        return Evaluator.Evaluate(model, weights, data, indices, batchSize, x => model.Head.forward(model.Body.forward(x).Plus(bias)));
     }
 }
 

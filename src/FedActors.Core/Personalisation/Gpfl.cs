@@ -39,10 +39,9 @@ public sealed class ConditionalValve : Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor f, Tensor condition)
     {
         using var scope = NewDisposeScope();
-        using var one = 1.0.ToScalar(); // owned: an implicit Scalar can be finalised mid-call (see Sgd)
         var gamma = gammaNorm.forward(functional.relu(gammaLinear.forward(condition)));
         var beta = betaNorm.forward(functional.relu(betaLinear.forward(condition)));
-        return functional.relu(f * (gamma + one) + beta).MoveToOuterDisposeScope();
+        return functional.relu((f * gamma).Plus(f).Plus(beta)).MoveToOuterDisposeScope(); // f ⊙ (γ + 1) + β
     }
 }
 
@@ -141,7 +140,7 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
         var fg = valve.forward(f, g);
         var cosine = functional.normalize(fg, dim: 1).matmul(functional.normalize(embedding, dim: 1).t());
         var angle = functional.cross_entropy(cosine, y);
-        var gap = fg - frozen.index_select(0, y);
+        var gap = fg.Minus(frozen.index_select(0, y));
         var magnitude = (gap * gap).sum().sqrt();
         return (ce, angle, magnitude);
     }
@@ -170,7 +169,7 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
             using var step = torch.NewDisposeScope();
             var (x, y) = c.Data.Batch(batch);
             var (ce, angle, magnitude) = Losses(c.Model, valve, embedding, frozen, p, g, x, y);
-            var loss = ce + angle + lambda * magnitude;
+            var loss = ce.Plus(angle).Plus(lambda * magnitude);
             modelOptimizer.ZeroGrad();
             embeddingOptimizer.ZeroGrad();
             valveOptimizer.ZeroGrad();

@@ -51,12 +51,13 @@ public static class Evaluator
         model.eval();
         using var noGrad = torch.no_grad();
         var idx = indices.Where(i => data.Labels[i] != backdoor.TargetLabel).ToArray();
+        using var target = ((long)backdoor.TargetLabel).ToScalar(); // owned: see TensorMath
         long hits = 0;
         for (int start = 0; start < idx.Length; start += batchSize)
         {
             using var scope = torch.NewDisposeScope();
             var (x, _) = data.Batch(idx.AsSpan(start, Math.Min(batchSize, idx.Length - start)));
-            hits += model.forward(backdoor.Stamp(x)).argmax(1).eq(backdoor.TargetLabel).sum().item<long>();
+            hits += model.forward(backdoor.Stamp(x)).argmax(1).eq(target).sum().item<long>();
         }
         return new EvalOutcome(0, 0, 0, hits, idx.Length);
     }

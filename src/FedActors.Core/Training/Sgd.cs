@@ -44,7 +44,7 @@ public sealed class Sgd : IDisposable
             if (_momentum is not null)
             {
                 if (_buffers[i] is null) _buffers[i] = d.clone().detach().DetachFromDisposeScope();
-                else _buffers[i]!.mul_(_momentum).add_(d);
+                else _buffers[i]!.mul_(_momentum).PlusInPlace(d);
                 d = _buffers[i]!;
             }
             p.add_(d, _negativeLr);
