@@ -19,9 +19,10 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
 {
     /// <param name="passivateAfter">Idle time after which the entity asks its shard to stop it (its state is in the store);
     /// never while a task is on the worker, whose reply comes straight back to this incarnation. Null: never.</param>
+    /// <param name="region">Where requests that arrive while passivating go back to (default: the client shard region).</param>
     public static Props Props(int clientId, Experiment experiment, IActorRef worker, IClientStateStore store, IActorRef adversary,
-        TimeSpan? passivateAfter = null) =>
-        Akka.Actor.Props.Create(() => new ClientEntity(clientId, experiment, worker, store, adversary, passivateAfter));
+        TimeSpan? passivateAfter = null, IActorRef? region = null) =>
+        Akka.Actor.Props.Create(() => new ClientEntity(clientId, experiment, worker, store, adversary, passivateAfter, region));
 
     private sealed record Pending(int Round, IActorRef ReplyTo, double SimSeconds, TrainDone? Honest = null);
 
@@ -42,8 +43,10 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
     public IStash Stash { get; set; } = null!;
 
 
-    public ClientEntity(int clientId, Experiment experiment, IActorRef worker, IClientStateStore store, IActorRef adversary, TimeSpan? passivateAfter = null)
+    public ClientEntity(int clientId, Experiment experiment, IActorRef worker, IClientStateStore store, IActorRef adversary, TimeSpan? passivateAfter = null,
+        IActorRef? region = null)
     {
+        _region = region;
         _clientId = clientId;
         _experiment = experiment;
         _worker = worker;
@@ -52,12 +55,12 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
         _method = experiment.Settings.CreatePersonalisation();
         _state = store.Load(clientId) ?? ClientState.New(clientId);
         if (_method is not null && _state.Personal is null) _state = _state with { Personal = _method.Initial(experiment, clientId) };
-        Receive<StartTraining>(HandleStartTraining);
+        Receive<StartTraining>(m => { if (!Redelivered(m)) HandleStartTraining(m); });
         Receive<TrainDone>(HandleTrainDone);
         Receive<TrainFailed>(HandleTrainFailed);
         Receive<PoisonedUpdate>(HandlePoisonedUpdate);
-        Receive<PrepareClient>(m => StartPersonal(PersonalWork.Prepare, 0, 0, m.ReplyTo));
-        Receive<EvaluateClient>(m => StartPersonal(PersonalWork.Evaluate, m.Round + 1, m.Round, m.ReplyTo));
+        Receive<PrepareClient>(m => { if (!Redelivered(m)) StartPersonal(PersonalWork.Prepare, 0, 0, m.ReplyTo); });
+        Receive<EvaluateClient>(m => { if (!Redelivered(m)) StartPersonal(PersonalWork.Evaluate, m.Round + 1, m.Round, m.ReplyTo); });
         Receive<PersonalTaskDone>(HandlePersonalDone);
         Receive<ReceiveTimeout>(_ => PassivateIfIdle());
         if (passivateAfter is { } idle) Context.SetReceiveTimeout(idle);
@@ -67,8 +70,23 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
     /// is sent to this incarnation, so the entity must not stop while it waits for one.</summary>
     private void PassivateIfIdle()
     {
-        if (_pending is not null || _inFlight is not null) return;
+        if (_passivating || _pending is not null || _inFlight is not null) return;
+        _passivating = true;
+        Context.SetReceiveTimeout(null);
         Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(PoisonPill.Instance));
+    }
+
+    private bool _passivating;
+    private readonly IActorRef? _region;
+
+    /// <summary>A request that reached this incarnation after it asked to stop (it was already in the mailbox) would start
+    /// work whose reply nobody receives; it goes back through the region instead, which holds it until the entity has
+    /// stopped and delivers it to the next incarnation.</summary>
+    private bool Redelivered(IWithClientId request)
+    {
+        if (!_passivating) return false;
+        (_region ?? Akka.Cluster.Sharding.ClusterSharding.Get(Context.System).ShardRegion(Hosting.ActorNames.ClientRegion)).Tell(request, Sender);
+        return true;
     }
 
     private void HandleStartTraining(StartTraining m)

@@ -87,7 +87,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
             Become(Preparing);
             Broadcast(new GlobalModel(0, _global));
             for (int id = 0; id < _experiment.Settings.Clients.Count; id++) _clients.Tell(new PrepareClient(id, Self));
-            Timers.StartSingleTimer("preparation-timeout", new PreparationTimeout(), _experiment.Settings.Round.Timeout);
+            // It covers every client once, so the safety timeout scales with the population over a round's sample.
+            var c = _experiment.Settings.Clients;
+            Timers.StartSingleTimer("preparation-timeout", new PreparationTimeout(),
+                _experiment.Settings.Round.Timeout * Math.Ceiling((double)c.Count / c.SampledPerRound));
             return;
         }
         Become(Running);
@@ -120,6 +123,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private void FinishPreparation()
     {
         Timers.Cancel("preparation-timeout");
+        var missing = Enumerable.Range(0, _experiment.Settings.Clients.Count).Where(id => !_prepared.ContainsKey(id)).ToArray();
+        if (missing.Length > 0) _events.ClientsTimedOut(0, missing);
         var contributions = _prepared.OrderBy(p => p.Key).Where(p => p.Value.Contribution is not null)
             .Select(p => (p.Value.Samples, p.Value.Contribution!)).ToList();
         if (contributions.Count == 0)

@@ -129,16 +129,37 @@ public class ClientStateSpecs() : TestKit(LocalSpecConfig.Config)
         using var e = TestExperiments.Load(TestExperiments.Synthetic(dropout: 0));
         var shard = CreateTestProbe();
         var worker = CreateTestProbe();
-        var client = shard.ChildActorOf(ClientEntity.Props(2, e, worker, new InMemoryClientStateStore(), CreateTestProbe(), TimeSpan.FromMilliseconds(100)));
+        var client = shard.ChildActorOf(ClientEntity.Props(2, e, worker, new InMemoryClientStateStore(), CreateTestProbe(), TimeSpan.FromMilliseconds(500),
+            region: CreateTestProbe()));
 
-        // a task is on the worker for longer than the idle time: the client must stay, or the reply would be lost
+        // a task is on the worker for three times the idle time: the client must stay, or the reply would be lost
         client.Tell(new StartTraining(2, 1, TestActor));
         var task = worker.ExpectMsg<TrainTask>();
-        shard.ExpectNoMsg(TimeSpan.FromMilliseconds(600));
+        shard.ExpectNoMsg(TimeSpan.FromMilliseconds(1500));
 
         // the reply comes back to the same incarnation, the update goes out, and then the idle client passivates
         task.ReplyTo.Tell(new TrainDone(2, 1, new ParameterVector([1f]), 10, 0.5, 1));
         ExpectMsg<UpdateSubmitted>();
         shard.ExpectMsg<Akka.Cluster.Sharding.Passivate>(TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
+    public void A_request_that_arrives_after_the_client_asked_to_stop_should_go_back_through_the_region()
+    {
+        // arrange: an idle client asks its shard to passivate it; the shard's stop message has not come yet
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(dropout: 0));
+        var shard = CreateTestProbe();
+        var worker = CreateTestProbe();
+        var region = CreateTestProbe();
+        var client = shard.ChildActorOf(ClientEntity.Props(2, e, worker, new InMemoryClientStateStore(), CreateTestProbe(),
+            TimeSpan.FromMilliseconds(100), region));
+        shard.ExpectMsg<Akka.Cluster.Sharding.Passivate>(TimeSpan.FromSeconds(3));
+
+        // act: a request already on its way reaches this incarnation
+        client.Tell(new StartTraining(2, 1, TestActor));
+
+        // assert: it starts no work whose reply would be lost, and goes back to the region for the next incarnation
+        Assert.Equal(1, region.ExpectMsg<StartTraining>().Round);
+        worker.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
 }
