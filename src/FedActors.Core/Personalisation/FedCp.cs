@@ -101,7 +101,8 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         return v;
     }
 
-    /// <summary>The modules of one call: the client's model (φ from the global, ψᵢ its own), ψ_g and the policy network.</summary>
+    /// <summary>The modules of one call: ψ_g and the policy network from the global vector, and vᵢ normalised. The client's
+    /// model is φ from the global with ψᵢ its own (<see cref="ClientModel"/>).</summary>
     private sealed class Parts : IDisposable
     {
         public required Models.SplitModel Model;
@@ -111,9 +112,11 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         public void Dispose() { GlobalHead.Dispose(); Policy.Dispose(); Vector.Dispose(); }
     }
 
+    private static ParameterVector ClientModel(PersonalContext c, PersonalState state, Layout l) =>
+        Personal.Model(SharedVector.Slice(c.Global, 0, l.Body), state.Require(HeadPart));
+
     private static Parts Load(PersonalContext c, PersonalState state, Layout l)
     {
-        Personal.Model(SharedVector.Slice(c.Global, 0, l.Body), state.Require(HeadPart)).CopyTo(c.Model);
         var globalHead = Linear(l.Features, l.Classes);
         new ParameterVector(SharedVector.Slice(c.Global, l.Body, l.Head)).CopyTo(globalHead);
         foreach (var q in globalHead.parameters()) q.requires_grad = false;
@@ -165,8 +168,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         var l = LayoutOf(c.Model);
         using var parts = Load(c, state, l);
         using var noise = Options.NoisyEvaluation ? new Generator(SeedStream.For(c.Experiment.Seed, c.Round, c.ClientId, Purpose.Evaluation)) : null;
-        var weights = ParameterVector.From(c.Model);
-        return Evaluator.Evaluate(c.Model, weights, c.Data, c.TestIndices,
+        return Evaluator.Evaluate(c.Model, ClientModel(c, state, l), c.Data, c.TestIndices,
             forward: x => Forward(c.Model, parts.GlobalHead, parts.Policy, parts.Vector, x, Options.Tau, noise).Logits);
     }
 
@@ -174,8 +176,10 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
     {
         var l = LayoutOf(c.Model);
         using var parts = Load(c, state, l);
-        using var frozen = c.Experiment.CreateModel();
-        Personal.Model(SharedVector.Slice(c.Global, 0, l.Body), state.Require(HeadPart)).CopyTo(frozen);
+        var start = ClientModel(c, state, l);
+        start.CopyTo(c.Model);
+        using var frozen = c.Experiment.CreateModel(); // φ̄: the received extractor, frozen (its head is unused)
+        start.CopyTo(frozen);
         frozen.eval();
         c.Model.train();
         using var noise = new Generator(SeedStream.For(c.Experiment.Seed, c.Round, c.ClientId, Purpose.Personalisation));

@@ -136,3 +136,26 @@ public static class ModuleInit
         layer.bias?.uniform_(-bound, bound, generator);
     }
 }
+
+/// <summary>The run's initial model, computed once per method instance: every client's personal head starts from it
+/// (PFLlib deep-copies one initial model into every client).</summary>
+internal sealed class InitialModel
+{
+    private ParameterVector? _weights;
+    private int _body;
+    private readonly Lock _lock = new();
+
+    public float[] Head(Simulation.Experiment e)
+    {
+        lock (_lock)
+        {
+            if (_weights is null)
+            {
+                _weights = e.InitialWeights();
+                using var m = e.CreateModel();
+                _body = Personal.BodyCount(m);
+            }
+            return SharedVector.Slice(_weights, _body, _weights.Length - _body);
+        }
+    }
+}

@@ -9,34 +9,18 @@ using Xunit;
 namespace FedActors.Core.Tests.Personalisation;
 
 [Collection("Torch")]
-public class FedCpTests : IDisposable
+public class FedCpTests : PersonalMethodFixture
 {
-    private readonly Experiment _e = TestPersonalisation.Load(TestPersonalisation.NonIid(clients: 4));
-    private readonly WorkerSlot _slot;
     private readonly FedCpMethod _method = new(new FedCpOptions());
-    private const int C = 10;
-
-    public FedCpTests() => _slot = new WorkerSlot(0, _e.CreateModel());
-
-    public void Dispose()
-    {
-        _slot.Model.Dispose();
-        _e.Dispose();
-    }
-
-    private int Body => (int)_slot.Model.BodyParameterCount;
-    private int Model => (int)_slot.Model.ParameterCount;
-    private int D => Personal.FeatureSize(_slot.Model);
-    private PersonalContext Context(ParameterVector global, int round, int client = 1) => new(_e, _slot, client, round, global, null);
 
     [Fact]
     public void The_shared_vector_should_be_the_model_with_the_global_head_and_the_policy_network()
     {
-        var global = _method.InitialGlobal(_e);
+        var global = _method.InitialGlobal(E);
         Assert.Equal(Model + PolicyNetwork.ParameterCount(D), global.Length);
         Assert.Equal(D * 2 * D + 2 * D + 2 * 2 * D, PolicyNetwork.ParameterCount(D));
         // ψ_g starts as the initial head, so it equals every personal head in round 1
-        Assert.Equal(_e.InitialWeights().Values, global.Values[..Model]);
+        Assert.Equal(E.InitialWeights().Values, global.Values[..Model]);
     }
 
     [Fact]
@@ -60,15 +44,15 @@ public class FedCpTests : IDisposable
     {
         // with ψᵢ = ψ_g, logits = W(h ⊙ r) + b + W(h ⊙ s) + b = W h + 2b whatever the (noisy) policy is
         using var scope = torch.NewDisposeScope();
-        var global = _method.InitialGlobal(_e);
-        _e.InitialWeights().CopyTo(_slot.Model);
+        var global = _method.InitialGlobal(E);
+        E.InitialWeights().CopyTo(Slot.Model);
         var head = torch.nn.Linear(D, C);
         new ParameterVector(global.Values[Body..Model]).CopyTo(head);
         var policy = new PolicyNetwork(D);
         new ParameterVector(global.Values[Model..]).CopyTo(policy);
-        var (x, _) = _e.Data.Batch(_e.Partition.Clients[0].Train.Take(5).ToArray());
+        var (x, _) = E.Data.Batch(E.Partition.Clients[0].Train.Take(5).ToArray());
         var v = torch.rand([D], generator: new torch.Generator(1));
-        var (logits, h) = FedCpMethod.Forward(_slot.Model, head, policy, v / v.norm(), x, 1.0, new torch.Generator(2));
+        var (logits, h) = FedCpMethod.Forward(Slot.Model, head, policy, v / v.norm(), x, 1.0, new torch.Generator(2));
         var expected = head.forward(h) + head.bias!;
         Assert.True(logits.allclose(expected, rtol: 1e-4, atol: 1e-5));
     }
@@ -76,7 +60,7 @@ public class FedCpTests : IDisposable
     [Fact]
     public void The_client_vector_should_start_random_then_follow_the_personal_heads_column_sums()
     {
-        var global = _method.InitialGlobal(_e);
+        var global = _method.InitialGlobal(E);
         var s1 = _method.Receive(Context(global, 1), PersonalState.Empty);
         var v1 = s1.Require(FedCpMethod.VectorPart);
         Assert.Equal(D, v1.Length);
@@ -92,7 +76,7 @@ public class FedCpTests : IDisposable
     [Fact]
     public void Training_should_upload_the_half_mixed_head_and_keep_the_personal_one()
     {
-        var global = _method.InitialGlobal(_e);
+        var global = _method.InitialGlobal(E);
         var s = _method.Receive(Context(global, 1), PersonalState.Empty);
         var r = _method.Train(Context(global, 1), s);
 
@@ -110,10 +94,10 @@ public class FedCpTests : IDisposable
     [Fact]
     public void Noisy_evaluation_should_be_seeded_by_round_and_client()
     {
-        var global = _method.InitialGlobal(_e);
+        var global = _method.InitialGlobal(E);
         var s = _method.Receive(Context(global, 1), PersonalState.Empty);
         var a = _method.Evaluate(Context(global, 1), s);
         Assert.Equal(a, _method.Evaluate(Context(global, 1), s));
-        Assert.Equal(_e.Partition.Clients[1].Test.Length, a.Count);
+        Assert.Equal(E.Partition.Clients[1].Test.Length, a.Count);
     }
 }

@@ -9,54 +9,39 @@ using Xunit;
 namespace FedActors.Core.Tests.Personalisation;
 
 [Collection("Torch")]
-public class GpflTests : IDisposable
+public class GpflTests : PersonalMethodFixture
 {
-    private readonly Experiment _e = TestPersonalisation.Load(TestPersonalisation.NonIid(clients: 4));
-    private readonly WorkerSlot _slot;
     private readonly GpflMethod _method = new(new GpflOptions());
-    private const int C = 10;
-
-    public GpflTests() => _slot = new WorkerSlot(0, _e.CreateModel());
-
-    public void Dispose()
-    {
-        _slot.Model.Dispose();
-        _e.Dispose();
-    }
-
-    private int Body => (int)_slot.Model.BodyParameterCount;
-    private int D => Personal.FeatureSize(_slot.Model);
-    private PersonalContext Context(ParameterVector global, int round, int client = 1) => new(_e, _slot, client, round, global, null);
 
     [Fact]
     public void The_shared_vector_should_hold_the_extractor_the_category_embedding_and_the_valve_but_not_the_head()
     {
-        var global = _method.InitialGlobal(_e);
+        var global = _method.InitialGlobal(E);
         Assert.Equal(Body + C * D + ConditionalValve.ParameterCount(D), global.Length);
         Assert.Equal(2 * (D * D + D + 2 * D), ConditionalValve.ParameterCount(D));
         // the extractor is the run's initial model's
-        Assert.Equal(_e.InitialWeights().Values[..Body], global.Values[..Body]);
+        Assert.Equal(E.InitialWeights().Values[..Body], global.Values[..Body]);
         // seeded: the same run gives the same vector
-        Assert.Equal(global.Values, _method.InitialGlobal(_e).Values);
+        Assert.Equal(global.Values, _method.InitialGlobal(E).Values);
     }
 
     [Fact]
     public void Conditional_inputs_should_be_zero_until_the_first_server_update_then_come_from_the_clients_own_embedding()
     {
-        var global = _method.InitialGlobal(_e);
+        var global = _method.InitialGlobal(E);
         // round 1: zero inputs; the client takes in the global E and the initial head
         var s1 = _method.Receive(Context(global, 1), PersonalState.Empty);
         Assert.All(s1.Require(GpflMethod.PersonalInputPart), v => Assert.Equal(0f, v));
         Assert.All(s1.Require(GpflMethod.GlobalInputPart), v => Assert.Equal(0f, v));
         Assert.Equal(global.Values.AsSpan(Body, C * D).ToArray(), s1.Require(GpflMethod.EmbeddingPart));
-        Assert.Equal(_e.InitialWeights().Values[Body..], s1.Require(GpflMethod.HeadPart));
+        Assert.Equal(E.InitialWeights().Values[Body..], s1.Require(GpflMethod.HeadPart));
 
         // round 2: from the client's local E (row c filled with c + 1), before it takes in the new global E
         var local = new float[C * D];
         for (int c = 0; c < C; c++) for (int d = 0; d < D; d++) local[c * D + d] = c + 1;
         var s2 = _method.Receive(Context(global, 2), s1.With(GpflMethod.EmbeddingPart, local));
         var counts = new double[C];
-        foreach (var i in _e.Partition.Clients[1].Train) counts[_e.Data.Labels[i]]++;
+        foreach (var i in E.Partition.Clients[1].Train) counts[E.Data.Labels[i]]++;
         double p = Enumerable.Range(0, C).Sum(c => counts[c] / counts.Sum() * (c + 1));
         Assert.All(s2.Require(GpflMethod.GlobalInputPart), v => Assert.Equal(5.5f, v, 4));  // mean of 1..10
         Assert.All(s2.Require(GpflMethod.PersonalInputPart), v => Assert.Equal((float)p, v, 4));
@@ -67,19 +52,19 @@ public class GpflTests : IDisposable
     public void The_angle_and_magnitude_losses_should_match_their_formulas()
     {
         using var scope = torch.NewDisposeScope();
-        var global = _method.InitialGlobal(_e);
+        var global = _method.InitialGlobal(E);
         using var valve = new ConditionalValve(D);
         new ParameterVector(global.Values.AsSpan(Body + C * D).ToArray()).CopyTo(valve);
         var e = torch.tensor(global.Values.AsSpan(Body, C * D).ToArray()).view(C, D);
         var frozen = torch.randn([C, D], generator: new torch.Generator(3));
         var p = torch.rand([D], generator: new torch.Generator(4));
         var g = torch.rand([D], generator: new torch.Generator(5));
-        var idx = _e.Partition.Clients[0].Train.Take(6).ToArray();
-        var (x, y) = _e.Data.Batch(idx);
-        var (_, angle, magnitude) = _method.Losses(_slot.Model, valve, e, frozen, p, g, x, y);
+        var idx = E.Partition.Clients[0].Train.Take(6).ToArray();
+        var (x, y) = E.Data.Batch(idx);
+        var (_, angle, magnitude) = _method.Losses(Slot.Model, valve, e, frozen, p, g, x, y);
 
         // by hand, element by element in double precision
-        var f = _slot.Model.Body.forward(x);
+        var f = Slot.Model.Body.forward(x);
         var fg = valve.forward(f, g);
         float[] fgv = fg.data<float>().ToArray(), ev = e.data<float>().ToArray(), frv = frozen.data<float>().ToArray();
         long[] labels = y.data<long>().ToArray();
@@ -104,7 +89,7 @@ public class GpflTests : IDisposable
     [Fact]
     public void Training_should_upload_extractor_embedding_and_valve_and_keep_the_head()
     {
-        var global = _method.InitialGlobal(_e);
+        var global = _method.InitialGlobal(E);
         var s = _method.Receive(Context(global, 1), PersonalState.Empty);
         var r = _method.Train(Context(global, 1), s);
 
