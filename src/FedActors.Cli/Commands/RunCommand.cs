@@ -86,7 +86,7 @@ public static class RunCommand
             RunReport.WriteRoundsCsv(csv, rounds);
             var summary = RunReport.Summarise(settings, rounds, clock.Elapsed, runDir);
             RunReport.WriteSummaryJson(Path.Combine(runDir, "summary.json"), summary);
-            Plots.WriteAccuracyAndLoss(runDir, rounds);
+            Plots.WriteAccuracyAndLoss(runDir, rounds, settings.PersonalisationOrNone.Enabled);
             RunReport.PrintSummary(summary);
             return ExitCodes.Ok;
         }

@@ -5,12 +5,14 @@ namespace FedActors.Cli.Output;
 /// <summary>PNG plots of a run with ScottPlot: accuracy and loss of the global model per round.</summary>
 public static class Plots
 {
-    public static void WriteAccuracyAndLoss(string runDir, IReadOnlyList<RoundSummary> rounds)
+    /// <param name="personalised">The rounds' accuracy is the clients' own models' (pooled), not the global model's.</param>
+    public static void WriteAccuracyAndLoss(string runDir, IReadOnlyList<RoundSummary> rounds, bool personalised = false)
     {
+        string what = personalised ? "Personalised models' test" : "Global model test";
         var evaluated = rounds.Where(r => !double.IsNaN(r.Accuracy)).ToArray();
         var xs = evaluated.Select(r => (double)r.Round).ToArray();
-        Line(Path.Combine(runDir, "accuracy.png"), "Global model test accuracy", "accuracy (%)", xs, evaluated.Select(r => r.Accuracy * 100).ToArray());
-        Line(Path.Combine(runDir, "loss.png"), "Global model test loss", "cross-entropy", xs, evaluated.Select(r => r.Loss).ToArray(),
+        Line(Path.Combine(runDir, "accuracy.png"), $"{what} accuracy", "accuracy (%)", xs, evaluated.Select(r => r.Accuracy * 100).ToArray());
+        Line(Path.Combine(runDir, "loss.png"), $"{what} loss", "cross-entropy", xs, evaluated.Select(r => r.Loss).ToArray(),
             ("mean local training loss", rounds.Where(r => !double.IsNaN(r.TrainLoss)).Select(r => ((double)r.Round, r.TrainLoss)).ToArray()));
     }
 

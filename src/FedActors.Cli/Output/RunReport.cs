@@ -93,9 +93,9 @@ public static class RunReport
         Row("model / partition", $"{s.Model} / {s.Partition}");
         if (s.Personalization != "none") Row("personalization", s.Personalization);
         Row("final accuracy", Pct(s.FinalAccuracy));
-        if (!double.IsNaN(s.FinalClientAccuracyMedian))
-            Row("per client min / median / max", $"{Pct(s.FinalClientAccuracyMin)} / {Pct(s.FinalClientAccuracyMedian)} / {Pct(s.FinalClientAccuracyMax)}");
         Row("best accuracy (round)", $"{Pct(s.BestAccuracy)} ({s.BestRound})");
+        if (!double.IsNaN(s.FinalClientAccuracyMedian))
+            Row("final, per client min / median / max", $"{Pct(s.FinalClientAccuracyMin)} / {Pct(s.FinalClientAccuracyMedian)} / {Pct(s.FinalClientAccuracyMax)}");
         Row("final loss", s.FinalLoss.ToString("0.0000", CultureInfo.InvariantCulture));
         Row("updates aggregated", $"{s.TotalResponded} of {s.TotalSelected} selected");
         if (s.Attack != "none")
