@@ -45,7 +45,7 @@ public class RunScriptTests
         Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
         var run = Assert.Single(Directory.GetDirectories(outDir));
         Assert.StartsWith("quickstart-", Path.GetFileName(run));
-        foreach (var f in new[] { "rounds.csv", "summary.json", "events.clef", "accuracy.png", "loss.png", "partition.json", "client-state.db" })
+        foreach (var f in new[] { "config.conf", "rounds.csv", "summary.json", "events.clef", "accuracy.png", "loss.png", "partition.json", "client-state.db" })
             Assert.True(File.Exists(Path.Combine(run, f)), $"{f} missing");
         var csv = File.ReadAllLines(Path.Combine(run, "rounds.csv"));
         Assert.Equal(4, csv.Length);
@@ -62,20 +62,28 @@ public class RunScriptTests
     }
 
     [Fact]
-    public void The_same_config_and_seed_should_give_an_identical_rounds_csv_timing_aside()
+    public void A_run_repeated_from_its_config_conf_should_give_an_identical_rounds_csv_timing_aside()
     {
-        string[] Rounds()
+        (string Folder, string[] Rounds) Run(params string[] args)
         {
             var outDir = TempDir();
-            var (code, o, e) = RunScript("run", "hocon/experiments/quickstart.conf", "--out", outDir,
-                "--set", "fedactors.rounds=3", "--set", "fedactors.data.limit=4000", "--set", "fedactors.clients.count=20");
+            var (code, o, e) = RunScript(["run", .. args, "--out", outDir]);
             Assert.True(code == 0, o + e);
-            var lines = File.ReadAllLines(Path.Combine(Directory.GetDirectories(outDir).Single(), "rounds.csv"));
+            var folder = Directory.GetDirectories(outDir).Single();
+            var lines = File.ReadAllLines(Path.Combine(folder, "rounds.csv"));
             var header = lines[0].Split(',');
             var keep = Enumerable.Range(0, header.Length).Where(i => header[i] is not ("round_ms" or "compute_ms")).ToArray();
-            return lines.Select(l => string.Join(',', keep.Select(i => l.Split(',')[i]))).ToArray();
+            return (folder, lines.Select(l => string.Join(',', keep.Select(i => l.Split(',')[i]))).ToArray());
         }
-        Assert.Equal(Rounds(), Rounds());
+
+        // the experiment file plus overrides, then nothing but the config.conf the first run wrote
+        var first = Run("hocon/experiments/quickstart.conf",
+            "--set", "fedactors.rounds=3", "--set", "fedactors.data.limit=4000", "--set", "fedactors.clients.count=20", "--set", "fedactors.seed=7");
+        var again = Run(Path.Combine(first.Folder, "config.conf"));
+
+        Assert.Equal(first.Rounds, again.Rounds);
+        Assert.Equal(4, again.Rounds.Length);
+        Assert.Equal(7, Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(again.Folder, "config.conf"))).GetInt("fedactors.seed"));
     }
 
     [Fact]

@@ -55,6 +55,7 @@ public static class RunCommand
         try
         {
             logger.ForContext("Event", "Configuration").Information("Effective configuration {Configuration}", c.GetConfig("fedactors").ToString(true));
+            RunFolder.WriteConfig(runDir, c);
             PartitionFile.Write(Path.Combine(runDir, "partition.json"), experiment.Partition, settings.Data.Dataset, settings.Data.Pool, experiment.Data.NumClasses);
             var events = new RunEvents(logger);
             var clock = Stopwatch.StartNew();

@@ -1,4 +1,6 @@
 using System.Globalization;
+using Akka.Configuration;
+using FedActors.Runtime.Settings;
 
 namespace FedActors.Cli.Output;
 
@@ -13,4 +15,13 @@ public static class RunFolder
         Directory.CreateDirectory(path);
         return path;
     }
+
+    /// <summary>
+    /// Writes the run's effective <c>fedactors</c> configuration (experiment file, overrides and defaults resolved) to
+    /// <c>config.conf</c> before the first round, so a run folder says what it ran even when the run is stopped early,
+    /// and <c>fedactors run {folder}/config.conf</c> repeats it.
+    /// </summary>
+    public static void WriteConfig(string runDir, Config config) =>
+        File.WriteAllText(Path.Combine(runDir, "config.conf"),
+            "# The effective configuration of this run: fedactors run <this file> repeats it.\n" + HoconText.Render(config, "fedactors"));
 }
