@@ -8,11 +8,11 @@ using Spectre.Console;
 namespace FedActors.Cli.Commands;
 
 /// <summary>
-/// <c>fedactors compare &lt;run folder&gt;…</c>: the runs' accuracy per round on one chart (<c>compare.png</c>) and their
-/// headline numbers side by side (<c>compare.md</c>, <c>compare.csv</c>): rounds done, best accuracy and its round (the
-/// PFLlib number), final accuracy, the final per-client spread, and seconds per round. Reads each run's
+/// <c>fedactors compare &lt;run folder&gt;…</c>: the runs' accuracy per round on one chart (<c>compare.png</c>; per
+/// wall-clock minute on <c>compare-time.png</c>) and their headline numbers side by side (<c>compare.md</c>,
+/// <c>compare.csv</c>): see <see cref="Markdown"/>. Reads each run's
 /// <c>rounds.csv</c> (written after every round, so a run still going or stopped early can be compared) and, when
-/// there, <c>summary.json</c> for its label.
+/// there, <c>config.conf</c> for its label.
 /// </summary>
 public static class CompareCommand
 {
@@ -26,11 +26,32 @@ public static class CompareCommand
         return command;
     }
 
-    public sealed record Curve(string Label, string Folder, (int Round, double Accuracy, double Min, double Median, double Max, long Ms)[] Points)
+    /// <summary>One evaluated round: pooled accuracy, the per-client spread, and the run's wall-clock minutes so far.</summary>
+    public sealed record Point(int Round, double Accuracy, double Min, double Median, double Max, double Minutes);
+
+    /// <param name="Rounds">Rounds done (evaluated or not).</param>
+    /// <param name="Minutes">Their wall-clock time.</param>
+    public sealed record Curve(string Label, string Folder, Point[] Points, int Rounds, double Minutes)
     {
-        public (int Round, double Accuracy, double Min, double Median, double Max, long Ms)? Best =>
-            Points.Length == 0 ? null : Points.MaxBy(p => p.Accuracy);
-        public (int Round, double Accuracy, double Min, double Median, double Max, long Ms)? Final => Points.Length == 0 ? null : Points[^1];
+        public Point? Best => Points.Length == 0 ? null : Points.MaxBy(p => p.Accuracy);
+        public Point? Final => Points.Length == 0 ? null : Points[^1];
+
+        /// <summary>The accuracy of the last evaluated round at or before <paramref name="round"/>.</summary>
+        public double At(int round) => Points.LastOrDefault(p => p.Round <= round)?.Accuracy ?? double.NaN;
+
+        /// <summary>
+        /// How fast it still climbs: the least-squares slope of accuracy over the evaluated rounds among the last
+        /// <paramref name="window"/>, in accuracy per <paramref name="window"/> rounds; NaN with fewer than 3 of them.
+        /// </summary>
+        public double Climb(int window = 10)
+        {
+            if (Final is not { } f) return double.NaN;
+            var tail = Points.Where(p => p.Round > f.Round - window).ToArray();
+            if (tail.Length < 3) return double.NaN;
+            double mx = tail.Average(p => (double)p.Round), my = tail.Average(p => p.Accuracy);
+            double sxy = tail.Sum(p => (p.Round - mx) * (p.Accuracy - my)), sxx = tail.Sum(p => (p.Round - mx) * (p.Round - mx));
+            return sxy / sxx * window;
+        }
     }
 
     public static int Execute(IReadOnlyList<string> folders, string outDir, string title)
@@ -49,7 +70,8 @@ public static class CompareCommand
         Directory.CreateDirectory(outDir);
         File.WriteAllText(Path.Combine(outDir, "compare.md"), Markdown(curves, title));
         File.WriteAllText(Path.Combine(outDir, "compare.csv"), Csv(curves));
-        Chart(Path.Combine(outDir, "compare.png"), curves, title);
+        Chart(Path.Combine(outDir, "compare.png"), curves, title, byTime: false);
+        Chart(Path.Combine(outDir, "compare-time.png"), curves, title, byTime: true);
         Console.Write(Markdown(curves, title));
         return ExitCodes.Ok;
     }
@@ -62,63 +84,78 @@ public static class CompareCommand
         int round = Col("round"), acc = Col("accuracy"), min = Col("client_accuracy_min"), med = Col("client_accuracy_median"),
             max = Col("client_accuracy_max"), ms = Col("round_ms");
         double D(string[] f, int i) => i < 0 || f[i].Length == 0 ? double.NaN : double.Parse(f[i], CultureInfo.InvariantCulture);
-        var points = lines.Skip(1).Where(l => l.Length > 0).Select(l => l.Split(','))
-            .Where(f => !double.IsNaN(D(f, acc)))
-            .Select(f => (int.Parse(f[round], CultureInfo.InvariantCulture), D(f, acc), D(f, min), D(f, med), D(f, max),
-                ms < 0 ? 0L : long.Parse(f[ms], CultureInfo.InvariantCulture)))
-            .ToArray();
-        return new Curve(Label(folder), folder, points);
+        var rows = lines.Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).ToArray();
+        var points = new List<Point>();
+        double minutes = 0;
+        foreach (var f in rows)
+        {
+            minutes += (ms < 0 ? 0 : D(f, ms)) / 60_000;
+            if (!double.IsNaN(D(f, acc)))
+                points.Add(new Point(int.Parse(f[round], CultureInfo.InvariantCulture), D(f, acc), D(f, min), D(f, med), D(f, max), minutes));
+        }
+        return new Curve(Label(folder), folder, points.ToArray(), rows.Length, minutes);
     }
 
-    /// <summary>The run's personalisation method from summary.json, else the folder's name.</summary>
+    /// <summary>The run's personalisation method (fedavg for none) from its config.conf or summary.json (runs made before
+    /// config.conf existed), else its folder's name.</summary>
     private static string Label(string folder)
     {
-        var summary = Path.Combine(folder, "summary.json");
-        if (File.Exists(summary))
+        string? method = null;
+        string config = Path.Combine(folder, "config.conf"), summary = Path.Combine(folder, "summary.json");
+        if (File.Exists(config))
+            method = Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(config)).GetString("fedactors.personalization.method", "none");
+        else if (File.Exists(summary))
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(summary));
-            if (doc.RootElement.TryGetProperty("personalization", out var p) && p.GetString() is { } method)
-                return method == "none" ? "fedavg" : method;
+            if (doc.RootElement.TryGetProperty("personalization", out var p)) method = p.GetString();
         }
-        return Path.GetFileName(Path.TrimEndingDirectorySeparator(folder));
+        return method switch { null => Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), "none" => "fedavg", _ => method };
     }
 
     private static string Pct(double v) => RunReport.Pct(v);
 
+    /// <summary>
+    /// One row per run: rounds and minutes done, best accuracy (the PFLlib number) and its round, the accuracy at the
+    /// last round every run reached (a like-for-like column), the final accuracy and per-client spread, the climb over
+    /// the last 10 rounds, and seconds per round.
+    /// </summary>
     public static string Markdown(IReadOnlyList<Curve> curves, string title)
     {
-        var sb = new StringBuilder($"# {title}\n\n| run | rounds | best accuracy (round) | final accuracy | final per-client min / median / max | s per round |\n|---|---|---|---|---|---|\n");
+        int common = curves.Count == 0 ? 0 : curves.Min(c => c.Final?.Round ?? 0);
+        var sb = new StringBuilder($"# {title}\n\n| run | rounds | minutes | best accuracy (round) | at round {common} | final accuracy | final per-client min / median / max | climb, pt per 10 rounds (last 10) | s per round |\n|---|---|---|---|---|---|---|---|---|\n");
         foreach (var c in curves)
         {
-            if (c.Final is not { } f || c.Best is not { } b) { sb.AppendLine($"| {c.Label} | 0 | n/a | n/a | n/a | n/a |"); continue; }
+            if (c.Final is not { } f || c.Best is not { } b) { sb.AppendLine($"| {c.Label} | {c.Rounds} | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"); continue; }
+            double climb = c.Climb() * 100;
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {c.Label} | {f.Round} | {Pct(b.Accuracy)} ({b.Round}) | {Pct(f.Accuracy)} | {Pct(f.Min)} / {Pct(f.Median)} / {Pct(f.Max)} | {c.Points.Average(p => p.Ms) / 1000:0.0} |"));
+                $"| {c.Label} | {c.Rounds} | {c.Minutes:0.0} | {Pct(b.Accuracy)} ({b.Round}) | {Pct(c.At(common))} | {Pct(f.Accuracy)} | {Pct(f.Min)} / {Pct(f.Median)} / {Pct(f.Max)} | {(double.IsNaN(climb) ? "n/a" : climb.ToString("+0.00;-0.00", CultureInfo.InvariantCulture))} | {c.Minutes * 60 / c.Rounds:0.0} |"));
         }
         return sb.ToString();
     }
 
     private static string Csv(IReadOnlyList<Curve> curves)
     {
-        var sb = new StringBuilder("run,round,accuracy,client_accuracy_min,client_accuracy_median,client_accuracy_max\n");
+        var sb = new StringBuilder("run,round,accuracy,client_accuracy_min,client_accuracy_median,client_accuracy_max,minutes\n");
         foreach (var c in curves)
             foreach (var p in c.Points)
-                sb.AppendLine(string.Join(',', new object[] { c.Label, p.Round, p.Accuracy, p.Min, p.Median, p.Max }
+                sb.AppendLine(string.Join(',', new object[] { c.Label, p.Round, p.Accuracy, p.Min, p.Median, p.Max, p.Minutes }
                     .Select(v => v is double d ? (double.IsNaN(d) ? "" : d.ToString("R", CultureInfo.InvariantCulture)) : Convert.ToString(v, CultureInfo.InvariantCulture))));
         return sb.ToString();
     }
 
-    private static void Chart(string path, IReadOnlyList<Curve> curves, string title)
+    /// <param name="byTime">Wall-clock minutes on the x axis instead of rounds (methods differ in cost per round).</param>
+    private static void Chart(string path, IReadOnlyList<Curve> curves, string title, bool byTime)
     {
         var plot = new ScottPlot.Plot();
         foreach (var c in curves)
         {
-            var s = plot.Add.Scatter(c.Points.Select(p => (double)p.Round).ToArray(), c.Points.Select(p => p.Accuracy * 100).ToArray());
+            var s = plot.Add.Scatter(c.Points.Select(p => byTime ? p.Minutes : p.Round).ToArray(), c.Points.Select(p => p.Accuracy * 100).ToArray());
             s.LegendText = c.Label;
             s.MarkerSize = 0;
         }
         plot.ShowLegend(ScottPlot.Alignment.LowerRight);
         plot.Title(title);
-        plot.XLabel("round");
+        plot.XLabel(byTime ? "wall-clock minutes" : "round");
         plot.YLabel("test accuracy (%)");
         plot.SavePng(path, 1000, 560);
     }
