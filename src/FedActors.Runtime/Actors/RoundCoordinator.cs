@@ -13,7 +13,7 @@ namespace FedActors.Runtime.Actors;
 /// <summary>
 /// The FL server, a cluster singleton. It decides <em>when</em> each step of a round happens: sample (seeded) →
 /// send the global model once to each node's worker → ask the sampled clients to train → collect updates until all
-/// have answered or the wall-clock safety timeout fires → aggregate (Core, client-id order) → evaluate → report
+/// have answered or none has for the wall-clock safety timeout → aggregate (Core, client-id order) → evaluate → report
 /// <c>RoundCompleted</c> → next round. What each step computes is Core's: <see cref="ClientSampler"/>,
 /// <see cref="RoundState"/>, <see cref="ServerStep"/>.
 /// </summary>
@@ -87,10 +87,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
             Become(Preparing);
             Broadcast(new GlobalModel(0, _global));
             for (int id = 0; id < _experiment.Settings.Clients.Count; id++) _clients.Tell(new PrepareClient(id, Self));
-            // It covers every client once, so the safety timeout scales with the population over a round's sample.
-            var c = _experiment.Settings.Clients;
-            Timers.StartSingleTimer("preparation-timeout", new PreparationTimeout(),
-                _experiment.Settings.Round.Timeout * Math.Ceiling((double)c.Count / c.SampledPerRound));
+            Timers.StartSingleTimer("preparation-timeout", new PreparationTimeout(), _experiment.Settings.Round.Timeout);
             return;
         }
         Become(Running);
@@ -115,6 +112,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         {
             _prepared[m.ClientId] = (m.Samples, m.Contribution);
             if (_prepared.Count == _experiment.Settings.Clients.Count) FinishPreparation();
+            else Timers.StartSingleTimer("preparation-timeout", new PreparationTimeout(), _experiment.Settings.Round.Timeout);
         });
         Receive<PreparationTimeout>(_ => FinishPreparation());
         Receive<StartRun>(m => m.ReplyTo.Tell(new RunFailed("a run is already in progress")));
@@ -194,7 +192,13 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     private void CloseIfComplete()
     {
-        if (!_round.IsComplete) return;
+        if (!_round.IsComplete)
+        {
+            // the safety timeout counts from the last answer: a round with more clients than workers takes as long as
+            // its queue, and only a silence of round.timeout means a failure (a timer with the same key replaces the old)
+            Timers.StartSingleTimer("round-timeout", new RoundTimeout(_round.Round), _experiment.Settings.Round.Timeout);
+            return;
+        }
         Timers.Cancel("round-timeout");
         _evaluator.Tell(new AggregateRound(_round.Round, _global, _round.Selected.Count, [.. _round.OrderedUpdates], Self));
     }
@@ -231,6 +235,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         if (m.Round != _round.Round || !_evaluating.Remove(m.ClientId)) return;
         if (m.Outcome is { } o) _evaluations[m.ClientId] = o;
         if (_evaluating.Count == 0) FinishPersonalEvaluation();
+        else Timers.StartSingleTimer("evaluation-timeout", new EvaluationTimeout(m.Round), _experiment.Settings.Round.Timeout);
     }
 
     private void FinishPersonalEvaluation()

@@ -130,6 +130,42 @@ public class ShardedRunSpecs
         public void Save(ClientState state) => _inner.Save(state);
     }
 
+    /// <summary>A store on one slow disk: every load and save takes <paramref name="delay"/>, one at a time.</summary>
+    private sealed class SlowDiskStore(TimeSpan delay) : IClientStateStore
+    {
+        private readonly InMemoryClientStateStore _inner = new();
+        private readonly Lock _disk = new();
+        public ClientState? Load(int clientId) { lock (_disk) { Thread.Sleep(delay); return _inner.Load(clientId); } }
+        public void Save(ClientState state) { lock (_disk) { Thread.Sleep(delay); _inner.Save(state); } }
+    }
+
+    [Fact]
+    public async Task A_round_longer_than_the_safety_timeout_should_lose_no_client_while_answers_keep_coming()
+    {
+        // arrange: 8 clients a round queue on one slow disk (0.3 s per load or save), so a round takes ≥ 2.4 s, while
+        // answers come every ~0.3-0.6 s; the safety timeout is 1.5 s (before the fix it counted from the round's start
+        // and cut the last clients of every round)
+        var settings = Settings with
+        {
+            Rounds = 2,
+            Clients = Settings.Clients with { Dropout = Settings.Clients.Dropout with { Probability = 0 } },
+            Round = Settings.Round with { DeadlineSeconds = 0, Timeout = TimeSpan.FromSeconds(1.5) },
+        };
+        using var e = TestExperiments.Load(settings);
+        var (events, sink) = Support.Events();
+        // the entities blocked on the disk hold thread-pool threads; enough of them that the rest of the node still runs
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 32), io);
+
+        // act
+        var result = await SimulationRunner.RunAsync(e, Support.NodeConfig(), events, store: new SlowDiskStore(TimeSpan.FromMilliseconds(300)));
+
+        // assert
+        Assert.All(result.Rounds, r => Assert.Equal((8, 0), (r.Responded, r.TimedOut)));
+        Assert.All(result.Rounds, r => Assert.True(r.RoundMs > 2000, $"round {r.Round} took {r.RoundMs} ms: the disk was not slow enough to test this"));
+        Assert.Empty(sink.Named("ClientsTimedOut"));
+    }
+
     [Fact]
     public async Task A_crashed_client_should_be_cut_by_the_safety_timeout_and_reported_apart_from_simulated_drops()
     {
