@@ -54,8 +54,9 @@ public static class RunCommand
         Log.Logger = logger; // Akka's own log events reach the run's sinks through Akka.Logger.Serilog.
         try
         {
-            logger.ForContext("Event", "Configuration").Information("Effective configuration {Configuration}", c.GetConfig("fedactors").ToString(true));
-            RunFolder.WriteConfig(runDir, c);
+            var effective = HoconText.Render(c, "fedactors");
+            logger.ForContext("Event", "Configuration").Information("Effective configuration {Configuration}", effective);
+            RunFolder.WriteConfig(runDir, effective);
             PartitionFile.Write(Path.Combine(runDir, "partition.json"), experiment.Partition, settings.Data.Dataset, settings.Data.Pool, experiment.Data.NumClasses);
             var events = new RunEvents(logger);
             var clock = Stopwatch.StartNew();

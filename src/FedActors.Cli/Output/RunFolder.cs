@@ -1,6 +1,4 @@
 using System.Globalization;
-using Akka.Configuration;
-using FedActors.Runtime.Settings;
 
 namespace FedActors.Cli.Output;
 
@@ -21,7 +19,7 @@ public static class RunFolder
     /// <c>config.conf</c> before the first round, so a run folder says what it ran even when the run is stopped early,
     /// and <c>fedactors run {folder}/config.conf</c> repeats it.
     /// </summary>
-    public static void WriteConfig(string runDir, Config config) =>
-        File.WriteAllText(Path.Combine(runDir, "config.conf"),
-            "# The effective configuration of this run: fedactors run <this file> repeats it.\n" + HoconText.Render(config, "fedactors"));
+    /// <param name="effective">The configuration as <see cref="FedActors.Runtime.Settings.HoconText.Render"/> writes it.</param>
+    public static void WriteConfig(string runDir, string effective) =>
+        File.WriteAllText(Path.Combine(runDir, "config.conf"), "# The effective configuration of this run: fedactors run <this file> repeats it.\n" + effective);
 }

@@ -130,6 +130,14 @@ public class ShardedRunSpecs
         public void Save(ClientState state) => _inner.Save(state);
     }
 
+    /// <summary>Two rounds with no simulated drops or deadline, so only the wall-clock safety timeout can cut a client.</summary>
+    private static Core.Config.ExperimentSettings NoDropsWithTimeout(TimeSpan timeout) => Settings with
+    {
+        Rounds = 2,
+        Clients = Settings.Clients with { Dropout = Settings.Clients.Dropout with { Probability = 0 } },
+        Round = Settings.Round with { DeadlineSeconds = 0, Timeout = timeout },
+    };
+
     /// <summary>A store on one slow disk: every load and save takes <paramref name="delay"/>, one at a time.</summary>
     private sealed class SlowDiskStore(TimeSpan delay) : IClientStateStore
     {
@@ -145,12 +153,7 @@ public class ShardedRunSpecs
         // arrange: 8 clients a round queue on one slow disk (0.3 s per load or save), so a round takes ≥ 2.4 s, while
         // answers come every ~0.3-0.6 s; the safety timeout is 1.5 s (before the fix it counted from the round's start
         // and cut the last clients of every round)
-        var settings = Settings with
-        {
-            Rounds = 2,
-            Clients = Settings.Clients with { Dropout = Settings.Clients.Dropout with { Probability = 0 } },
-            Round = Settings.Round with { DeadlineSeconds = 0, Timeout = TimeSpan.FromSeconds(1.5) },
-        };
+        var settings = NoDropsWithTimeout(TimeSpan.FromSeconds(1.5));
         using var e = TestExperiments.Load(settings);
         var (events, sink) = Support.Events();
         // the entities blocked on the disk hold thread-pool threads; enough of them that the rest of the node still runs
@@ -170,12 +173,7 @@ public class ShardedRunSpecs
     public async Task A_crashed_client_should_be_cut_by_the_safety_timeout_and_reported_apart_from_simulated_drops()
     {
         // arrange: no simulated drops, a short wall-clock timeout, and a client whose entity crashes on start
-        var settings = Settings with
-        {
-            Rounds = 2,
-            Clients = Settings.Clients with { Dropout = Settings.Clients.Dropout with { Probability = 0 } },
-            Round = Settings.Round with { DeadlineSeconds = 0, Timeout = TimeSpan.FromSeconds(2) },
-        };
+        var settings = NoDropsWithTimeout(TimeSpan.FromSeconds(2));
         int broken = ClientSampler.Sample(settings.Seed, 1, settings.Clients.Count, 8)[0];
         using var e = TestExperiments.Load(settings);
         var (events, sink) = Support.Events();
