@@ -23,6 +23,8 @@ while [ $# -gt 0 ]; do
 done
 case "$libtorch" in bundled|host) ;; *) echo "--libtorch is bundled or host, not '$libtorch'" >&2; exit 2 ;; esac
 
+# Replaces an earlier bundle in $out, never anything else.
+if [ -e "$out" ] && [ ! -d "$out/app" ]; then echo "$out exists and is not a bundle; pick another --out" >&2; exit 2; fi
 rm -rf "$out"
 dotnet publish src/FedActors.Cli -c Release -r linux-x64 --self-contained -nologo -v quiet -o "$out/app"
 if [ "$libtorch" = host ]; then
