@@ -62,6 +62,24 @@ public class RunScriptTests
     }
 
     [Fact]
+    public void A_diverging_run_should_exit_non_zero_naming_the_round_and_keep_the_round_in_rounds_csv()
+    {
+        // arrange: a learning rate of 1000 makes every client's update non-finite in round 1
+        var outDir = TempDir();
+        // act
+        var (code, stdout, stderr) = RunScript("run", "hocon/experiments/quickstart.conf", "--out", outDir,
+            "--set", "fedactors.rounds=3", "--set", "fedactors.data.limit=3000", "--set", "fedactors.clients.count=10",
+            "--set", "fedactors.train.learning-rate=1000");
+        // assert
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("round 1 failed its health check", stdout);
+        var csv = File.ReadAllLines(Path.Combine(Directory.GetDirectories(outDir).Single(), "rounds.csv"));
+        Assert.Equal(2, csv.Length);
+        var health = Array.IndexOf(csv[0].Split(','), "health");
+        Assert.Contains("rejected", csv[1].Split(',')[health]);
+    }
+
+    [Fact]
     public void A_run_repeated_from_its_config_conf_should_give_an_identical_rounds_csv_timing_aside()
     {
         (string Folder, string[] Rounds) Run(params string[] args)

@@ -65,6 +65,7 @@ public static class MatrixCommand
 
         var dir = RunFolder.Create(outRoot, $"matrix-{plans[0].Settings.Name}");
         var cells = new List<Cell>();
+        var failures = new List<string>();
         Dataset? data = null;
         Core.Config.DataSettings? loadedFor = null;
         try
@@ -83,11 +84,26 @@ public static class MatrixCommand
                 Directory.CreateDirectory(cellDir);
                 AnsiConsole.MarkupLineInterpolated($"[bold]{a}[/] × [bold]{d}[/] (pill {p}, seed {seed})");
                 var clock = System.Diagnostics.Stopwatch.StartNew();
-                var result = await SimulationRunner.RunAsync(experiment, config, new RunEvents(Serilog.Core.Logger.None), r =>
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  round {r.Round}: accuracy {RunReport.Pct(r.Accuracy)}, flagged {r.Flagged} ({r.TruePositives} malicious)")),
-                    cancel: cancel);
-                RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), result.Rounds);
-                var summary = RunReport.Summarise(settings, result.Rounds, clock.Elapsed, cellDir);
+                var rounds = new List<RoundSummary>();
+                try
+                {
+                    await SimulationRunner.RunAsync(experiment, config, new RunEvents(Serilog.Core.Logger.None), r =>
+                    {
+                        rounds.Add(r);
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  round {r.Round}: accuracy {RunReport.Pct(r.Accuracy)}, flagged {r.Flagged} ({r.TruePositives} malicious)"));
+                    }, cancel: cancel);
+                }
+                catch (Runtime.Actors.RunAbortedException e)
+                {
+                    // one unsound cell (e.g. a health check that failed) does not throw away the others; it is reported
+                    AnsiConsole.MarkupLineInterpolated($"  [red]cell failed:[/] {e.Message}");
+                    RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
+                    await File.WriteAllTextAsync(Path.Combine(cellDir, "failed.txt"), e.Message + "\n", cancel);
+                    failures.Add($"{a} × {d} (pill {p}, seed {seed}): {e.Message}");
+                    continue;
+                }
+                RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
+                var summary = RunReport.Summarise(settings, rounds, clock.Elapsed, cellDir);
                 RunReport.WriteSummaryJson(Path.Combine(cellDir, "summary.json"), summary);
                 cells.Add(new Cell(a, d, p, seed, summary));
             }
@@ -100,7 +116,10 @@ public static class MatrixCommand
         Heatmap(Path.Combine(dir, "heatmap.png"), table, attacks, defences, pills);
         Print(table);
         AnsiConsole.MarkupLineInterpolated($"written to [bold]{dir}[/]");
-        return ExitCodes.Ok;
+        if (failures.Count == 0) return ExitCodes.Ok;
+        await File.WriteAllLinesAsync(Path.Combine(dir, "failed.txt"), failures, cancel);
+        foreach (var f in failures) AnsiConsole.MarkupLineInterpolated($"[red]failed cell:[/] {f}");
+        return ExitCodes.Failed;
     }
 
     private sealed record Row(string Attack, string Defence, string Pill, int Seeds, Stat Final, Stat Best, Stat Error, Stat Fpr, Stat Fnr);

@@ -92,6 +92,12 @@ public static class RunCommand
             RunReport.PrintSummary(summary);
             return ExitCodes.Ok;
         }
+        catch (Runtime.Actors.RunAbortedException e)
+        {
+            // the run's own verdict (RunAborted is already in the log): the reason, no stack trace
+            AnsiConsole.MarkupLineInterpolated($"[red]run failed:[/] {e.Message}");
+            return ExitCodes.Failed;
+        }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             logger.Error(e, "Run failed");

@@ -27,15 +27,18 @@ public static class RunReport
 
     public static void WriteRoundsCsv(string path, IReadOnlyList<RoundSummary> rounds)
     {
-        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,malicious,flagged,true_positives,false_positives,attack_success,evaluated_clients,client_accuracy_min,client_accuracy_median,client_accuracy_max,round_ms,compute_ms\n");
+        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,malicious,flagged,true_positives,false_positives,attack_success,evaluated_clients,client_accuracy_min,client_accuracy_median,client_accuracy_max,health,round_ms,compute_ms\n");
         foreach (var r in rounds)
             sb.AppendLine(string.Join(',', new object[]
             {
                 r.Round, r.Selected, r.Responded, r.Dropped, r.DroppedOut, r.MissedDeadline, r.TimedOut, r.Failed, r.Rejected,
-                F(r.Accuracy), F(r.Loss), F(r.TrainLoss), F(r.SimSeconds), r.Malicious, r.Flagged, r.TruePositives, r.FalsePositives, F(r.AttackSuccess), r.EvaluatedClients, F(r.ClientAccuracyMin), F(r.ClientAccuracyMedian), F(r.ClientAccuracyMax), r.RoundMs, r.ComputeMs,
+                F(r.Accuracy), F(r.Loss), F(r.TrainLoss), F(r.SimSeconds), r.Malicious, r.Flagged, r.TruePositives, r.FalsePositives, F(r.AttackSuccess), r.EvaluatedClients, F(r.ClientAccuracyMin), F(r.ClientAccuracyMedian), F(r.ClientAccuracyMax), Csv(r.Health), r.RoundMs, r.ComputeMs,
             }.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture))));
         File.WriteAllText(path, sb.ToString());
     }
+
+    /// <summary>A free-text field in one cell: commas become semicolons, so a plain split on ',' still finds every column.</summary>
+    private static string Csv(string? text) => text is null ? "" : text.Replace(',', ';').Replace('\n', ' ');
 
     private static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
 

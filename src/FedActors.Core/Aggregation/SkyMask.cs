@@ -114,7 +114,7 @@ public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
             logits.MinusInPlace(maskGrad * maskLr);
         }
         model.zero_grad();
-        double logitThreshold = Math.Log(options.Threshold / (1 - options.Threshold)); // σ(M) > τ ⇔ M > logit(τ)
+        using var logitThreshold = Math.Log(options.Threshold / (1 - options.Threshold)).ToScalar(); // σ(M) > τ ⇔ M > logit(τ)
         var binary = logits.gt(logitThreshold).to(ScalarType.Float64);
         var g = binary.mm(binary.t()).data<double>().ToArray();
         var result = new double[m, m];

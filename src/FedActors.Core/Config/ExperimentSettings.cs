@@ -69,7 +69,11 @@ public sealed record SpeedSettings(double SamplesPerSecond, double Sigma, double
 /// <param name="DeadlineSeconds">Simulated round deadline; clients whose simulated finish is later miss the round. 0 = none.</param>
 /// <param name="Timeout">Wall-clock safety timeout for real failures (a crashed entity, a lost message).</param>
 /// <param name="EvaluateEvery">Evaluate the global model every k rounds (and always on the last).</param>
-public sealed record RoundSettings(double DeadlineSeconds, TimeSpan Timeout, int EvaluateEvery);
+/// <param name="Health">What a round that leaves the run unsound does (null: <see cref="Simulation.HealthSettings.Default"/>).</param>
+public sealed record RoundSettings(double DeadlineSeconds, TimeSpan Timeout, int EvaluateEvery, Simulation.HealthSettings? Health = null)
+{
+    public Simulation.HealthSettings HealthOrDefault => Health ?? Simulation.HealthSettings.Default;
+}
 
 /// <param name="Workers">Clients trained at once per node (0 = one per core).</param>
 /// <param name="ThreadsPerWorker">Torch intra-op threads for each of them.</param>

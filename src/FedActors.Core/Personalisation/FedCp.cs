@@ -67,6 +67,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
 
     public ParameterVector InitialGlobal(Experiment experiment)
     {
+        using var scope = torch.NewDisposeScope(); // nothing left to the GC (TensorLifetimeTests)
         using var model = experiment.CreateModel();
         var l = LayoutOf(model);
         var init = experiment.InitialWeights();
@@ -166,6 +167,8 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
     public EvalOutcome Evaluate(PersonalContext c, PersonalState state)
     {
         var l = LayoutOf(c.Model);
+        // Every tensor of the call lives in a scope: a temporary left to the GC can be finalised mid-call (ScalarAudit).
+        using var scope = torch.NewDisposeScope();
         using var parts = Load(c, state, l);
         using var noise = Options.NoisyEvaluation ? new Generator(SeedStream.For(c.Experiment.Seed, c.Round, c.ClientId, Purpose.Evaluation)) : null;
         return Evaluator.Evaluate(c.Model, ClientModel(c, state, l), c.Data, c.TestIndices,
@@ -175,6 +178,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
     public PersonalTrainResult Train(PersonalContext c, PersonalState state)
     {
         var l = LayoutOf(c.Model);
+        using var scope = torch.NewDisposeScope(); // as in Evaluate
         using var parts = Load(c, state, l);
         var start = ClientModel(c, state, l);
         start.CopyTo(c.Model);

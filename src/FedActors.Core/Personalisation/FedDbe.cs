@@ -91,7 +91,8 @@ public static class FedDbe
     /// <summary>Personalised evaluation: argmax head(body(x) + z̄ᵢᵖ).</summary>
     public static EvalOutcome Evaluate(SplitModel model, ParameterVector weights, float[] prbm, Dataset data, IReadOnlyList<int> indices, int batchSize = 500)
     {
-        using var bias = torch.tensor(prbm);
+        using var scope = torch.NewDisposeScope(); // nothing left to the GC (TensorLifetimeTests)
+        var bias = torch.tensor(prbm);
         return Evaluator.Evaluate(model, weights, data, indices, batchSize, x => model.Head.forward(model.Body.forward(x).Plus(bias)));
     }
 }

@@ -75,6 +75,7 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
 
     public ParameterVector InitialGlobal(Experiment experiment)
     {
+        using var scope = torch.NewDisposeScope(); // nothing left to the GC (TensorLifetimeTests)
         using var model = experiment.CreateModel();
         var l = LayoutOf(model);
         var init = experiment.InitialWeights();
@@ -118,6 +119,8 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
     public EvalOutcome Evaluate(PersonalContext c, PersonalState state)
     {
         var l = LayoutOf(c.Model);
+        // Every tensor of the call lives in a scope: a temporary left to the GC can be finalised mid-call (ScalarAudit).
+        using var scope = torch.NewDisposeScope();
         using var valve = LoadValve(c.Global, l);
         using var p = torch.tensor(state.Require(PersonalInputPart));
         var weights = Personal.Model(SharedVector.Slice(c.Global, 0, l.Body), state.Require(HeadPart));

@@ -151,6 +151,7 @@ internal sealed class InitialModel
         {
             if (_weights is null)
             {
+                using var scope = TorchSharp.torch.NewDisposeScope(); // nothing left to the GC (TensorLifetimeTests)
                 _weights = e.InitialWeights();
                 using var m = e.CreateModel();
                 _body = Personal.BodyCount(m);

@@ -106,6 +106,7 @@ public sealed class Experiment : IDisposable
     /// <summary>The round-0 global model, seeded.</summary>
     public ParameterVector InitialWeights()
     {
+        using var scope = TorchSharp.torch.NewDisposeScope(); // nothing left to the GC (TensorLifetimeTests)
         using var model = ModelRegistry.Create(Settings.Model, Data.SampleShape, Data.NumClasses, SeedStream.For(Seed, -1, -1, Purpose.ModelInit));
         return ParameterVector.From(model);
     }

@@ -18,14 +18,20 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
     {
         var global = initial ?? experiment.InitialWeights();
         var s = experiment.Settings;
+        var health = s.Round.HealthOrDefault;
         for (int round = 1; round <= s.Rounds; round++)
         {
             var clock = Stopwatch.StartNew();
             var (state, next, accepted) = RunRound(round, global);
-            global = next;
-            var (eval, clients) = ShouldEvaluate(round, s.Rounds, s.Round.EvaluateEvery) ? EvaluateWithClients(global) : (null, null);
-            yield return RoundSummary.From(state, eval?.Accuracy ?? double.NaN, eval?.MeanLoss ?? double.NaN, clock.ElapsedMilliseconds,
-                accepted, experiment.Collusion.IsMalicious).WithEvaluation(eval?.AttackSuccess ?? double.NaN, clients);
+            var problem = RoundHealth.AfterAggregation(state, next, health);
+            var (eval, clients) = problem is null && ShouldEvaluate(round, s.Rounds, s.Round.EvaluateEvery) ? EvaluateWithClients(next) : (null, null);
+            double accuracy = eval?.Accuracy ?? double.NaN, loss = eval?.MeanLoss ?? double.NaN;
+            problem ??= RoundHealth.AfterEvaluation(round, accuracy, loss);
+            yield return RoundSummary.From(state, accuracy, loss, clock.ElapsedMilliseconds, accepted, experiment.Collusion.IsMalicious)
+                .WithEvaluation(eval?.AttackSuccess ?? double.NaN, clients) with { Health = problem };
+            if (problem is null) global = next;
+            else if (health.OnFailure == HealthSettings.Stop) throw new RoundHealthException(round, problem);
+            // keep-last-good: the next round starts from the model before this one
         }
     }
 

@@ -1,7 +1,8 @@
 namespace FedActors.Core.Simulation;
 
 /// <summary>One finished round's metrics: a row of <c>rounds.csv</c> and the properties of <c>RoundCompleted</c>.
-/// Accuracy and loss are NaN on rounds that were not evaluated.</summary>
+/// Accuracy and loss are NaN on rounds that were not evaluated. <see cref="Health"/> is null for a sound round, else what
+/// its health check found (the round was then discarded or ended the run).</summary>
 public sealed record RoundSummary(
     int Round,
     int Selected,
@@ -25,8 +26,12 @@ public sealed record RoundSummary(
     int EvaluatedClients = 0,
     double ClientAccuracyMin = double.NaN,
     double ClientAccuracyMedian = double.NaN,
-    double ClientAccuracyMax = double.NaN)
+    double ClientAccuracyMax = double.NaN,
+    string? Health = null)
 {
+    /// <summary>Whether the round passed its health check (<see cref="RoundHealth"/>); <see cref="Health"/> says what failed.</summary>
+    public bool Healthy => Health is null;
+
     /// <summary>Malicious updates that were aggregated (false negatives).</summary>
     public int FalseNegatives => Malicious - TruePositives;
 

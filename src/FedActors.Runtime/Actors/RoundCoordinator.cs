@@ -36,6 +36,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private readonly Stopwatch _roundClock = new();
     private IActorRef _observer = ActorRefs.Nobody;
     private ParameterVector _global = null!;
+    /// <summary>The global model before the round's aggregation: what a round discarded by its health check reverts to.</summary>
+    private ParameterVector _lastGood = null!;
+    /// <summary>What the round's health check found after aggregation; null while sound.</summary>
+    private string? _problem;
     private RoundState _round = null!;
     private double _bestAccuracy = double.NaN;
     private double _lastAccuracy = double.NaN;
@@ -156,6 +160,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         var s = _experiment.Settings;
         var selected = ClientSampler.Sample(s.Seed, round, s.Clients.Count, s.Clients.SampledPerRound);
         _round = RoundState.Start(round, selected);
+        _problem = null;
         _roundClock.Restart();
         Broadcast(new GlobalModel(round, _global, _extra));
         if (selected.Any(id => _experiment.Collusion.CollusionNeeded(id, round)))
@@ -206,10 +211,12 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private void HandleAggregated(RoundAggregated m)
     {
         if (m.Round != _round.Round) return;
+        _lastGood = _global;
         _global = m.Global;
         _accepted = m.Accepted;
         var s = _experiment.Settings;
-        if (!PlainSimulation.ShouldEvaluate(_round.Round, s.Rounds, s.Round.EvaluateEvery))
+        _problem = RoundHealth.AfterAggregation(_round, _global, s.Round.HealthOrDefault);
+        if (_problem is not null || !PlainSimulation.ShouldEvaluate(_round.Round, s.Rounds, s.Round.EvaluateEvery))
             FinishRound(double.NaN, double.NaN);
         else if (_method is not null)
             StartPersonalEvaluation();
@@ -255,15 +262,26 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     private void FinishRound(double accuracy, double loss, double attackSuccess = double.NaN, ClientEvaluation? clients = null)
     {
+        var problem = _problem ?? RoundHealth.AfterEvaluation(_round.Round, accuracy, loss);
         var summary = RoundSummary.From(_round, accuracy, loss, _roundClock.ElapsedMilliseconds, _accepted, _experiment.Collusion.IsMalicious)
-            .WithEvaluation(attackSuccess, clients);
-        if (!double.IsNaN(accuracy))
+            .WithEvaluation(attackSuccess, clients) with { Health = problem };
+        if (problem is null && !double.IsNaN(accuracy))
         {
             _lastAccuracy = accuracy;
             _bestAccuracy = double.IsNaN(_bestAccuracy) ? accuracy : Math.Max(_bestAccuracy, accuracy);
         }
         _events.RoundCompleted(summary);
         _observer.Tell(new RoundFinished(summary));
+        if (problem is not null)
+        {
+            if (_experiment.Settings.Round.HealthOrDefault.OnFailure == HealthSettings.Stop)
+            {
+                Fail($"round {_round.Round} failed its health check: {problem}");
+                return;
+            }
+            _global = _lastGood;
+            _events.RoundDiscarded(_round.Round, problem);
+        }
         if (_round.Round < Rounds)
         {
             StartRound(_round.Round + 1);

@@ -5,6 +5,9 @@ using FedActors.Runtime.Protocol;
 
 namespace FedActors.Runtime.Actors;
 
+/// <summary>The coordinator ended the run (a failed health check, a failed aggregation): a reason for the user, not a bug.</summary>
+public sealed class RunAbortedException(string reason) : Exception(reason);
+
 /// <summary>The result of a whole run, as the edge (CLI, tests) receives it.</summary>
 public sealed record RunResult(IReadOnlyList<RoundSummary> Rounds, ParameterVector FinalModel);
 
@@ -27,6 +30,6 @@ public sealed class RunObserver : ReceiveActor
             onRound(m.Summary);
         });
         Receive<RunFinished>(m => done.TrySetResult(new RunResult(_rounds.ToArray(), m.FinalModel)));
-        Receive<RunFailed>(m => done.TrySetException(new InvalidOperationException(m.Reason)));
+        Receive<RunFailed>(m => done.TrySetException(new RunAbortedException(m.Reason)));
     }
 }

@@ -43,6 +43,7 @@ public sealed class RunEvents(ILogger log)
             .ForContext("ClientAccuracyMin", r.ClientAccuracyMin)
             .ForContext("ClientAccuracyMedian", r.ClientAccuracyMedian)
             .ForContext("ClientAccuracyMax", r.ClientAccuracyMax)
+            .ForContext("Health", r.Health)
             .Information(
                 "Round {Round}: {Responded}/{Selected} responded, {Dropped} dropped, accuracy {Accuracy:0.0000}, loss {Loss:0.0000} in {RoundMs} ms",
                 r.Round, r.Responded, r.Selected, r.Dropped, r.Accuracy, r.Loss, r.RoundMs);
@@ -51,6 +52,11 @@ public sealed class RunEvents(ILogger log)
         For("RunCompleted").Information(
             "Run completed after {Rounds} rounds: final accuracy {FinalAccuracy:0.0000}, best {BestAccuracy:0.0000}, {ElapsedSeconds:0.0} s",
             rounds, finalAccuracy, bestAccuracy, elapsed.TotalSeconds);
+
+    /// <summary>A round failed its health check and, with <c>round.health.on-failure = keep-last-good</c>, its model was
+    /// thrown away: the next round starts from the global model before it.</summary>
+    public void RoundDiscarded(int round, string problem) =>
+        For("RoundDiscarded").Warning("Round {Round} discarded, the run goes on from the model before it: {Problem}", round, problem);
 
     public void RunAborted(string reason) => For("RunAborted").Error("Run aborted: {Reason}", reason);
 

@@ -167,7 +167,10 @@ public static class FedActorsSettings
             Round: new RoundSettings(
                 DeadlineSeconds: r.Double("fedactors.round.deadline-seconds", 0, double.MaxValue),
                 Timeout: r.Duration("fedactors.round.timeout"),
-                EvaluateEvery: r.Int("fedactors.round.evaluate-every", 1, int.MaxValue)),
+                EvaluateEvery: r.Int("fedactors.round.evaluate-every", 1, int.MaxValue),
+                Health: new Core.Simulation.HealthSettings(
+                    MaxRejectedFraction: r.Double("fedactors.round.health.max-rejected-fraction", 0, 1),
+                    OnFailure: r.OneOf("fedactors.round.health.on-failure", Core.Simulation.HealthSettings.Actions))),
             Rule: r.OneOf("fedactors.defence.rule", AggregationRegistry.Names),
             Device: new DeviceSettings(
                 Device: r.OneOf("fedactors.device.kind", ["cpu"]),
