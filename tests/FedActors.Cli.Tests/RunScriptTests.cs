@@ -8,7 +8,7 @@ namespace FedActors.Cli.Tests;
 [Collection("Cli")]
 public class RunScriptTests
 {
-    private static readonly string Root = FindRoot();
+    internal static readonly string Root = FindRoot();
 
     private static string FindRoot()
     {
@@ -17,7 +17,23 @@ public class RunScriptTests
         return d?.FullName ?? throw new InvalidOperationException("repository root not found");
     }
 
-    private static (int Code, string Out, string Err) RunScript(params string[] args)
+    /// <summary>Starts <c>./run.sh ARGS</c> (which execs the CLI, so killing this process kills the run).</summary>
+    internal static Process Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo("bash") { WorkingDirectory = Root, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(Root, "run.sh"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["FEDACTORS_SKIP_SETUP"] = "1";
+        psi.Environment["FEDACTORS_CLI"] = Path.Combine(AppContext.BaseDirectory, "fedactors.dll");
+        var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, _) => { }; // drained, so a full pipe never blocks the run
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return p;
+    }
+
+    internal static (int Code, string Out, string Err) RunScript(params string[] args)
     {
         var psi = new ProcessStartInfo("bash") { WorkingDirectory = Root, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Path.Combine(Root, "run.sh"));
@@ -31,7 +47,7 @@ public class RunScriptTests
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
-    private static string TempDir() => Directory.CreateTempSubdirectory("fedactors-cli-").FullName;
+    internal static string TempDir() => Directory.CreateTempSubdirectory("fedactors-cli-").FullName;
 
     [Fact]
     public void The_quickstart_should_run_end_to_end_on_a_small_slice_and_write_the_run_folder()

@@ -27,19 +27,41 @@ public static class RunCommand
             Description = "Wall-clock budget: stop after the round during which it runs out and report the rounds done (0 = none)",
             DefaultValueFactory = _ => 0,
         };
-        var command = new Command("run", "Run a federated experiment and write runs/<experiment>-<timestamp>/") { config, set, seq, output, budget };
+        var resume = new Option<string?>("--resume")
+        {
+            Description = "Continue the run in this run folder after its last committed round (a run stopped, killed or out of budget)",
+        };
+        var command = new Command("run", "Run a federated experiment and write runs/<experiment>-<timestamp>/") { config, set, seq, output, budget, resume };
         command.SetAction((parse, cancel) =>
         {
             var overrides = (parse.GetValue(set) ?? []).ToList();
             if (parse.GetValue(seq) is { Length: > 0 } url) overrides.Add($"fedactors.monitoring.seq.url=\"{url}\"");
-            return ExecuteAsync(parse.GetValue(config)!, overrides, parse.GetValue(output)!, cancel, TimeSpan.FromMinutes(parse.GetValue(budget)));
+            var budgetSpan = TimeSpan.FromMinutes(parse.GetValue(budget));
+            if (parse.GetValue(resume) is { } folder)
+            {
+                if (parse.GetResult(config) is { Implicit: false } || overrides.Count > 0)
+                    return Task.FromResult(ExperimentLoader.Report(new Runtime.Settings.ConfigurationError("--resume", folder,
+                        "no config file and no --set: a resumed run runs its own config.conf unchanged")));
+                return ResumeAsync(folder, cancel, budgetSpan);
+            }
+            return ExecuteAsync(parse.GetValue(config)!, overrides, parse.GetValue(output)!, cancel, budgetSpan);
         });
         return command;
     }
 
+    /// <summary><c>--resume FOLDER</c>: the folder's own config.conf, its state file's last checkpoint, the same run folder.</summary>
+    public static Task<int> ResumeAsync(string runDir, CancellationToken cancel, TimeSpan budget = default)
+    {
+        var configPath = Path.Combine(runDir, "config.conf");
+        if (!File.Exists(configPath))
+            return Task.FromResult(ExperimentLoader.Report(new Runtime.Settings.ConfigurationError("--resume", runDir, "a run folder with its config.conf")));
+        return ExecuteAsync(configPath, [], Path.GetDirectoryName(Path.GetFullPath(runDir))!, cancel, budget, Path.GetFullPath(runDir));
+    }
+
     /// <param name="budget">Wall-clock budget (zero: none); when it runs out the run stops after the current round.</param>
+    /// <param name="resumeDir">The run folder to continue (its last committed round); null starts a new run folder.</param>
     public static async Task<int> ExecuteAsync(string configPath, IReadOnlyList<string> overrides, string outRoot, CancellationToken cancel,
-        TimeSpan budget = default)
+        TimeSpan budget = default, string? resumeDir = null)
     {
         LoadedExperiment loaded;
         try { loaded = ExperimentLoader.Load(configPath, overrides); }
@@ -47,21 +69,32 @@ public static class RunCommand
 
         using var experiment = loaded.Experiment;
         var settings = loaded.Settings;
-        var runDir = RunFolder.Create(outRoot, settings.Name);
-        var runId = Path.GetFileName(runDir);
         var c = loaded.Config;
+        var effective = HoconText.Render(c, "fedactors");
+        var configHash = RunCheckpoint.HashConfig(effective);
+        RunCheckpoint? resumed = null;
+        if (resumeDir is not null)
+        {
+            try { resumed = Runtime.State.StateStores.LastCheckpoint(c, resumeDir, configHash); }
+            catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
+        }
+        var runDir = resumeDir ?? RunFolder.Create(outRoot, settings.Name);
+        var runId = Path.GetFileName(runDir);
         using var logger = RunLogging.Create(loaded.Monitoring.TargetsFor(runDir), settings.Name, runId);
         Log.Logger = logger; // Akka's own log events reach the run's sinks through Akka.Logger.Serilog.
         try
         {
-            var effective = HoconText.Render(c, "fedactors");
             logger.ForContext("Event", "Configuration").Information("Effective configuration {Configuration}", effective);
-            RunFolder.WriteConfig(runDir, effective);
-            PartitionFile.Write(Path.Combine(runDir, "partition.json"), experiment.Partition, settings.Data.Dataset, settings.Data.Pool, experiment.Data.NumClasses);
+            if (resumed is null)
+            {
+                RunFolder.WriteConfig(runDir, effective);
+                PartitionFile.Write(Path.Combine(runDir, "partition.json"), experiment.Partition, settings.Data.Dataset, settings.Data.Pool, experiment.Data.NumClasses);
+            }
+            else AnsiConsole.MarkupLineInterpolated($"resuming [bold]{runDir}[/] after round {resumed.Round} of {settings.Rounds}");
             var events = new RunEvents(logger);
             var clock = Stopwatch.StartNew();
             var store = Runtime.State.StateStores.Create(c, runDir);
-            var rounds = new List<RoundSummary>();
+            var rounds = new List<RoundSummary>(resumed?.Rounds ?? []);
             var csv = Path.Combine(runDir, "rounds.csv");
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             bool outOfBudget = false;
@@ -77,7 +110,7 @@ public static class RunCommand
                         outOfBudget = true;
                         stop.Cancel();
                     }
-                }, store, stop.Token));
+                }, store, stop.Token, resume: resumed is not null, configHash: configHash));
             }
             catch (OperationCanceledException) when (outOfBudget && !cancel.IsCancellationRequested)
             {

@@ -36,6 +36,16 @@ public sealed class Collusion
 
     public bool IsMalicious(int clientId) => Malicious.Contains(clientId);
 
+    /// <summary>What the attack remembers between rounds (empty for attacks that remember nothing).</summary>
+    public IReadOnlyDictionary<string, int[]> Memory =>
+        Attack?.Model is IRemembersRounds r ? r.Memory : new Dictionary<string, int[]>();
+
+    /// <summary>Gives the attack back what it remembered at a checkpoint.</summary>
+    public void Restore(IReadOnlyDictionary<string, int[]> memory)
+    {
+        if (Attack?.Model is IRemembersRounds r) r.Restore(memory);
+    }
+
     /// <summary>Whether the client attacks in this round.</summary>
     public bool Attacks(int clientId, int round) => Attack is not null && round >= Settings.StartRound && IsMalicious(clientId);
 

@@ -43,6 +43,17 @@ public interface IBackdoor
     Tensor Stamp(Tensor x);
 }
 
+/// <summary>An attack that remembers something between rounds (the Pill's one-time and adaptive patterns). Its memory is
+/// part of a run's checkpoint, so a resumed run attacks as an uninterrupted one would.</summary>
+public interface IRemembersRounds
+{
+    /// <summary>The memory as named integer arrays (empty when there is none yet).</summary>
+    IReadOnlyDictionary<string, int[]> Memory { get; }
+
+    /// <summary>Replaces the memory with one that <see cref="Memory"/> returned.</summary>
+    void Restore(IReadOnlyDictionary<string, int[]> memory);
+}
+
 /// <summary>A configured attack: a data part (applied while the malicious client trains), a model part (applied to
 /// its update, in the Adversary), or both.</summary>
 public sealed record Attack(string Name, IDataPoisoningAttack? Data, IModelPoisoningAttack? Model);

@@ -44,7 +44,7 @@ public sealed record PillStructure(int[] Neurons, int[] Coordinates, int[] Disco
 /// <see cref="PillOptions"/>, defaulted as the spec proposes. The pill is searched again every round by default (the
 /// "repeated" pattern); one-time and adaptive patterns, separately for the feature extractor and the classifier, give
 /// the paper's 3 × 2 = 6 patterns.</remarks>
-public sealed class Pill(IModelPoisoningAttack baseAttack, PillOptions options) : IModelPoisoningAttack
+public sealed class Pill(IModelPoisoningAttack baseAttack, PillOptions options) : IModelPoisoningAttack, IRemembersRounds
 {
     public PillOptions Options => options;
 
@@ -53,6 +53,30 @@ public sealed class Pill(IModelPoisoningAttack baseAttack, PillOptions options) 
     // before the remembered one starts a new run.
     private readonly Lock _lock = new();
     private (int Round, int[] Neurons)? _path, _classifier;
+
+    /// <summary>The remembered feature path and classifier neurons, each as [round, neurons…].</summary>
+    public IReadOnlyDictionary<string, int[]> Memory
+    {
+        get
+        {
+            lock (_lock)
+            {
+                var m = new Dictionary<string, int[]>(StringComparer.Ordinal);
+                if (_path is { } p) m["pill.path"] = [p.Round, .. p.Neurons];
+                if (_classifier is { } c) m["pill.classifier"] = [c.Round, .. c.Neurons];
+                return m;
+            }
+        }
+    }
+
+    public void Restore(IReadOnlyDictionary<string, int[]> memory)
+    {
+        lock (_lock)
+        {
+            _path = memory.TryGetValue("pill.path", out var p) ? (p[0], p[1..]) : null;
+            _classifier = memory.TryGetValue("pill.classifier", out var c) ? (c[0], c[1..]) : null;
+        }
+    }
 
     /// <summary>Whether a part of the pill is searched again in <paramref name="round"/> under its pattern.</summary>
     public static bool SearchAgain(string pattern, int? searchedIn, int round, int period) =>

@@ -120,7 +120,9 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
     {
         if (_inFlight is not { } f || f.Work != m.Work) return;
         _inFlight = null;
-        _state = _state with { Personal = m.State };
+        // versioned by the run's round the work belongs to (an evaluation of round r is round r's), saved before any
+        // reply, so a checkpoint of round r never misses a client's state of round r
+        _state = _state with { Personal = m.State, Version = f.RequestRound };
         _store.Save(_state);
         switch (m.Work)
         {
@@ -164,7 +166,9 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
     {
         _pending = null;
         p.ReplyTo.Tell(new UpdateSubmitted(_clientId, p.Round, delta, trained.NumSamples, trained.TrainLoss, p.SimSeconds, trained.ComputeMs));
-        _state = _state with { RoundsTrained = _state.RoundsTrained + 1, LastRound = p.Round };
+        // bookkeeping only, after the reply (a slow store must not hold the round up): the personal state that later rounds
+        // depend on was saved before this in HandlePersonalDone
+        _state = _state with { RoundsTrained = _state.RoundsTrained + 1, LastRound = p.Round, Version = p.Round };
         _store.Save(_state);
     }
 

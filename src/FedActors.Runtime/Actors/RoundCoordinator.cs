@@ -7,6 +7,7 @@ using FedActors.Core.Simulation;
 using FedActors.Core.Updates;
 using FedActors.Runtime.Monitoring;
 using FedActors.Runtime.Protocol;
+using FedActors.Runtime.State;
 
 namespace FedActors.Runtime.Actors;
 
@@ -19,8 +20,11 @@ namespace FedActors.Runtime.Actors;
 /// </summary>
 public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 {
-    public static Props Props(Experiment experiment, IActorRef clients, IActorRef evaluator, IActorRef adversary, RunEvents events) =>
-        Akka.Actor.Props.Create(() => new RoundCoordinator(experiment, clients, evaluator, adversary, events));
+    /// <param name="checkpoints">Where each finished round is committed, and a resumed run starts from (null: none).</param>
+    /// <param name="configHash">The effective configuration's hash: kept in each checkpoint, checked on resume.</param>
+    public static Props Props(Experiment experiment, IActorRef clients, IActorRef evaluator, IActorRef adversary, RunEvents events,
+        ICheckpointStore? checkpoints = null, string configHash = "") =>
+        Akka.Actor.Props.Create(() => new RoundCoordinator(experiment, clients, evaluator, adversary, events, checkpoints, configHash));
 
     private sealed record RoundTimeout(int Round);
     private sealed record EvaluationTimeout(int Round);
@@ -31,6 +35,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private readonly IActorRef _evaluator;
     private readonly IActorRef _adversary;
     private readonly RunEvents _events;
+    private readonly ICheckpointStore? _checkpoints;
+    private readonly string _configHash;
+    /// <summary>Every finished round, for the checkpoint (a resumed run's rounds.csv and summary need them all).</summary>
+    private readonly List<RoundSummary> _rounds = [];
     private readonly HashSet<IActorRef> _workers = [];
     private readonly Stopwatch _runClock = new();
     private readonly Stopwatch _roundClock = new();
@@ -53,8 +61,11 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public RoundCoordinator(Experiment experiment, IActorRef clients, IActorRef evaluator, IActorRef adversary, RunEvents events)
+    public RoundCoordinator(Experiment experiment, IActorRef clients, IActorRef evaluator, IActorRef adversary, RunEvents events,
+        ICheckpointStore? checkpoints = null, string configHash = "")
     {
+        _checkpoints = checkpoints;
+        _configHash = configHash;
         _experiment = experiment;
         _clients = clients;
         _evaluator = evaluator;
@@ -83,6 +94,11 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
             return;
         }
         _observer = m.ReplyTo;
+        if (m.Resume)
+        {
+            Resume();
+            return;
+        }
         _global = _method?.InitialGlobal(_experiment) ?? _experiment.InitialWeights();
         _events.RunStarted(_experiment, _global.Length, _workers.Count);
         _runClock.Start();
@@ -97,6 +113,43 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         Become(Running);
         StartRound(1);
     }
+
+    /// <summary>Continues after the last committed round: its model, extra vector, bookkeeping and attack memory, with every
+    /// client's state taken back to that round (work of the round in progress is forgotten and redone with the same seeds).</summary>
+    private void Resume()
+    {
+        if (_checkpoints?.Last() is not { } c)
+        {
+            Fail("there is no committed round to resume from");
+            return;
+        }
+        if (c.ConfigHash != _configHash)
+        {
+            Fail("the checkpoint was made with another configuration");
+            return;
+        }
+        _checkpoints.RollBack(c.Round);
+        _global = c.Global;
+        _extra = c.Extra;
+        _bestAccuracy = c.BestAccuracy;
+        _lastAccuracy = c.LastAccuracy;
+        _rounds.AddRange(c.Rounds);
+        _experiment.Collusion.Restore(c.AttackMemory);
+        _events.RunResumed(_experiment, c.Round);
+        _runClock.Start();
+        if (c.Round >= Rounds)
+        {
+            Complete();
+            return;
+        }
+        Become(Running);
+        StartRound(c.Round + 1);
+    }
+
+    /// <summary>Commits the finished round: everything the later rounds depend on (see <see cref="RunCheckpoint"/>).</summary>
+    private void Commit(int round) =>
+        _checkpoints?.Commit(new RunCheckpoint(round, _global, _extra, _bestAccuracy, _lastAccuracy, [.. _rounds],
+            _experiment.Collusion.Memory, _configHash));
 
     private GlobalModel? _latestModel;
 
@@ -271,22 +324,30 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
             _bestAccuracy = double.IsNaN(_bestAccuracy) ? accuracy : Math.Max(_bestAccuracy, accuracy);
         }
         _events.RoundCompleted(summary);
-        _observer.Tell(new RoundFinished(summary));
         if (problem is not null)
         {
             if (_experiment.Settings.Round.HealthOrDefault.OnFailure == HealthSettings.Stop)
             {
+                _observer.Tell(new RoundFinished(summary));
                 Fail($"round {_round.Round} failed its health check: {problem}");
                 return;
             }
             _global = _lastGood;
             _events.RoundDiscarded(_round.Round, problem);
         }
+        _rounds.Add(summary);
+        Commit(_round.Round);
+        _observer.Tell(new RoundFinished(summary));
         if (_round.Round < Rounds)
         {
             StartRound(_round.Round + 1);
             return;
         }
+        Complete();
+    }
+
+    private void Complete()
+    {
         _events.RunCompleted(Rounds, _lastAccuracy, _bestAccuracy, _runClock.Elapsed);
         _observer.Tell(new RunFinished(Rounds, _global));
         Become(() =>

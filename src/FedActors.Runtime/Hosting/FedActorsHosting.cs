@@ -16,7 +16,10 @@ using FedActors.Runtime.State;
 namespace FedActors.Runtime.Hosting;
 
 /// <summary>What one node needs to host its part of a run.</summary>
-public sealed record NodeResources(Experiment Experiment, TorchWorkerPool Pool, IClientStateStore Store, RunEvents Events);
+/// <param name="Checkpoints">Where the coordinator commits each round (null: no checkpoints, e.g. matrix cells).</param>
+/// <param name="ConfigHash">The effective configuration's hash, kept in every checkpoint.</param>
+public sealed record NodeResources(Experiment Experiment, TorchWorkerPool Pool, IClientStateStore Store, RunEvents Events,
+    ICheckpointStore? Checkpoints = null, string ConfigHash = "");
 
 /// <summary>Akka.Hosting start-up, one extension method per concern.</summary>
 public static class FedActorsHosting
@@ -71,7 +74,8 @@ public static class FedActorsHosting
     /// <summary>The round coordinator as a cluster singleton (with its proxy), and this node's worker registered with it.</summary>
     public static AkkaConfigurationBuilder WithCoordinator(this AkkaConfigurationBuilder b, NodeResources r) =>
         b.WithSingleton<RoundCoordinator>(ActorNames.Coordinator,
-                (_, registry, _) => RoundCoordinator.Props(r.Experiment, registry.Get<ClientEntity>(), registry.Get<DeviceWorker>(), registry.Get<Adversary>(), r.Events),
+                (_, registry, _) => RoundCoordinator.Props(r.Experiment, registry.Get<ClientEntity>(), registry.Get<DeviceWorker>(), registry.Get<Adversary>(), r.Events,
+                    r.Checkpoints, r.ConfigHash),
                 new ClusterSingletonOptions { Role = ActorNames.Role })
             .WithActors((_, registry) => registry.Get<RoundCoordinator>().Tell(new RegisterWorker(registry.Get<DeviceWorker>())));
 }

@@ -20,12 +20,17 @@ namespace FedActors.Runtime.Hosting;
 /// </summary>
 public static class SimulationRunner
 {
+    /// <param name="store">Client state; when it also keeps checkpoints, every round is committed to it.</param>
+    /// <param name="resume">Continue after the store's last committed round instead of starting at round 1.</param>
+    /// <param name="configHash">The effective configuration's hash, kept in each checkpoint.</param>
     public static async Task<RunResult> RunAsync(Experiment experiment, Config config, RunEvents events,
-        Action<RoundSummary>? onRound = null, IClientStateStore? store = null, CancellationToken cancel = default)
+        Action<RoundSummary>? onRound = null, IClientStateStore? store = null, CancellationToken cancel = default, bool resume = false,
+        string configHash = "")
     {
         var device = experiment.Settings.Device;
         using var pool = new TorchWorkerPool(device.EffectiveWorkers, device.ThreadsPerWorker, experiment.CreateModel);
-        var resources = new NodeResources(experiment, pool, store ?? new InMemoryClientStateStore(), events);
+        store ??= new InMemoryClientStateStore();
+        var resources = new NodeResources(experiment, pool, store, events, store as ICheckpointStore, configHash);
         using var host = BuildHost(config, resources);
         await host.StartAsync(cancel);
         try
@@ -34,7 +39,7 @@ public static class SimulationRunner
             var registry = ActorRegistry.For(system);
             var done = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
             var observer = system.ActorOf(RunObserver.Props(onRound ?? (_ => { }), done), "run-observer");
-            (await registry.GetAsync<RoundCoordinator>(cancel)).Tell(new StartRun(observer));
+            (await registry.GetAsync<RoundCoordinator>(cancel)).Tell(new StartRun(observer, resume));
             await using var _ = cancel.Register(() => done.TrySetCanceled(cancel));
             return await done.Task;
         }

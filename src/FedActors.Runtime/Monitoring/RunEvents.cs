@@ -22,6 +22,10 @@ public sealed class RunEvents(ILogger log)
             s.Name, s.Rounds, s.Clients.Count, s.Clients.SampledPerRound, s.Model, parameters, s.Seed, nodes);
     }
 
+    public void RunResumed(Experiment e, int committedRound) =>
+        For("RunResumed").Information("Run {Experiment} resumed after its last committed round {Round} of {Rounds}",
+            e.Settings.Name, committedRound, e.Settings.Rounds);
+
     public void RoundCompleted(RoundSummary r) =>
         For("RoundCompleted")
             .ForContext("ComputeMs", r.ComputeMs)

@@ -15,8 +15,9 @@ public interface IWithClientId
 
 // ---- run control (edge → coordinator → edge)
 
-/// <summary>Starts the run; progress and the end go to <paramref name="ReplyTo"/>.</summary>
-public sealed record StartRun(IActorRef ReplyTo) : IFedActorsMessage;
+/// <summary>Starts the run; progress and the end go to <paramref name="ReplyTo"/>. With <paramref name="Resume"/> the
+/// coordinator continues after the last round committed to its checkpoint store.</summary>
+public sealed record StartRun(IActorRef ReplyTo, bool Resume = false) : IFedActorsMessage;
 
 /// <summary>One round is done (sent to the run's observer).</summary>
 public sealed record RoundFinished(RoundSummary Summary) : IFedActorsMessage;

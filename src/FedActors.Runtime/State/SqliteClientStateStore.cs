@@ -1,15 +1,17 @@
 using FedActors.Core.Personalisation;
+using FedActors.Core.Simulation;
 using Microsoft.Data.Sqlite;
 
 namespace FedActors.Runtime.State;
 
 /// <summary>
-/// Client state in an embedded SQLite file (DESIGN: the default store of a single-host run), one row per client (the
-/// personal state as a blob, <see cref="PersonalState.ToBytes"/>), so a
-/// passivated entity — or a later run resuming from the same file — continues exactly where it stopped. Thread-safe:
-/// each call opens a pooled connection; WAL mode lets readers and the writer overlap.
+/// Client state and the run's checkpoints in an embedded SQLite file (DESIGN: the default store of a single-host run).
+/// Client state is one row per client and version (the round whose work made it; the personal state as a blob,
+/// <see cref="PersonalState.ToBytes"/>), so a passivated entity continues exactly where it stopped, and a resumed run
+/// takes every client back to the committed round. Thread-safe: each call opens a pooled connection; WAL mode lets
+/// readers and the writer overlap.
 /// </summary>
-public sealed class SqliteClientStateStore : IClientStateStore
+public sealed class SqliteClientStateStore : IClientStateStore, ICheckpointStore
 {
     private readonly string _connectionString;
 
@@ -22,20 +24,18 @@ public sealed class SqliteClientStateStore : IClientStateStore
         using var cmd = c.CreateCommand();
         cmd.CommandText = """
             PRAGMA journal_mode = WAL;
-            CREATE TABLE IF NOT EXISTS client_state (
-                client_id INTEGER PRIMARY KEY,
+            CREATE TABLE IF NOT EXISTS client_states (
+                client_id INTEGER NOT NULL,
+                version INTEGER NOT NULL,
                 rounds_trained INTEGER NOT NULL,
                 last_round INTEGER NOT NULL,
-                personal BLOB NULL);
+                personal BLOB NULL,
+                PRIMARY KEY (client_id, version));
+            CREATE TABLE IF NOT EXISTS checkpoints (
+                round INTEGER PRIMARY KEY,
+                data BLOB NOT NULL);
             """;
         cmd.ExecuteNonQuery();
-        // A file written before personal state existed: add the column.
-        cmd.CommandText = "SELECT COUNT(*) FROM pragma_table_info('client_state') WHERE name = 'personal'";
-        if (Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
-        {
-            cmd.CommandText = "ALTER TABLE client_state ADD COLUMN personal BLOB NULL";
-            cmd.ExecuteNonQuery();
-        }
     }
 
     private SqliteConnection Open()
@@ -49,12 +49,12 @@ public sealed class SqliteClientStateStore : IClientStateStore
     {
         using var c = Open();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT rounds_trained, last_round, personal FROM client_state WHERE client_id = $id";
+        cmd.CommandText = "SELECT rounds_trained, last_round, personal, version FROM client_states WHERE client_id = $id ORDER BY version DESC LIMIT 1";
         cmd.Parameters.AddWithValue("$id", clientId);
         using var r = cmd.ExecuteReader();
         if (!r.Read()) return null;
         var personal = r.IsDBNull(2) ? null : PersonalState.FromBytes((byte[])r.GetValue(2));
-        return new ClientState(clientId, r.GetInt32(0), r.GetInt32(1), personal);
+        return new ClientState(clientId, r.GetInt32(0), r.GetInt32(1), personal, r.GetInt32(3));
     }
 
     public void Save(ClientState state)
@@ -62,14 +62,50 @@ public sealed class SqliteClientStateStore : IClientStateStore
         using var c = Open();
         using var cmd = c.CreateCommand();
         cmd.CommandText = """
-            INSERT INTO client_state (client_id, rounds_trained, last_round, personal) VALUES ($id, $trained, $last, $personal)
-            ON CONFLICT(client_id) DO UPDATE SET rounds_trained = excluded.rounds_trained, last_round = excluded.last_round,
+            INSERT INTO client_states (client_id, version, rounds_trained, last_round, personal) VALUES ($id, $version, $trained, $last, $personal)
+            ON CONFLICT(client_id, version) DO UPDATE SET rounds_trained = excluded.rounds_trained, last_round = excluded.last_round,
                 personal = excluded.personal
             """;
         cmd.Parameters.AddWithValue("$id", state.ClientId);
+        cmd.Parameters.AddWithValue("$version", state.Version);
         cmd.Parameters.AddWithValue("$trained", state.RoundsTrained);
         cmd.Parameters.AddWithValue("$last", state.LastRound);
         cmd.Parameters.AddWithValue("$personal", state.Personal is null ? DBNull.Value : state.Personal.ToBytes());
+        cmd.ExecuteNonQuery();
+    }
+
+    public void Commit(RunCheckpoint checkpoint)
+    {
+        using var c = Open();
+        using var tx = c.BeginTransaction();
+        using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = """
+            INSERT OR REPLACE INTO checkpoints (round, data) VALUES ($round, $data);
+            DELETE FROM checkpoints WHERE round <> $round;
+            DELETE FROM client_states WHERE version < (
+                SELECT MAX(n.version) FROM client_states n WHERE n.client_id = client_states.client_id AND n.version <= $round);
+            """;
+        cmd.Parameters.AddWithValue("$round", checkpoint.Round);
+        cmd.Parameters.AddWithValue("$data", checkpoint.ToBytes());
+        cmd.ExecuteNonQuery();
+        tx.Commit();
+    }
+
+    public RunCheckpoint? Last()
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT data FROM checkpoints ORDER BY round DESC LIMIT 1";
+        return cmd.ExecuteScalar() is byte[] data ? RunCheckpoint.FromBytes(data) : null;
+    }
+
+    public void RollBack(int round)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "DELETE FROM client_states WHERE version > $round; DELETE FROM checkpoints WHERE round > $round";
+        cmd.Parameters.AddWithValue("$round", round);
         cmd.ExecuteNonQuery();
     }
 }

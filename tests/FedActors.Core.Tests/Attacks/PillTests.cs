@@ -150,3 +150,19 @@ public class PillReferenceTests
         Assert.Equal(5, new PillOptions(ExtraEpochs: 5).ExtraEpochsFor(20, 2));
     }
 }
+
+public class PillMemoryTests
+{
+    [Fact]
+    public void The_Pills_memory_should_survive_a_round_trip_through_a_checkpoint()
+    {
+        var pill = new FedActors.Core.Attacks.Pill(new FedActors.Core.Attacks.SignFlip(new FedActors.Core.Attacks.SignFlipOptions()), new FedActors.Core.Attacks.PillOptions(FeaturePattern: "one-time"));
+        Assert.Empty(pill.Memory);
+        pill.Restore(new Dictionary<string, int[]> { ["pill.path"] = [3, 1, 4, 1], ["pill.classifier"] = [5, 9, 2] });
+        var memory = pill.Memory;
+        Assert.Equal([3, 1, 4, 1], memory["pill.path"]);
+        Assert.Equal([5, 9, 2], memory["pill.classifier"]);
+        pill.Restore(new Dictionary<string, int[]>());
+        Assert.Empty(pill.Memory);
+    }
+}

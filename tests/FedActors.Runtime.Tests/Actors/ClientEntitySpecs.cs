@@ -57,7 +57,7 @@ public class ClientEntitySpecs() : TestKit(LocalSpecConfig.Config)
         var update = ExpectMsg<UpdateSubmitted>();
         Assert.Equal([1f, 2f], update.Delta.Values);
         Assert.Equal(e.Participation(2, 4).SimSeconds, update.SimSeconds);
-        AwaitAssert(() => Assert.Equal(new ClientState(2, 1, 4), store.Load(2)));
+        AwaitAssert(() => Assert.Equal(new ClientState(2, 1, 4, Version: 4), store.Load(2)));
     }
 
     [Fact]

@@ -47,7 +47,7 @@ public class ClientStateSpecs() : TestKit(LocalSpecConfig.Config)
         ExpectMsg<UpdateSubmitted>();
 
         // assert: it continued from the stored state
-        AwaitAssert(() => Assert.Equal(new ClientState(2, 2, 5), store.Load(2)));
+        AwaitAssert(() => Assert.Equal(new ClientState(2, 2, 5, Version: 5), store.Load(2)));
     }
 
     private static readonly PersonalState Trained = new(1, new Dictionary<string, float[]>

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using Microsoft.Data.Sqlite;
+using Xunit;
+
+namespace FedActors.Cli.Tests;
+
+/// <summary><c>fedactors run --resume</c>: a run killed with SIGKILL in the middle of a round continues after its last
+/// committed round and gives the rounds an uninterrupted run gives.</summary>
+[Collection("Cli")]
+public class ResumeTests
+{
+    private static readonly string Root = RunScriptTests.Root;
+
+    /// <summary>FedALA (personal state that matters), 4 rounds of 5 of 10 clients on a slice.</summary>
+    private static readonly string[] Experiment =
+    [
+        "hocon/experiments/quickstart.conf", "--set", "fedactors.rounds=4", "--set", "fedactors.data.limit=3000", "--set", "fedactors.clients.count=10",
+        "--set", "fedactors.clients.per-round=5", "--set", "fedactors.personalization.method=fedala",
+    ];
+
+    private static string[] Rounds(string folder)
+    {
+        var lines = File.ReadAllLines(Path.Combine(folder, "rounds.csv"));
+        var header = lines[0].Split(',');
+        var keep = Enumerable.Range(0, header.Length).Where(i => header[i] is not ("round_ms" or "compute_ms")).ToArray();
+        return lines.Select(l => string.Join(',', keep.Select(i => l.Split(',')[i]))).ToArray();
+    }
+
+    private static long Scalar(string db, string sql)
+    {
+        using var c = new SqliteConnection($"Data Source={db};Mode=ReadOnly;Pooling=False");
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        return cmd.ExecuteScalar() is long v ? v : -1;
+    }
+
+    [Fact]
+    public void A_run_killed_mid_round_and_resumed_should_give_the_rounds_of_an_uninterrupted_run()
+    {
+        // arrange: the uninterrupted run
+        var full = RunScriptTests.TempDir();
+        var (code, o, e) = RunScriptTests.RunScript(["run", .. Experiment, "--out", full]);
+        Assert.True(code == 0, o + e);
+        var expected = Rounds(Directory.GetDirectories(full).Single());
+
+        // act: the same run, killed (SIGKILL) once round 2 is committed and a client of round 3 has saved its state
+        var killedRoot = RunScriptTests.TempDir();
+        using var p = RunScriptTests.Start(["run", .. Experiment, "--out", killedRoot]);
+        string? folder = null;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromMinutes(3) && !p.HasExited)
+        {
+            folder ??= Directory.GetDirectories(killedRoot).SingleOrDefault();
+            var db = folder is null ? null : Path.Combine(folder, "client-state.db");
+            if (db is not null && File.Exists(db)
+                && Scalar(db, "SELECT MAX(round) FROM checkpoints") == 2 && Scalar(db, "SELECT MAX(version) FROM client_states") == 3)
+                break;
+            Thread.Sleep(20);
+        }
+        Assert.False(p.HasExited, "the run ended before it could be killed in round 3");
+        p.Kill(entireProcessTree: true);
+        p.WaitForExit();
+        Assert.True(File.ReadAllLines(Path.Combine(folder!, "rounds.csv")).Length <= 3, "round 3 finished before the kill");
+        (code, o, e) = RunScriptTests.RunScript("run", "--resume", folder!);
+
+        // assert
+        Assert.True(code == 0, o + e);
+        Assert.Contains("resuming", o);
+        Assert.Equal(expected, Rounds(folder!));
+    }
+
+    [Fact]
+    public void Resume_should_refuse_a_folder_without_a_committed_round_a_changed_config_and_overrides()
+    {
+        // a folder with only a config.conf: no state file
+        var dir = RunScriptTests.TempDir();
+        File.Copy(Path.Combine(Root, "hocon/experiments/quickstart.conf"), Path.Combine(dir, "config.conf"));
+        var (code, _, err) = RunScriptTests.RunScript("run", "--resume", dir);
+        Assert.Equal(2, code);
+        Assert.Contains("client-state.db does not exist", err);
+
+        // a finished run whose config.conf was edited afterwards
+        var runs = RunScriptTests.TempDir();
+        (code, var o, err) = RunScriptTests.RunScript("run", "hocon/experiments/quickstart.conf", "--out", runs, "--set", "fedactors.rounds=1",
+            "--set", "fedactors.data.limit=2000", "--set", "fedactors.clients.count=10");
+        Assert.True(code == 0, o + err);
+        var run = Directory.GetDirectories(runs).Single();
+        var config = Path.Combine(run, "config.conf");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("seed = \"42\"", "seed = \"43\""));
+        Assert.Contains("seed = \"43\"", File.ReadAllText(config));
+        (code, _, err) = RunScriptTests.RunScript("run", "--resume", run);
+        Assert.Equal(2, code);
+        Assert.Contains("config.conf differs", err);
+
+        // overrides are not a resume
+        (code, _, err) = RunScriptTests.RunScript("run", "--resume", run, "--set", "fedactors.rounds=3");
+        Assert.Equal(2, code);
+        Assert.Contains("no config file and no --set", err);
+    }
+}

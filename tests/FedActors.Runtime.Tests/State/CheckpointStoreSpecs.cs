@@ -1,0 +1,74 @@
+using FedActors.Core.Personalisation;
+using FedActors.Core.Simulation;
+using FedActors.Core.Updates;
+using FedActors.Runtime.State;
+using Xunit;
+
+namespace FedActors.Runtime.Tests.State;
+
+/// <summary>Per-round checkpoints and round-versioned client state, in both stores.</summary>
+public class CheckpointStoreSpecs
+{
+    public static TheoryData<string> Stores => new() { "sqlite", "memory" };
+
+    private static (IClientStateStore Clients, ICheckpointStore Checkpoints) Open(string kind, string? path = null)
+    {
+        IClientStateStore store = kind == "sqlite"
+            ? new SqliteClientStateStore(path ?? Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.db"))
+            : new InMemoryClientStateStore();
+        return (store, (ICheckpointStore)store);
+    }
+
+    private static PersonalState Local(float v) => PersonalState.Empty.With(FedAlaMethod.LocalPart, [v, v + 1]);
+
+    private static RunCheckpoint Checkpoint(int round) => new(round, new ParameterVector([round, -0.5f, float.Epsilon]), round == 2 ? [7f, 8f] : null,
+        0.8, 0.75, [new RoundSummary(1, 5, 5, 0, 0, 0, 0, 0, 0.75, 0.6, double.NaN, 3.5, 100, 80, Health: "x, y")],
+        new Dictionary<string, int[]> { ["pill.path"] = [round, 4, 9] }, "abc");
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public void A_client_should_load_its_newest_version_and_a_rollback_should_take_it_back_to_the_committed_round(string kind)
+    {
+        var (clients, checkpoints) = Open(kind);
+        clients.Save(new ClientState(1, 1, 1, Local(1), Version: 1));
+        clients.Save(new ClientState(1, 2, 2, Local(2), Version: 2));
+        checkpoints.Commit(Checkpoint(2));
+        clients.Save(new ClientState(1, 3, 3, Local(3), Version: 3)); // round 3 in progress, never committed
+
+        Assert.Equal(3, clients.Load(1)!.Version);
+        checkpoints.RollBack(2);
+        var back = clients.Load(1)!;
+        Assert.Equal((2, 2), (back.Version, back.RoundsTrained));
+        Assert.True(Local(2).SameAs(back.Personal!));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public void A_commit_should_keep_only_each_clients_newest_version_up_to_its_round(string kind)
+    {
+        var (clients, checkpoints) = Open(kind);
+        clients.Save(new ClientState(1, 1, 1, Local(1), Version: 1));
+        clients.Save(new ClientState(2, 1, 1, Local(5), Version: 1)); // client 2 sat out round 2
+        clients.Save(new ClientState(1, 2, 2, Local(2), Version: 2));
+        checkpoints.Commit(Checkpoint(2));
+        // rolling back to round 1 now finds only what round 2's commit kept: client 1's round-1 version is gone
+        checkpoints.RollBack(1);
+        Assert.Null(clients.Load(1));
+        Assert.True(Local(5).SameAs(clients.Load(2)!.Personal!));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public void The_last_checkpoint_should_come_back_bit_for_bit_and_replace_the_one_before(string kind)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.db");
+        var (_, checkpoints) = Open(kind, path);
+        Assert.Null(checkpoints.Last());
+        checkpoints.Commit(Checkpoint(1));
+        checkpoints.Commit(Checkpoint(2));
+        var last = (kind == "sqlite" ? Open(kind, path).Checkpoints : checkpoints).Last()!;
+        Assert.True(Checkpoint(2).SameAs(last));
+        Assert.True(double.IsNaN(last.Rounds[0].TrainLoss));
+        Assert.Equal("x, y", last.Rounds[0].Health);
+    }
+}
