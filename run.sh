@@ -3,7 +3,8 @@
 #   ./run.sh                 set up what is missing, then run the quickstart (hocon/experiments/quickstart.conf)
 #   ./run.sh test            set up, then run every test; ends with the line "N passed, N failed, N skipped"
 #   ./run.sh ARGS...         set up, then pass ARGS to the fedactors CLI (./run.sh run X.conf, ./run.sh bench overhead)
-# Set-up: the Debian package dataset-fashion-mnist (via apt-get) and a Release build (NuGet restore included).
+# Set-up: the Debian package dataset-fashion-mnist (via apt-get), for the tests also postgresql, and a Release build
+# (NuGet restore included).
 # FEDACTORS_SKIP_SETUP=1 skips set-up and FEDACTORS_CLI=path/fedactors.dll picks the build (tests use both).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -41,6 +42,15 @@ ensure_dataset() {
   fi
 }
 
+ensure_postgres() {
+  # the tests start throwaway PostgreSQL servers (initdb/pg_ctl on a loopback port) for the postgres state store
+  if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+    say "installing Debian package postgresql (for the tests' throwaway servers)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+  fi
+}
+
 build() {
   say "building (Release)"
   dotnet build FedActors.sln -c Release -nologo -v quiet -clp:ErrorsOnly
@@ -64,6 +74,7 @@ run_tests() {
 if [ "${FEDACTORS_SKIP_SETUP:-0}" != 1 ]; then
   require_dotnet
   ensure_dataset
+  if [ "${1:-}" = test ]; then ensure_postgres; fi
   build
 fi
 

@@ -98,4 +98,33 @@ public class ResumeTests
         Assert.Equal(2, code);
         Assert.Contains("no config file and no --set", err);
     }
+
+    [Fact]
+    public void A_run_should_keep_its_checkpoints_in_PostgreSQL_and_resume_from_there()
+    {
+        using var postgres = new TestSupport.PostgresServer();
+        string[] run = ["hocon/experiments/quickstart.conf", "--set", "fedactors.rounds=2", "--set", "fedactors.data.limit=2000",
+            "--set", "fedactors.clients.count=10", "--set", "fedactors.state.store=postgres", "--set", $"fedactors.state.connection=\"{postgres.ConnectionString}\""];
+        var runs = RunScriptTests.TempDir();
+        var (code, o, e) = RunScriptTests.RunScript(["run", .. run, "--out", runs]);
+        Assert.True(code == 0, o + e);
+        var folder = Directory.GetDirectories(runs).Single();
+        Assert.False(File.Exists(Path.Combine(folder, "client-state.db")));
+
+        (code, o, e) = RunScriptTests.RunScript("run", "--resume", folder);
+        Assert.True(code == 0, o + e);
+        Assert.Contains("after round 2 of 2", o);
+    }
+
+    [Fact]
+    public void An_unreachable_PostgreSQL_should_stop_the_run_before_it_starts_naming_the_server_but_not_the_password()
+    {
+        var runs = RunScriptTests.TempDir();
+        var (code, _, err) = RunScriptTests.RunScript("run", "hocon/experiments/quickstart.conf", "--out", runs, "--set", "fedactors.state.store=postgres",
+            "--set", "fedactors.state.connection=\"Host=127.0.0.1;Port=1;Database=fl;Username=u;Password=s3cret;Timeout=3\"");
+        Assert.Equal(2, code);
+        Assert.Contains("host 127.0.0.1:1, database fl", err);
+        Assert.DoesNotContain("s3cret", err);
+        Assert.Empty(Directory.GetDirectories(runs));
+    }
 }

@@ -80,6 +80,14 @@ public static class RunCommand
         }
         var runDir = resumeDir ?? RunFolder.Create(outRoot, settings.Name);
         var runId = Path.GetFileName(runDir);
+        Runtime.State.IClientStateStore store;
+        try { store = Runtime.State.StateStores.Create(c, runDir, configHash, fresh: resumed is null); }
+        catch (ConfigurationError e)
+        {
+            if (resumeDir is null) Directory.Delete(runDir, recursive: true); // nothing half-written
+            return ExperimentLoader.Report(e);
+        }
+        using var _ = store as IDisposable;
         using var logger = RunLogging.Create(loaded.Monitoring.TargetsFor(runDir), settings.Name, runId);
         Log.Logger = logger; // Akka's own log events reach the run's sinks through Akka.Logger.Serilog.
         try
@@ -93,7 +101,6 @@ public static class RunCommand
             else AnsiConsole.MarkupLineInterpolated($"resuming [bold]{runDir}[/] after round {resumed.Round} of {settings.Rounds}");
             var events = new RunEvents(logger);
             var clock = Stopwatch.StartNew();
-            var store = Runtime.State.StateStores.Create(c, runDir);
             var rounds = new List<RoundSummary>(resumed?.Rounds ?? []);
             var csv = Path.Combine(runDir, "rounds.csv");
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);

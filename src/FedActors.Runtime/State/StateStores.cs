@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using FedActors.Core.Simulation;
 using FedActors.Runtime.Settings;
 
 namespace FedActors.Runtime.State;
@@ -6,12 +7,16 @@ namespace FedActors.Runtime.State;
 /// <summary>Builds the client state store that <c>fedactors.state</c> names.</summary>
 public static class StateStores
 {
+    public static readonly string[] Kinds = ["memory", "postgres", "sqlite"];
+
     /// <summary>Checks <c>fedactors.state</c> without creating anything.</summary>
     public static void Validate(Config c)
     {
         var kind = c.GetString("fedactors.state.store");
-        if (kind is not ("sqlite" or "memory"))
-            throw new ConfigurationError("fedactors.state.store", $"\"{kind}\"", "sqlite or memory");
+        if (!Kinds.Contains(kind))
+            throw new ConfigurationError("fedactors.state.store", $"\"{kind}\"", string.Join(", ", Kinds));
+        if (kind == "postgres" && string.IsNullOrWhiteSpace(c.GetString("fedactors.state.connection")))
+            throw new ConfigurationError("fedactors.state.connection", "\"\"", "an Npgsql connection string (Host=…;Database=…;Username=…) with store = postgres");
     }
 
     /// <summary>The state file a run folder's run used (<c>state.path</c>, or the folder's <c>client-state.db</c>).</summary>
@@ -22,26 +27,49 @@ public static class StateStores
     }
 
     /// <summary>The checkpoint a resumed run continues from, checked before anything starts: the run kept its state in a
-    /// file, the file has a committed round, and that round was made with this configuration.</summary>
-    public static Core.Simulation.RunCheckpoint LastCheckpoint(Config c, string runDir, string configHash)
+    /// file or database, there is a committed round, and it was made with this configuration.</summary>
+    public static RunCheckpoint LastCheckpoint(Config c, string runDir, string configHash)
     {
         Validate(c);
-        if (c.GetString("fedactors.state.store") != "sqlite")
-            throw new ConfigurationError("--resume", runDir, "a run whose state was kept in a file (fedactors.state.store = sqlite)");
-        var path = SqlitePath(c, runDir);
-        if (!File.Exists(path))
-            throw new ConfigurationError("--resume", runDir, "a run folder with its state file", $"{path} does not exist");
-        var checkpoint = new SqliteClientStateStore(path).Last()
-            ?? throw new ConfigurationError("--resume", runDir, "a run with at least one committed round", $"{path} has no checkpoint: the run stopped before its first round ended");
-        if (checkpoint.ConfigHash != configHash)
-            throw new ConfigurationError("--resume", runDir, "the configuration the checkpoint was made with", "config.conf differs from the run's own configuration");
-        return checkpoint;
+        var kind = c.GetString("fedactors.state.store");
+        if (kind == "memory")
+            throw new ConfigurationError("--resume", runDir, "a run whose state was kept in a file or database (fedactors.state.store = sqlite or postgres)");
+        if (kind == "sqlite" && !File.Exists(SqlitePath(c, runDir)))
+            throw new ConfigurationError("--resume", runDir, "a run folder with its state file", $"{SqlitePath(c, runDir)} does not exist");
+        var store = (ICheckpointStore)Create(c, runDir, configHash, fresh: false);
+        try
+        {
+            return store.Last()
+                ?? throw new ConfigurationError("--resume", runDir, "a run with at least one committed round",
+                    kind == "sqlite" ? $"{SqlitePath(c, runDir)} has no checkpoint: the run stopped before its first round ended"
+                        : "the database has no checkpoint of this run: it stopped before its first round ended, or its config.conf was edited");
+        }
+        finally { (store as IDisposable)?.Dispose(); }
     }
 
-    public static IClientStateStore Create(Config c, string runDir)
+    /// <param name="runKey">The run's key in a shared database: the effective configuration's hash.</param>
+    /// <param name="fresh">A new run: forget whatever a database holds under this key (an earlier run of the same
+    /// configuration). False when resuming.</param>
+    public static IClientStateStore Create(Config c, string runDir, string runKey = "", bool fresh = true)
     {
         Validate(c);
-        if (c.GetString("fedactors.state.store") == "memory") return new InMemoryClientStateStore();
-        return new SqliteClientStateStore(SqlitePath(c, runDir));
+        switch (c.GetString("fedactors.state.store"))
+        {
+            case "memory": return new InMemoryClientStateStore();
+            case "postgres":
+                var connection = c.GetString("fedactors.state.connection");
+                try
+                {
+                    var store = new PostgresClientStateStore(connection, runKey);
+                    if (fresh) store.Clear();
+                    return store;
+                }
+                catch (Exception e) when (e is Npgsql.NpgsqlException or System.Net.Sockets.SocketException or ArgumentException)
+                {
+                    throw new ConfigurationError("fedactors.state.connection", PostgresClientStateStore.Describe(connection),
+                        "a reachable PostgreSQL server", e.GetBaseException().Message);
+                }
+            default: return new SqliteClientStateStore(SqlitePath(c, runDir));
+        }
     }
 }

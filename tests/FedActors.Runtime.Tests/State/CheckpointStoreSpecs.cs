@@ -2,20 +2,25 @@ using FedActors.Core.Personalisation;
 using FedActors.Core.Simulation;
 using FedActors.Core.Updates;
 using FedActors.Runtime.State;
+using FedActors.TestSupport;
 using Xunit;
 
 namespace FedActors.Runtime.Tests.State;
 
-/// <summary>Per-round checkpoints and round-versioned client state, in both stores.</summary>
-public class CheckpointStoreSpecs
+/// <summary>Per-round checkpoints and round-versioned client state, in every store (PostgreSQL: a real throwaway server).</summary>
+public class CheckpointStoreSpecs(PostgresServer postgres) : IClassFixture<PostgresServer>
 {
-    public static TheoryData<string> Stores => new() { "sqlite", "memory" };
+    public static TheoryData<string> Stores => new() { "sqlite", "memory", "postgres" };
 
-    private static (IClientStateStore Clients, ICheckpointStore Checkpoints) Open(string kind, string? path = null)
+    /// <param name="path">The SQLite file, or the PostgreSQL run key, to open again.</param>
+    private (IClientStateStore Clients, ICheckpointStore Checkpoints) Open(string kind, string? path = null)
     {
-        IClientStateStore store = kind == "sqlite"
-            ? new SqliteClientStateStore(path ?? Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.db"))
-            : new InMemoryClientStateStore();
+        IClientStateStore store = kind switch
+        {
+            "sqlite" => new SqliteClientStateStore(path ?? Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.db")),
+            "postgres" => new PostgresClientStateStore(postgres.ConnectionString, path ?? Guid.NewGuid().ToString("N")),
+            _ => new InMemoryClientStateStore(),
+        };
         return (store, (ICheckpointStore)store);
     }
 
@@ -66,9 +71,51 @@ public class CheckpointStoreSpecs
         Assert.Null(checkpoints.Last());
         checkpoints.Commit(Checkpoint(1));
         checkpoints.Commit(Checkpoint(2));
-        var last = (kind == "sqlite" ? Open(kind, path).Checkpoints : checkpoints).Last()!;
+        var last = (kind == "memory" ? checkpoints : Open(kind, path).Checkpoints).Last()!;
         Assert.True(Checkpoint(2).SameAs(last));
         Assert.True(double.IsNaN(last.Rounds[0].TrainLoss));
         Assert.Equal("x, y", last.Rounds[0].Health);
+    }
+}
+
+/// <summary>Two processes' worth of stores on one PostgreSQL database: what one node saves, another loads; two runs with
+/// other keys never see each other's rows.</summary>
+public class PostgresStoreSpecs(PostgresServer postgres) : IClassFixture<PostgresServer>
+{
+    [Fact]
+    public void Every_personal_state_kind_should_round_trip_and_two_stores_of_a_run_should_share_it()
+    {
+        // arrange: the personal state each method keeps, as real values
+        var kinds = new Dictionary<string, PersonalState>
+        {
+            ["fedala"] = PersonalState.Empty.With(FedAlaMethod.LocalPart, [1f, -2f, 3.5f]).With(FedAlaMethod.WeightsPart, [0.25f, 1f]),
+            ["dbe"] = PersonalState.Empty.With(FedDbeMethod.PrbmPart, [0.1f, float.Epsilon]),
+            ["gpfl"] = PersonalState.Empty.With(GpflMethod.HeadPart, [1f]).With(GpflMethod.EmbeddingPart, [2f, 3f]).With(GpflMethod.PersonalInputPart, [4f]).With(GpflMethod.GlobalInputPart, [5f]),
+            ["fedcp"] = PersonalState.Empty.With(FedCpMethod.HeadPart, [6f, 7f]).With(FedCpMethod.VectorPart, [8f]) with { ReceivedRound = 4 },
+        };
+        using var node1 = new PostgresClientStateStore(postgres.ConnectionString, "run-a");
+        using var node2 = new PostgresClientStateStore(postgres.ConnectionString, "run-a");
+        using var other = new PostgresClientStateStore(postgres.ConnectionString, "run-b");
+
+        // act
+        int id = 0;
+        foreach (var state in kinds.Values) node1.Save(new ClientState(id++, 1, 1, state, Version: 1));
+
+        // assert
+        id = 0;
+        foreach (var (name, state) in kinds)
+        {
+            var back = node2.Load(id)!;
+            Assert.True(state.SameAs(back.Personal!), name);
+            Assert.Null(other.Load(id++));
+        }
+    }
+
+    [Fact]
+    public void An_unreachable_server_should_be_named_without_the_password()
+    {
+        var described = PostgresClientStateStore.Describe("Host=127.0.0.1;Port=1;Database=fl;Username=u;Password=s3cret");
+        Assert.Equal("host 127.0.0.1:1, database fl, user u", described);
+        Assert.DoesNotContain("s3cret", described);
     }
 }
