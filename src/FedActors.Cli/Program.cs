@@ -5,6 +5,7 @@ using FedActors.Cli.Commands;
 var root = new RootCommand("FedActors: a federated-learning simulator on Akka.NET and TorchSharp.")
 {
     RunCommand.Create(),
+    NodeCommand.Create(),
     MatrixCommand.Create(),
     BenchCommand.Create(),
     CompareCommand.Create(),

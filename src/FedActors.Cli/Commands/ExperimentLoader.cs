@@ -12,12 +12,14 @@ public sealed record LoadedExperiment(Config Config, ExperimentSettings Settings
 
 public static class ExperimentLoader
 {
-    public static LoadedExperiment Load(string path, IEnumerable<string> overrides)
+    /// <param name="clientsNode">Loading for <c>fedactors node</c> (a node joining another's run).</param>
+    public static LoadedExperiment Load(string path, IEnumerable<string> overrides, bool clientsNode = false)
     {
         var config = FedActorsSettings.Load(path, overrides);
         var settings = FedActorsSettings.Read(config);
         var monitoring = MonitoringSettings.Read(config);
         Runtime.State.StateStores.Validate(config);
+        ClusterSettings.Validate(config, clientsNode);
         Experiment experiment;
         try { experiment = Experiment.Load(settings); }
         catch (PartitionFileException e) { throw new ConfigurationError("fedactors.data.partition.path", $"\"{e.Path}\"", "a valid partition file", e.Message); }

@@ -27,22 +27,24 @@ public static class RunCommand
             Description = "Wall-clock budget: stop after the round during which it runs out and report the rounds done (0 = none)",
             DefaultValueFactory = _ => 0,
         };
+        var port = new Option<int?>("--port") { Description = "TCP port of this node, for clients nodes to --join (sets fedactors.cluster.port)" };
         var resume = new Option<string?>("--resume")
         {
             Description = "Continue the run in this run folder after its last committed round (a run stopped, killed or out of budget)",
         };
-        var command = new Command("run", "Run a federated experiment and write runs/<experiment>-<timestamp>/") { config, set, seq, output, budget, resume };
+        var command = new Command("run", "Run a federated experiment and write runs/<experiment>-<timestamp>/") { config, set, seq, output, budget, resume, port };
         command.SetAction((parse, cancel) =>
         {
             var overrides = (parse.GetValue(set) ?? []).ToList();
             if (parse.GetValue(seq) is { Length: > 0 } url) overrides.Add($"fedactors.monitoring.seq.url=\"{url}\"");
+            if (parse.GetValue(port) is { } p) overrides.Add($"fedactors.cluster.port={p}");
             var budgetSpan = TimeSpan.FromMinutes(parse.GetValue(budget));
             if (parse.GetValue(resume) is { } folder)
             {
-                if (parse.GetResult(config) is { Implicit: false } || overrides.Count > 0)
+                if (parse.GetResult(config) is { Implicit: false } || (parse.GetValue(set) ?? []).Length > 0)
                     return Task.FromResult(ExperimentLoader.Report(new Runtime.Settings.ConfigurationError("--resume", folder,
                         "no config file and no --set: a resumed run runs its own config.conf unchanged")));
-                return ResumeAsync(folder, cancel, budgetSpan);
+                return ResumeAsync(folder, cancel, budgetSpan, overrides);
             }
             return ExecuteAsync(parse.GetValue(config)!, overrides, parse.GetValue(output)!, cancel, budgetSpan);
         });
@@ -50,12 +52,13 @@ public static class RunCommand
     }
 
     /// <summary><c>--resume FOLDER</c>: the folder's own config.conf, its state file's last checkpoint, the same run folder.</summary>
-    public static Task<int> ResumeAsync(string runDir, CancellationToken cancel, TimeSpan budget = default)
+    /// <param name="nodeLocal">Overrides of this node only (its port, where its events go), which a resumption may change.</param>
+    public static Task<int> ResumeAsync(string runDir, CancellationToken cancel, TimeSpan budget = default, IReadOnlyList<string>? nodeLocal = null)
     {
         var configPath = Path.Combine(runDir, "config.conf");
         if (!File.Exists(configPath))
             return Task.FromResult(ExperimentLoader.Report(new Runtime.Settings.ConfigurationError("--resume", runDir, "a run folder with its config.conf")));
-        return ExecuteAsync(configPath, [], Path.GetDirectoryName(Path.GetFullPath(runDir))!, cancel, budget, Path.GetFullPath(runDir));
+        return ExecuteAsync(configPath, nodeLocal ?? [], Path.GetDirectoryName(Path.GetFullPath(runDir))!, cancel, budget, Path.GetFullPath(runDir));
     }
 
     /// <param name="budget">Wall-clock budget (zero: none); when it runs out the run stops after the current round.</param>
@@ -71,7 +74,7 @@ public static class RunCommand
         var settings = loaded.Settings;
         var c = loaded.Config;
         var effective = HoconText.Render(c, "fedactors");
-        var configHash = RunCheckpoint.HashConfig(effective);
+        var configHash = HoconText.ExperimentHash(c); // cluster and monitoring may change between a run and its resumption
         RunCheckpoint? resumed = null;
         if (resumeDir is not null)
         {
@@ -117,7 +120,7 @@ public static class RunCommand
                         outOfBudget = true;
                         stop.Cancel();
                     }
-                }, store, stop.Token, resume: resumed is not null, configHash: configHash));
+                }, store, stop.Token, resume: resumed is not null));
             }
             catch (OperationCanceledException) when (outOfBudget && !cancel.IsCancellationRequested)
             {

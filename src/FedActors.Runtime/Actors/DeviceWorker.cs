@@ -10,16 +10,34 @@ using FedActors.Runtime.Protocol;
 
 namespace FedActors.Runtime.Actors;
 
+/// <summary>How a node's clients-side process ends: its exit code, why, and how many client tasks its worker ran.</summary>
+public sealed record NodeExit(int Code, string? Reason, int ClientTasks = 0);
+
+/// <summary>Who a node is in its run: the experiment it loaded (checked by the coordinator) and, on a clients node, where
+/// to say that the run ended or refused it.</summary>
+public sealed record NodeIdentity(string ExperimentHash, (string Key, string Value)[]? ExperimentKeys, TaskCompletionSource<NodeExit>? Exit)
+{
+    public static readonly NodeIdentity Anonymous = new("", null, null);
+}
+
 /// <summary>
 /// One per node: the only place that trains or evaluates. It decides <em>when</em> work runs: it holds the round's
 /// global model once for all clients of the node, queues client work on the node's <see cref="TorchWorkerPool"/>
 /// (which bounds concurrency and owns torch threading), and holds back tasks that arrive before their round's model.
 /// What the work computes is Core's (<see cref="Experiment.Train"/>, <see cref="Evaluator"/>).
 /// </summary>
-public sealed class DeviceWorker : ReceiveActor
+public sealed class DeviceWorker : ReceiveActor, IWithTimers
 {
-    public static Props Props(Experiment experiment, TorchWorkerPool pool) =>
-        Akka.Actor.Props.Create(() => new DeviceWorker(experiment, pool));
+    /// <param name="node">Who this node is in the run (null: a node that announces no experiment and never exits by itself).</param>
+    public static Props Props(Experiment experiment, TorchWorkerPool pool, NodeIdentity? node = null) =>
+        Akka.Actor.Props.Create(() => new DeviceWorker(experiment, pool, node ?? NodeIdentity.Anonymous));
+
+    private sealed record Announce;
+    public ITimerScheduler Timers { get; set; } = null!;
+    private readonly NodeIdentity _node;
+    private IActorRef _coordinator = ActorRefs.Nobody;
+    /// <summary>Client tasks (training, personal steps) this worker has run: on a clients node, its share of the run.</summary>
+    private int _clientTasks;
 
     private readonly Experiment _experiment;
     private readonly TorchWorkerPool _pool;
@@ -29,8 +47,9 @@ public sealed class DeviceWorker : ReceiveActor
     /// <summary>Tasks (<see cref="TrainTask"/>, <see cref="PersonalTask"/>) for a model version not here yet.</summary>
     private readonly List<(int Round, object Task)> _early = [];
 
-    public DeviceWorker(Experiment experiment, TorchWorkerPool pool)
+    public DeviceWorker(Experiment experiment, TorchWorkerPool pool, NodeIdentity node)
     {
+        _node = node;
         _experiment = experiment;
         _pool = pool;
         _method = experiment.Settings.CreatePersonalisation();
@@ -40,6 +59,21 @@ public sealed class DeviceWorker : ReceiveActor
         Receive<EvaluateModel>(HandleEvaluate);
         Receive<AggregateRound>(HandleAggregate);
         Receive<TrainReference>(HandleTrainReference);
+        Receive<AnnounceTo>(m =>
+        {
+            _coordinator = m.Coordinator;
+            Self.Tell(new Announce());
+            // again and again: a coordinator that moved to another node finds this worker (registration is idempotent)
+            Timers.StartPeriodicTimer("announce", new Announce(), TimeSpan.FromSeconds(2));
+        });
+        Receive<Announce>(_ => _coordinator.Tell(new RegisterWorker(Self, _node.ExperimentHash, _node.ExperimentKeys)));
+        Receive<WorkerRefused>(m =>
+        {
+            _log.Error("The run refused this node: {Reason}", m.Reason);
+            Timers.Cancel("announce");
+            _node.Exit?.TrySetResult(new NodeExit(2, m.Reason, _clientTasks));
+        });
+        Receive<RunEnded>(m => _node.Exit?.TrySetResult(new NodeExit(m.Failed ? 1 : 0, m.Reason, _clientTasks)));
     }
 
     private void HandleTrainReference(TrainReference m)
@@ -83,6 +117,7 @@ public sealed class DeviceWorker : ReceiveActor
 
     private void Run(object task, GlobalModel m)
     {
+        _clientTasks++;
         if (task is TrainTask t) Train(t, m.Weights);
         else RunPersonal((PersonalTask)task, m);
     }

@@ -11,6 +11,19 @@ using FedActors.Runtime.State;
 
 namespace FedActors.Runtime.Actors;
 
+/// <summary>How a coordinator runs beyond its experiment.</summary>
+/// <param name="Checkpoints">Where each finished round is committed, and a resumed run starts from (null: none).</param>
+/// <param name="ExperimentHash">The run's identity (<see cref="Settings.HoconText.ExperimentHash"/>): kept in each checkpoint,
+/// checked on resume and against every node's.</param>
+/// <param name="ExperimentKeys">The run's experiment keys, to name the first difference when a node's differ.</param>
+/// <param name="MinNodes">Nodes (their device workers) the run waits for before round 1.</param>
+/// <param name="JoinTimeout">How long it waits for them.</param>
+public sealed record CoordinatorOptions(ICheckpointStore? Checkpoints, string ExperimentHash, (string Key, string Value)[] ExperimentKeys,
+    int MinNodes, TimeSpan JoinTimeout)
+{
+    public static readonly CoordinatorOptions Default = new(null, "", [], 1, TimeSpan.FromSeconds(60));
+}
+
 /// <summary>
 /// The FL server, a cluster singleton. It decides <em>when</em> each step of a round happens: sample (seeded) →
 /// send the global model once to each node's worker → ask the sampled clients to train → collect updates until all
@@ -20,11 +33,9 @@ namespace FedActors.Runtime.Actors;
 /// </summary>
 public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 {
-    /// <param name="checkpoints">Where each finished round is committed, and a resumed run starts from (null: none).</param>
-    /// <param name="configHash">The effective configuration's hash: kept in each checkpoint, checked on resume.</param>
     public static Props Props(Experiment experiment, IActorRef clients, IActorRef evaluator, IActorRef adversary, RunEvents events,
-        ICheckpointStore? checkpoints = null, string configHash = "") =>
-        Akka.Actor.Props.Create(() => new RoundCoordinator(experiment, clients, evaluator, adversary, events, checkpoints, configHash));
+        CoordinatorOptions? options = null) =>
+        Akka.Actor.Props.Create(() => new RoundCoordinator(experiment, clients, evaluator, adversary, events, options ?? CoordinatorOptions.Default));
 
     private sealed record RoundTimeout(int Round);
     private sealed record EvaluationTimeout(int Round);
@@ -35,6 +46,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private readonly IActorRef _evaluator;
     private readonly IActorRef _adversary;
     private readonly RunEvents _events;
+    private readonly CoordinatorOptions _options;
     private readonly ICheckpointStore? _checkpoints;
     private readonly string _configHash;
     /// <summary>Every finished round, for the checkpoint (a resumed run's rounds.csv and summary need them all).</summary>
@@ -62,10 +74,11 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public RoundCoordinator(Experiment experiment, IActorRef clients, IActorRef evaluator, IActorRef adversary, RunEvents events,
-        ICheckpointStore? checkpoints = null, string configHash = "")
+        CoordinatorOptions options)
     {
-        _checkpoints = checkpoints;
-        _configHash = configHash;
+        _options = options;
+        _checkpoints = options.Checkpoints;
+        _configHash = options.ExperimentHash;
         _experiment = experiment;
         _clients = clients;
         _evaluator = evaluator;
@@ -75,24 +88,88 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         Receive<RegisterWorker>(HandleRegisterWorker);
         Receive<Terminated>(t => _workers.Remove(t.ActorRef));
         Receive<StartRun>(HandleStartRun);
+        Receive<Akka.Cluster.Sharding.ClusterShardingStats>(HandleShardingStats);
+        Receive<AskRegions>(_ => AskShardRegions());
+        Receive<JoinTimeout>(_ =>
+        {
+            if (_waitingToStart is not { } start) return;
+            _waitingToStart = null;
+            var reason = _options.MinNodes <= 1
+                ? $"no device worker registered with the coordinator within {_options.JoinTimeout.TotalSeconds:0} s"
+                : $"only {_workers.Count} of the {_options.MinNodes} nodes (fedactors.cluster.min-nodes) joined within {_options.JoinTimeout.TotalSeconds:0} s";
+            _events.RunAborted(reason);
+            start.ReplyTo.Tell(new RunFailed(reason));
+        });
     }
 
     private int Rounds => _experiment.Settings.Rounds;
 
     private void HandleRegisterWorker(RegisterWorker m)
     {
-        if (!_workers.Add(m.Worker)) return;
+        if (_workers.Contains(m.Worker)) return;
+        if (m.Experiment is { } theirs && _options.ExperimentKeys.Length > 0 && m.ExperimentHash != _configHash)
+        {
+            var difference = Settings.HoconText.FirstDifference(theirs, _options.ExperimentKeys) ?? "the configuration hashes differ";
+            _events.NodeRefused(m.Worker.Path.Address.ToString(), difference);
+            m.Worker.Tell(new WorkerRefused($"this node's experiment differs from the run's: {difference}"));
+            return;
+        }
+        _workers.Add(m.Worker);
         Context.Watch(m.Worker);
+        _events.NodeJoined(m.Worker.Path.Address.ToString(), _workers.Count);
         if (_latestModel is not null) m.Worker.Tell(_latestModel);
+        if (_waitingToStart is not { } start || !EnoughWorkers) return;
+        if (_options.MinNodes > 1) AskShardRegions();
+        else
+        {
+            _waitingToStart = null;
+            Timers.Cancel("join-timeout");
+            Start(start);
+        }
     }
+
+    /// <summary>Every node's worker is here; round 1 also waits until every node's client region is known to sharding, so
+    /// the clients' shards are spread over all nodes from the first allocation (it moves shards only slowly later).</summary>
+    private void AskShardRegions() =>
+        _clients.Tell(new Akka.Cluster.Sharding.GetClusterShardingStats(TimeSpan.FromSeconds(3)));
+
+    private void HandleShardingStats(Akka.Cluster.Sharding.ClusterShardingStats stats)
+    {
+        if (_waitingToStart is not { } start) return;
+        if (stats.Regions.Count < _options.MinNodes)
+        {
+            Timers.StartSingleTimer("ask-regions", new AskRegions(), TimeSpan.FromMilliseconds(300));
+            return;
+        }
+        _waitingToStart = null;
+        Timers.Cancel("join-timeout");
+        Start(start);
+    }
+
+    private sealed record AskRegions;
+
+    /// <summary>A run asked to start before <see cref="CoordinatorOptions.MinNodes"/> nodes' workers had registered.</summary>
+    private StartRun? _waitingToStart;
+    private sealed record JoinTimeout;
+
+    /// <summary>Round 1 needs max(1, min-nodes) nodes' workers, and with several nodes every node's client region known to
+    /// sharding; until then the run waits, bounded by the join timeout.</summary>
+    private bool EnoughWorkers => _workers.Count >= Math.Max(1, _options.MinNodes);
 
     private void HandleStartRun(StartRun m)
     {
-        if (_workers.Count == 0)
+        if (EnoughWorkers && _options.MinNodes <= 1)
         {
-            m.ReplyTo.Tell(new RunFailed("no device worker has registered with the coordinator"));
+            Start(m);
             return;
         }
+        _waitingToStart = m;
+        Timers.StartSingleTimer("join-timeout", new JoinTimeout(), _options.JoinTimeout);
+        if (EnoughWorkers) AskShardRegions();
+    }
+
+    private void Start(StartRun m)
+    {
         _observer = m.ReplyTo;
         if (m.Resume)
         {
@@ -349,10 +426,13 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private void Complete()
     {
         _events.RunCompleted(Rounds, _lastAccuracy, _bestAccuracy, _runClock.Elapsed);
+        foreach (var w in _workers) w.Tell(new RunEnded(false));
         _observer.Tell(new RunFinished(Rounds, _global));
         Become(() =>
         {
             Receive<RegisterWorker>(HandleRegisterWorker);
+            // clients nodes leave once told the run ended: an unhandled Terminated would kill the coordinator (DeathPact)
+            Receive<Terminated>(t => _workers.Remove(t.ActorRef));
             Receive<StartRun>(m => m.ReplyTo.Tell(new RunFailed("this coordinator's run has finished")));
         });
     }
@@ -360,6 +440,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private void Fail(string reason)
     {
         _events.RunAborted(reason);
+        foreach (var w in _workers) w.Tell(new RunEnded(true, reason));
         _observer.Tell(new RunFailed(reason));
         Context.Stop(Self);
     }

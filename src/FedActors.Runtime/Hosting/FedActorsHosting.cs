@@ -16,10 +16,10 @@ using FedActors.Runtime.State;
 namespace FedActors.Runtime.Hosting;
 
 /// <summary>What one node needs to host its part of a run.</summary>
-/// <param name="Checkpoints">Where the coordinator commits each round (null: no checkpoints, e.g. matrix cells).</param>
-/// <param name="ConfigHash">The effective configuration's hash, kept in every checkpoint.</param>
+/// <param name="Coordinator">The coordinator's options, should the singleton start on this node.</param>
+/// <param name="Node">Who this node is in the run.</param>
 public sealed record NodeResources(Experiment Experiment, TorchWorkerPool Pool, IClientStateStore Store, RunEvents Events,
-    ICheckpointStore? Checkpoints = null, string ConfigHash = "");
+    CoordinatorOptions? Coordinator = null, NodeIdentity? Node = null);
 
 /// <summary>Akka.Hosting start-up, one extension method per concern.</summary>
 public static class FedActorsHosting
@@ -49,7 +49,7 @@ public static class FedActorsHosting
     /// <summary>The node's device worker: all tensor work of the node goes through it.</summary>
     public static AkkaConfigurationBuilder WithDeviceWorker(this AkkaConfigurationBuilder b, NodeResources r) =>
         b.WithActors((system, registry) =>
-            registry.Register<DeviceWorker>(system.ActorOf(DeviceWorker.Props(r.Experiment, r.Pool), ActorNames.DeviceWorker)));
+            registry.Register<DeviceWorker>(system.ActorOf(DeviceWorker.Props(r.Experiment, r.Pool, r.Node), ActorNames.DeviceWorker)));
 
     /// <summary>The adversary that coordinates colluding malicious clients, as a cluster singleton (with its proxy).</summary>
     public static AkkaConfigurationBuilder WithAdversary(this AkkaConfigurationBuilder b, NodeResources r) =>
@@ -75,7 +75,7 @@ public static class FedActorsHosting
     public static AkkaConfigurationBuilder WithCoordinator(this AkkaConfigurationBuilder b, NodeResources r) =>
         b.WithSingleton<RoundCoordinator>(ActorNames.Coordinator,
                 (_, registry, _) => RoundCoordinator.Props(r.Experiment, registry.Get<ClientEntity>(), registry.Get<DeviceWorker>(), registry.Get<Adversary>(), r.Events,
-                    r.Checkpoints, r.ConfigHash),
+                    r.Coordinator),
                 new ClusterSingletonOptions { Role = ActorNames.Role })
-            .WithActors((_, registry) => registry.Get<RoundCoordinator>().Tell(new RegisterWorker(registry.Get<DeviceWorker>())));
+            .WithActors((_, registry) => registry.Get<DeviceWorker>().Tell(new AnnounceTo(registry.Get<RoundCoordinator>())));
 }

@@ -6,6 +6,7 @@ using FedActors.Core.Training;
 using FedActors.Runtime.Actors;
 using FedActors.Runtime.Monitoring;
 using FedActors.Runtime.Protocol;
+using FedActors.Runtime.Settings;
 using FedActors.Runtime.State;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -22,15 +23,17 @@ public static class SimulationRunner
 {
     /// <param name="store">Client state; when it also keeps checkpoints, every round is committed to it.</param>
     /// <param name="resume">Continue after the store's last committed round instead of starting at round 1.</param>
-    /// <param name="configHash">The effective configuration's hash, kept in each checkpoint.</param>
     public static async Task<RunResult> RunAsync(Experiment experiment, Config config, RunEvents events,
-        Action<RoundSummary>? onRound = null, IClientStateStore? store = null, CancellationToken cancel = default, bool resume = false,
-        string configHash = "")
+        Action<RoundSummary>? onRound = null, IClientStateStore? store = null, CancellationToken cancel = default, bool resume = false)
     {
         var device = experiment.Settings.Device;
         using var pool = new TorchWorkerPool(device.EffectiveWorkers, device.ThreadsPerWorker, experiment.CreateModel);
         store ??= new InMemoryClientStateStore();
-        var resources = new NodeResources(experiment, pool, store, events, store as ICheckpointStore, configHash);
+        var keys = HoconText.ExperimentKeys(config).ToArray();
+        var hash = HoconText.ExperimentHash(config);
+        var coordinator = new CoordinatorOptions(store as ICheckpointStore, hash, keys,
+            config.GetInt("fedactors.cluster.min-nodes"), config.GetTimeSpan("fedactors.cluster.join-timeout"));
+        var resources = new NodeResources(experiment, pool, store, events, coordinator, new NodeIdentity(hash, keys, null));
         using var host = BuildHost(config, resources);
         await host.StartAsync(cancel);
         try
@@ -60,5 +63,39 @@ public static class SimulationRunner
             .WithClientShards(resources, config)
             .WithCoordinator(resources));
         return builder.Build();
+    }
+
+    /// <summary>
+    /// A clients node (<c>fedactors node</c>): joins the run's cluster, hosts its share of the client entities and a device
+    /// worker for them, and ends when the run does (exit 0; 1 when the run failed), when the run refuses it (its experiment
+    /// differs: exit 2), or when <paramref name="cancel"/> fires (SIGTERM: it leaves the cluster, handing its shards over).
+    /// </summary>
+    public static async Task<NodeExit> RunNodeAsync(Experiment experiment, Config config, RunEvents events, IClientStateStore store,
+        CancellationToken cancel = default)
+    {
+        var device = experiment.Settings.Device;
+        using var pool = new TorchWorkerPool(device.EffectiveWorkers, device.ThreadsPerWorker, experiment.CreateModel);
+        var exit = new TaskCompletionSource<NodeExit>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hash = HoconText.ExperimentHash(config);
+        var resources = new NodeResources(experiment, pool, store, events,
+            new CoordinatorOptions(store as ICheckpointStore, hash, [.. HoconText.ExperimentKeys(config)], 1, TimeSpan.FromSeconds(60)),
+            new NodeIdentity(hash, [.. HoconText.ExperimentKeys(config)], exit));
+        using var host = BuildHost(config, resources);
+        await host.StartAsync(cancel);
+        try
+        {
+            await using var _ = cancel.Register(() => exit.TrySetResult(new NodeExit(0, "stopped")));
+            var system = host.Services.GetRequiredService<ActorSystem>();
+            var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Akka.Cluster.Cluster.Get(system).RegisterOnMemberUp(() => up.TrySetResult());
+            var joinTimeout = config.GetTimeSpan("fedactors.cluster.join-timeout");
+            if (await Task.WhenAny(up.Task, exit.Task, Task.Delay(joinTimeout, CancellationToken.None)) != up.Task && !exit.Task.IsCompleted)
+                return new NodeExit(2, $"could not join {string.Join(", ", config.GetStringList("fedactors.cluster.seed-nodes"))} within {joinTimeout.TotalSeconds:0} s (fedactors.cluster.join-timeout)");
+            return await exit.Task;
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None); // CoordinatedShutdown: leave the cluster, hand shards over
+        }
     }
 }

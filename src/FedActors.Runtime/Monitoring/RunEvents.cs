@@ -62,6 +62,12 @@ public sealed class RunEvents(ILogger log)
     public void RoundDiscarded(int round, string problem) =>
         For("RoundDiscarded").Warning("Round {Round} discarded, the run goes on from the model before it: {Problem}", round, problem);
 
+    public void NodeJoined(string node, int nodes) =>
+        For("NodeJoined").Information("Node {Node} joined the run: {Nodes} node(s)", node, nodes);
+
+    public void NodeRefused(string node, string difference) =>
+        For("NodeRefused").Error("Node {Node} refused: its experiment differs from the run's ({Difference})", node, difference);
+
     public void RunAborted(string reason) => For("RunAborted").Error("Run aborted: {Reason}", reason);
 
     public void UpdateRejected(int round, int clientId, int length, int expected) =>

@@ -30,8 +30,20 @@ public sealed record RunFailed(string Reason) : IFedActorsMessage;
 
 // ---- node workers
 
-/// <summary>A node's device worker announces itself to the coordinator, which then sends it each round's model.</summary>
-public sealed record RegisterWorker(IActorRef Worker) : IFedActorsMessage;
+/// <summary>A node's device worker announces itself to the coordinator, which then sends it each round's model. Sent again
+/// every few seconds, so a coordinator that moved to another node finds every worker. <paramref name="Experiment"/> is the
+/// node's <see cref="Settings.HoconText.ExperimentKeys"/> (empty: not checked): a node whose experiment differs from the
+/// run's is refused.</summary>
+public sealed record RegisterWorker(IActorRef Worker, string ExperimentHash = "", (string Key, string Value)[]? Experiment = null) : IFedActorsMessage;
+
+/// <summary>The coordinator refuses a node's worker (its configuration differs from the run's).</summary>
+public sealed record WorkerRefused(string Reason) : IFedActorsMessage;
+
+/// <summary>The run is over (finished or failed): a clients node leaves the cluster and exits.</summary>
+public sealed record RunEnded(bool Failed, string? Reason = null) : IFedActorsMessage;
+
+/// <summary>Tells a node's worker where the coordinator (its singleton proxy) is, so it can announce itself.</summary>
+public sealed record AnnounceTo(IActorRef Coordinator) : IFedActorsMessage;
 
 /// <summary>The global model that round <paramref name="Round"/> trains on (the server's model after round − 1), sent once
 /// per node (not once per client), with the personalisation method's extra vector (DBE's global mean) when it has one.</summary>

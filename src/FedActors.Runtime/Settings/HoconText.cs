@@ -25,6 +25,49 @@ public static partial class HoconText
         return sb.Append('\n').ToString();
     }
 
+    /// <summary>Sections of <c>fedactors</c> that may differ between the nodes of one run and between a run and its
+    /// resumption (addresses, ports, where events go): left out of <see cref="ExperimentKeys"/>.</summary>
+    public static readonly string[] NodeLocalSections = ["cluster", "monitoring"];
+
+    /// <summary>Every key under <c>fedactors</c> that decides what the run computes, as sorted (path, value) pairs: what
+    /// all nodes of a run and a resumed run must agree on.</summary>
+    public static IReadOnlyList<(string Key, string Value)> ExperimentKeys(Config config)
+    {
+        var keys = new List<(string, string)>();
+        void Walk(string path, HoconValue v)
+        {
+            if (v.IsObject())
+                foreach (var (k, child) in v.GetObject().Items) Walk($"{path}.{Key(k)}", child);
+            else
+            {
+                var sb = new StringBuilder();
+                Value(sb, v, 0);
+                keys.Add((path, sb.ToString()));
+            }
+        }
+        foreach (var (k, child) in config.GetValue("fedactors").GetObject().Items)
+            if (!NodeLocalSections.Contains(k)) Walk($"fedactors.{Key(k)}", child);
+        return [.. keys.OrderBy(p => p.Item1, StringComparer.Ordinal)];
+    }
+
+    /// <summary>The hash of <see cref="ExperimentKeys"/>: one run's identity across its nodes and resumptions.</summary>
+    public static string ExperimentHash(Config config) =>
+        Core.Simulation.RunCheckpoint.HashConfig(string.Join('\n', ExperimentKeys(config).Select(p => $"{p.Key} = {p.Value}")));
+
+    /// <summary>The first key whose value differs between two key lists (or that only one has), with both values.</summary>
+    public static string? FirstDifference(IReadOnlyList<(string Key, string Value)> a, IReadOnlyList<(string Key, string Value)> b)
+    {
+        var da = a.ToDictionary(p => p.Key, p => p.Value);
+        var db = b.ToDictionary(p => p.Key, p => p.Value);
+        foreach (var key in da.Keys.Union(db.Keys).Order(StringComparer.Ordinal))
+        {
+            da.TryGetValue(key, out var va);
+            db.TryGetValue(key, out var vb);
+            if (va != vb) return $"{key}: {va ?? "(missing)"} here, {vb ?? "(missing)"} on the other side";
+        }
+        return null;
+    }
+
     private static void Value(StringBuilder sb, HoconValue value, int depth)
     {
         if (value.IsObject())

@@ -36,11 +36,12 @@ public sealed record MonitoringSettings(LogEventLevel? ConsoleLevel, string? Seq
     }
 
     /// <summary>The log targets of a run writing into <paramref name="runDir"/>.</summary>
-    public Monitoring.LogTargets TargetsFor(string runDir) => new(
-        ClefPath: Path.Combine(runDir, "events.clef"),
+    /// <param name="runDir">The run folder (null on a clients node, which keeps no run files: console and Seq only).</param>
+    public Monitoring.LogTargets TargetsFor(string? runDir) => new(
+        ClefPath: runDir is null ? null : Path.Combine(runDir, "events.clef"),
         ConsoleLevel: ConsoleLevel,
         SeqUrl: SeqUrl,
         SeqApiKey: SeqApiKey,
-        SeqBufferPath: SeqUrl is not null && SeqDurable ? Path.Combine(runDir, "seq-buffer", "events") : null,
+        SeqBufferPath: runDir is not null && SeqUrl is not null && SeqDurable ? Path.Combine(runDir, "seq-buffer", "events") : null,
         SeqPeriod: SeqPeriod);
 }

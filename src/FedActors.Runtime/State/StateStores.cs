@@ -39,10 +39,13 @@ public static class StateStores
         var store = (ICheckpointStore)Create(c, runDir, configHash, fresh: false);
         try
         {
-            return store.Last()
+            var checkpoint = store.Last()
                 ?? throw new ConfigurationError("--resume", runDir, "a run with at least one committed round",
                     kind == "sqlite" ? $"{SqlitePath(c, runDir)} has no checkpoint: the run stopped before its first round ended"
                         : "the database has no checkpoint of this run: it stopped before its first round ended, or its config.conf was edited");
+            if (checkpoint.ConfigHash != configHash)
+                throw new ConfigurationError("--resume", runDir, "the configuration the checkpoint was made with", "config.conf differs from the run's own configuration");
+            return checkpoint;
         }
         finally { (store as IDisposable)?.Dispose(); }
     }

@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using FedActors.TestSupport;
+using Xunit;
+
+namespace FedActors.Cli.Tests;
+
+/// <summary>Runs over several OS processes on loopback, as a user starts them: <c>fedactors run --port</c> and
+/// <c>fedactors node --join</c>, sharing a real (throwaway) PostgreSQL server. Nothing is mocked.</summary>
+[Collection("Cli")]
+public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServer>
+{
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private string[] Shared(int rounds, params string[] more) =>
+    [
+        "--set", $"fedactors.rounds={rounds}", "--set", "fedactors.data.limit=3000", "--set", "fedactors.clients.count=12",
+        "--set", "fedactors.clients.per-round=8", "--set", "fedactors.clients.dropout.probability=0", "--set", "fedactors.clients.dropout.flaky-fraction=0", "--set", "fedactors.round.deadline-seconds=0",
+        "--set", "fedactors.state.store=postgres", "--set", $"fedactors.state.connection=\"{postgres.ConnectionString}\"", .. more,
+    ];
+
+    private static string[] Rounds(string runsRoot)
+    {
+        var lines = File.ReadAllLines(Path.Combine(Directory.GetDirectories(runsRoot).Single(), "rounds.csv"));
+        var header = lines[0].Split(',');
+        var keep = Enumerable.Range(0, header.Length).Where(i => header[i] is not ("round_ms" or "compute_ms")).ToArray();
+        return lines.Select(l => string.Join(',', keep.Select(i => l.Split(',')[i]))).ToArray();
+    }
+
+    [Fact]
+    public void Two_nodes_should_share_the_clients_and_give_the_rounds_of_one_node()
+    {
+        // arrange: the one-node run (SQLite)
+        var one = RunScriptTests.TempDir();
+        string[] experiment = ["hocon/experiments/quickstart.conf", "--set", "fedactors.rounds=3", "--set", "fedactors.data.limit=3000",
+            "--set", "fedactors.clients.count=12", "--set", "fedactors.clients.per-round=8"];
+        var (code, o, e) = RunScriptTests.RunScript(["run", .. experiment, "--out", one]);
+        Assert.True(code == 0, o + e);
+
+        // act: the same experiment on a run node that waits for a second, clients node (PostgreSQL)
+        int port = FreePort();
+        var two = RunScriptTests.TempDir();
+        string[] pg = ["--set", "fedactors.state.store=postgres", "--set", $"fedactors.state.connection=\"{postgres.ConnectionString}\""];
+        using var run = RunScriptTests.Start(["run", .. experiment, .. pg, "--out", two, "--port", $"{port}", "--set", "fedactors.cluster.min-nodes=2"]);
+        var (nodeCode, nodeOut, nodeErr) = RunScriptTests.RunScript(["node", .. experiment, .. pg, "--join", $"127.0.0.1:{port}"]);
+        Assert.True(run.WaitForExit(TimeSpan.FromMinutes(3)), "the run node did not finish");
+        run.WaitForExit();
+
+        // assert: both ended well, the clients node trained some of the clients, and the rounds are the one-node rounds
+        Assert.True(run.ExitCode == 0, $"run exit {run.ExitCode}");
+        Assert.True(nodeCode == 0, nodeOut + nodeErr);
+        var tasks = int.Parse(System.Text.RegularExpressions.Regex.Match(nodeOut, @"after (\d+) client tasks").Groups[1].Value);
+        Assert.InRange(tasks, 1, 3 * 8 - 1);
+        Assert.Equal(Rounds(one), Rounds(two));
+    }
+
+    [Fact]
+    public void A_clients_node_killed_mid_run_should_cost_only_its_clients_rounds_and_the_run_should_complete()
+    {
+        // arrange: a run node and two clients nodes, FedALA (personal state in PostgreSQL), a short safety timeout and downing
+        int port = FreePort();
+        var runs = RunScriptTests.TempDir();
+        string[] experiment = ["hocon/experiments/quickstart.conf", .. Shared(9, "--set", "fedactors.personalization.method=fedala",
+            "--set", "fedactors.round.timeout=3s", "--set", "akka.cluster.split-brain-resolver.stable-after=3s")];
+        using var run = RunScriptTests.Start(["run", .. experiment, "--out", runs, "--port", $"{port}", "--set", "fedactors.cluster.min-nodes=3"]);
+        using var survivor = RunScriptTests.Start(["node", .. experiment, "--join", $"127.0.0.1:{port}"]);
+        using var victim = RunScriptTests.Start(["node", .. experiment, "--join", $"127.0.0.1:{port}"]);
+
+        // act: SIGKILL one clients node once round 1 is committed
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromMinutes(3) && !run.HasExited && RoundsWritten(runs) < 1) Thread.Sleep(50);
+        Assert.False(run.HasExited, "the run ended before the kill");
+        victim.Kill(entireProcessTree: true);
+
+        // assert: the run completes; some round lost the victim's clients as timed out; the last round has every client again
+        Assert.True(run.WaitForExit(TimeSpan.FromMinutes(4)), "the run did not finish after the kill");
+        run.WaitForExit();
+        Assert.Equal(0, run.ExitCode);
+        Assert.True(survivor.WaitForExit(TimeSpan.FromMinutes(1)), "the surviving node did not leave");
+        Assert.Equal(0, survivor.ExitCode);
+        var lines = File.ReadAllLines(Path.Combine(Directory.GetDirectories(runs).Single(), "rounds.csv"));
+        var header = lines[0].Split(',');
+        int Col(string name) => Array.IndexOf(header, name);
+        var rows = lines.Skip(1).Select(l => l.Split(',')).ToArray();
+        Assert.Equal(9, rows.Length);
+        Assert.Contains(rows, r => int.Parse(r[Col("timed_out")]) > 0);
+        Assert.Equal(("8", "0"), (rows[^1][Col("responded")], rows[^1][Col("timed_out")]));
+    }
+
+    /// <summary>Rounds in the run folder's rounds.csv (each written after its round was committed).</summary>
+    private static int RoundsWritten(string runsRoot)
+    {
+        var folder = Directory.GetDirectories(runsRoot).SingleOrDefault();
+        var csv = folder is null ? null : Path.Combine(folder, "rounds.csv");
+        try { return csv is not null && File.Exists(csv) ? File.ReadAllLines(csv).Length - 1 : 0; }
+        catch (IOException) { return 0; }
+    }
+
+    [Fact]
+    public void A_node_with_another_experiment_should_be_refused_naming_the_first_differing_key()
+    {
+        int port = FreePort();
+        var runs = RunScriptTests.TempDir();
+        string[] experiment = ["hocon/experiments/quickstart.conf", .. Shared(2)];
+        using var run = RunScriptTests.Start(["run", .. experiment, "--out", runs, "--port", $"{port}", "--set", "fedactors.cluster.min-nodes=2",
+            "--set", "fedactors.cluster.join-timeout=20s"]);
+        var (code, o, e) = RunScriptTests.RunScript(["node", .. experiment, "--set", "fedactors.seed=43", "--join", $"127.0.0.1:{port}"]);
+        Assert.True(code == 2, o + e);
+        Assert.Contains("fedactors.seed", o + e);
+        Assert.True(run.WaitForExit(TimeSpan.FromMinutes(1)));
+        run.WaitForExit();
+        Assert.Equal(1, run.ExitCode); // it never got its second node
+    }
+
+    [Fact]
+    public void Bad_cluster_input_should_stop_before_any_work_with_a_clear_message()
+    {
+        // an unreachable --join: a bounded wait, then exit 2
+        var (code, o, e) = RunScriptTests.RunScript(["node", "hocon/experiments/quickstart.conf", .. Shared(2), "--set", "fedactors.cluster.join-timeout=3s",
+            "--join", $"127.0.0.1:{FreePort()}"]);
+        Assert.True(code == 2, o + e);
+        Assert.Contains("could not join", o + e);
+        // more than one node on a store only one node reaches
+        (code, _, e) = RunScriptTests.RunScript("run", "hocon/experiments/quickstart.conf", "--out", RunScriptTests.TempDir(), "--set", "fedactors.cluster.min-nodes=2");
+        Assert.Equal(2, code);
+        Assert.Contains("postgres when more than one node", e);
+        (code, _, e) = RunScriptTests.RunScript("node", "hocon/experiments/quickstart.conf", "--join", "127.0.0.1:1");
+        Assert.Equal(2, code);
+        Assert.Contains("fedactors node joins another node's run", e);
+        (code, _, e) = RunScriptTests.RunScript("node", "hocon/experiments/quickstart.conf", "--join", "nowhere");
+        Assert.Equal(2, code);
+        Assert.Contains("HOST:PORT", e);
+    }
+}
