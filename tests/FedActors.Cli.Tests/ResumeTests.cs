@@ -127,4 +127,37 @@ public class ResumeTests
         Assert.DoesNotContain("s3cret", err);
         Assert.Empty(Directory.GetDirectories(runs));
     }
+
+    [Fact]
+    public void A_fork_from_a_kept_round_should_replay_the_original_unchanged_or_go_its_own_way_with_overrides()
+    {
+        // arrange: the original run, keeping every second round
+        var original = RunScriptTests.TempDir();
+        var (code, o, e) = RunScriptTests.RunScript(["run", .. Experiment, "--set", "fedactors.state.keep-every=2", "--out", original]);
+        Assert.True(code == 0, o + e);
+        var folder = Directory.GetDirectories(original).Single();
+        var before = File.ReadAllText(Path.Combine(folder, "rounds.csv"));
+
+        // act: a fork from round 2 with nothing changed, one with another learning rate, one from a round not kept
+        string Fork(params string[] sets)
+        {
+            var dir = RunScriptTests.TempDir();
+            var (c, fo, fe) = RunScriptTests.RunScript(["run", "--resume", folder, "--from-round", "2", "--out", dir, .. sets]);
+            Assert.True(c == 0, fo + fe);
+            Assert.Contains("forked", fo);
+            return Directory.GetDirectories(dir).Single();
+        }
+        var same = Fork();
+        var other = Fork("--set", "fedactors.train.learning-rate=0.01");
+        (code, _, e) = RunScriptTests.RunScript("run", "--resume", folder, "--from-round", "1", "--out", RunScriptTests.TempDir());
+
+        // assert
+        Assert.Equal(Rounds(folder), Rounds(same));
+        Assert.Equal(Rounds(folder)[..3], Rounds(other)[..3]);       // header and rounds 1–2 are the original's
+        Assert.NotEqual(Rounds(folder)[3..], Rounds(other)[3..]);    // rounds 3–4 went another way
+        Assert.Equal(2, code);
+        Assert.Contains("kept: 2, 4", e);
+        Assert.Equal(before, File.ReadAllText(Path.Combine(folder, "rounds.csv"))); // the original is only read
+        Assert.Contains("learning-rate = \"0.01\"", File.ReadAllText(Path.Combine(other, "config.conf")));
+    }
 }

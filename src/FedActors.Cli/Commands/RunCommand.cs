@@ -32,13 +32,26 @@ public static class RunCommand
         {
             Description = "Continue the run in this run folder after its last committed round (a run stopped, killed or out of budget)",
         };
-        var command = new Command("run", "Run a federated experiment and write runs/<experiment>-<timestamp>/") { config, set, seq, output, budget, resume, port };
+        var fromRound = new Option<int?>("--from-round")
+        {
+            Description = "With --resume: fork a new run (in --out) from this kept round's checkpoint, with --set overrides; the original stays as it is",
+        };
+        var command = new Command("run", "Run a federated experiment and write runs/<experiment>-<timestamp>/") { config, set, seq, output, budget, resume, port, fromRound };
         command.SetAction((parse, cancel) =>
         {
             var overrides = (parse.GetValue(set) ?? []).ToList();
             if (parse.GetValue(seq) is { Length: > 0 } url) overrides.Add($"fedactors.monitoring.seq.url=\"{url}\"");
             if (parse.GetValue(port) is { } p) overrides.Add($"fedactors.cluster.port={p}");
             var budgetSpan = TimeSpan.FromMinutes(parse.GetValue(budget));
+            if (parse.GetValue(resume) is { } origin && parse.GetValue(fromRound) is { } round)
+            {
+                if (parse.GetResult(config) is { Implicit: false })
+                    return Task.FromResult(ExperimentLoader.Report(new Runtime.Settings.ConfigurationError("--resume", origin,
+                        "no config file: a fork runs the original's config.conf with the --set overrides")));
+                return ForkAsync(origin, round, overrides, parse.GetValue(output)!, cancel, budgetSpan);
+            }
+            if (parse.GetValue(fromRound) is not null)
+                return Task.FromResult(ExperimentLoader.Report(new Runtime.Settings.ConfigurationError("--from-round", $"{parse.GetValue(fromRound)}", "--resume <run folder> with it")));
             if (parse.GetValue(resume) is { } folder)
             {
                 if (parse.GetResult(config) is { Implicit: false } || (parse.GetValue(set) ?? []).Length > 0)
@@ -61,10 +74,45 @@ public static class RunCommand
         return ExecuteAsync(configPath, nodeLocal ?? [], Path.GetDirectoryName(Path.GetFullPath(runDir))!, cancel, budget, Path.GetFullPath(runDir));
     }
 
+    /// <summary>A new run, in a new folder under <paramref name="outRoot"/>, that starts from round <paramref name="round"/> of the
+    /// run in <paramref name="originDir"/> (a kept checkpoint: the last one, or one of <c>state.keep-every</c>) with the
+    /// overrides: its model, bookkeeping, attack memory and every client's state as of that round. The original is only read.</summary>
+    public static Task<int> ForkAsync(string originDir, int round, IReadOnlyList<string> overrides, string outRoot, CancellationToken cancel,
+        TimeSpan budget = default)
+    {
+        var originConfig = Path.Combine(originDir, "config.conf");
+        if (!File.Exists(originConfig))
+            return Task.FromResult(ExperimentLoader.Report(new ConfigurationError("--resume", originDir, "a run folder with its config.conf")));
+        Fork fork;
+        try
+        {
+            var c = FedActorsSettings.Load(originConfig, []);
+            Runtime.State.StateStores.Validate(c);
+            if (c.GetString("fedactors.state.store") == "memory")
+                throw new ConfigurationError("--resume", originDir, "a run whose state was kept in a file or database");
+            var hash = HoconText.ExperimentHash(c);
+            var origin = Runtime.State.StateStores.Create(c, originDir, hash, fresh: false);
+            try
+            {
+                var checkpoints = (Runtime.State.ICheckpointStore)origin;
+                var at = checkpoints.At(round) ?? throw new ConfigurationError("--from-round", $"{round}", "a round whose checkpoint was kept",
+                    $"kept: {string.Join(", ", checkpoints.KeptRounds())}; fedactors.state.keep-every keeps more");
+                fork = new Fork(at, checkpoints.StatesAt(round),
+                    c.GetString("fedactors.state.store") == "sqlite" ? Path.GetFullPath(Runtime.State.StateStores.SqlitePath(c, originDir)) : null);
+            }
+            finally { (origin as IDisposable)?.Dispose(); }
+        }
+        catch (ConfigurationError e) { return Task.FromResult(ExperimentLoader.Report(e)); }
+        return ExecuteAsync(originConfig, overrides, outRoot, cancel, budget, fork: fork);
+    }
+
+    /// <summary>Where a fork starts: a checkpoint and the clients' states that go with it.</summary>
+    public sealed record Fork(RunCheckpoint Checkpoint, IReadOnlyList<Runtime.State.ClientState> States, string? OriginStateFile);
+
     /// <param name="budget">Wall-clock budget (zero: none); when it runs out the run stops after the current round.</param>
     /// <param name="resumeDir">The run folder to continue (its last committed round); null starts a new run folder.</param>
     public static async Task<int> ExecuteAsync(string configPath, IReadOnlyList<string> overrides, string outRoot, CancellationToken cancel,
-        TimeSpan budget = default, string? resumeDir = null)
+        TimeSpan budget = default, string? resumeDir = null, Fork? fork = null)
     {
         LoadedExperiment loaded;
         try { loaded = ExperimentLoader.Load(configPath, overrides); }
@@ -81,6 +129,20 @@ public static class RunCommand
             try { resumed = Runtime.State.StateStores.LastCheckpoint(c, resumeDir, configHash); }
             catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
         }
+        if (fork is not null)
+        {
+            ConfigurationError? refused = null;
+            if (c.GetString("fedactors.state.store") == "postgres" && configHash == fork.Checkpoint.ConfigHash)
+                refused = new ConfigurationError("--from-round", $"{fork.Checkpoint.Round}", "--set overrides that change the experiment",
+                    "in PostgreSQL a run is keyed by its experiment: an unchanged fork would be the original run; use --resume");
+            else if (fork.OriginStateFile is not null && c.GetString("fedactors.state.path") is { Length: > 0 } path && Path.GetFullPath(path) == fork.OriginStateFile)
+                refused = new ConfigurationError("fedactors.state.path", $"\"{path}\"", "another state file than the original's (or \"\": the fork's folder)");
+            else if (fork.Checkpoint.Round >= settings.Rounds)
+                refused = new ConfigurationError("--from-round", $"{fork.Checkpoint.Round}", $"a round before the fork's last (fedactors.rounds = {settings.Rounds})", "raise fedactors.rounds with --set");
+            else if (fork.Checkpoint.Global.Length != experiment.InitialWeights().Length)
+                refused = new ConfigurationError("--from-round", $"{fork.Checkpoint.Round}", "a fork with the original's model", "the overrides change the model's size");
+            if (refused is not null) return ExperimentLoader.Report(refused); // before anything is created or cleared
+        }
         var runDir = resumeDir ?? RunFolder.Create(outRoot, settings.Name);
         var runId = Path.GetFileName(runDir);
         Runtime.State.IClientStateStore store;
@@ -91,17 +153,25 @@ public static class RunCommand
             return ExperimentLoader.Report(e);
         }
         using var _ = store as IDisposable;
+        if (fork is not null)
+        {
+            // the fork's own store starts with the origin's state as of the round, committed under the fork's configuration
+            foreach (var state in fork.States) store.Save(state with { Version = fork.Checkpoint.Round });
+            resumed = fork.Checkpoint with { ConfigHash = configHash };
+            ((Runtime.State.ICheckpointStore)store).Commit(resumed);
+        }
         using var logger = RunLogging.Create(loaded.Monitoring.TargetsFor(runDir), settings.Name, runId);
         Log.Logger = logger; // Akka's own log events reach the run's sinks through Akka.Logger.Serilog.
         try
         {
             logger.ForContext("Event", "Configuration").Information("Effective configuration {Configuration}", effective);
-            if (resumed is null)
+            if (resumeDir is null)
             {
                 RunFolder.WriteConfig(runDir, effective);
                 PartitionFile.Write(Path.Combine(runDir, "partition.json"), experiment.Partition, settings.Data.Dataset, settings.Data.Pool, experiment.Data.NumClasses);
             }
-            else AnsiConsole.MarkupLineInterpolated($"resuming [bold]{runDir}[/] after round {resumed.Round} of {settings.Rounds}");
+            if (fork is not null) AnsiConsole.MarkupLineInterpolated($"forked [bold]{runDir}[/] from round {fork.Checkpoint.Round}");
+            else if (resumed is not null) AnsiConsole.MarkupLineInterpolated($"resuming [bold]{runDir}[/] after round {resumed.Round} of {settings.Rounds}");
             var events = new RunEvents(logger);
             var clock = Stopwatch.StartNew();
             var rounds = new List<RoundSummary>(resumed?.Rounds ?? []);

@@ -18,8 +18,9 @@ namespace FedActors.Runtime.Actors;
 /// <param name="ExperimentKeys">The run's experiment keys, to name the first difference when a node's differ.</param>
 /// <param name="MinNodes">Nodes (their device workers) the run waits for before round 1.</param>
 /// <param name="JoinTimeout">How long it waits for them.</param>
+/// <param name="KeepEvery">Besides the last, keep every this many rounds' checkpoints to fork from (0: none).</param>
 public sealed record CoordinatorOptions(ICheckpointStore? Checkpoints, string ExperimentHash, (string Key, string Value)[] ExperimentKeys,
-    int MinNodes, TimeSpan JoinTimeout)
+    int MinNodes, TimeSpan JoinTimeout, int KeepEvery = 0)
 {
     public static readonly CoordinatorOptions Default = new(null, "", [], 1, TimeSpan.FromSeconds(60));
 }
@@ -226,7 +227,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     /// <summary>Commits the finished round: everything the later rounds depend on (see <see cref="RunCheckpoint"/>).</summary>
     private void Commit(int round) =>
         _checkpoints?.Commit(new RunCheckpoint(round, _global, _extra, _bestAccuracy, _lastAccuracy, [.. _rounds],
-            _experiment.Collusion.Memory, _configHash));
+            _experiment.Collusion.Memory, _configHash), _options.KeepEvery);
 
     private GlobalModel? _latestModel;
 

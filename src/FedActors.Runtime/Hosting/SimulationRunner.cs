@@ -32,7 +32,7 @@ public static class SimulationRunner
         var keys = HoconText.ExperimentKeys(config).ToArray();
         var hash = HoconText.ExperimentHash(config);
         var coordinator = new CoordinatorOptions(store as ICheckpointStore, hash, keys,
-            config.GetInt("fedactors.cluster.min-nodes"), config.GetTimeSpan("fedactors.cluster.join-timeout"));
+            config.GetInt("fedactors.cluster.min-nodes"), config.GetTimeSpan("fedactors.cluster.join-timeout"), config.GetInt("fedactors.state.keep-every"));
         var resources = new NodeResources(experiment, pool, store, events, coordinator, new NodeIdentity(hash, keys, null));
         using var host = BuildHost(config, resources);
         await host.StartAsync(cancel);

@@ -27,11 +27,21 @@ public interface IClientStateStore
 public interface ICheckpointStore
 {
     /// <summary>Commits round <see cref="RunCheckpoint.Round"/>, as one transaction: the checkpoint replaces the previous
-    /// one, and each client keeps only its newest version up to that round (plus any newer ones, of the round in progress).</summary>
-    void Commit(RunCheckpoint checkpoint);
+    /// one unless that one's round is a multiple of <paramref name="keepEvery"/> (kept to fork from; 0: none kept), and each
+    /// client keeps only the versions some kept checkpoint needs (its newest up to that round), plus any newer ones.</summary>
+    void Commit(RunCheckpoint checkpoint, int keepEvery = 0);
 
     /// <summary>The last committed round's checkpoint; null before the first.</summary>
     RunCheckpoint? Last();
+
+    /// <summary>The checkpoint of a kept round (the last one, or one kept by keep-every); null when it was not kept.</summary>
+    RunCheckpoint? At(int round);
+
+    /// <summary>The rounds whose checkpoints are kept, ascending.</summary>
+    IReadOnlyList<int> KeptRounds();
+
+    /// <summary>Every client's state as of a kept round (its newest version up to it).</summary>
+    IReadOnlyList<ClientState> StatesAt(int round);
 
     /// <summary>Forgets every client version newer than <paramref name="round"/> (work of a round that was never committed),
     /// so a resumed run starts from exactly the committed state.</summary>
@@ -42,7 +52,7 @@ public interface ICheckpointStore
 public sealed class InMemoryClientStateStore : IClientStateStore, ICheckpointStore
 {
     private readonly ConcurrentDictionary<int, SortedList<int, ClientState>> _states = new();
-    private RunCheckpoint? _last;
+    private readonly SortedDictionary<int, RunCheckpoint> _checkpoints = [];
 
     public ClientState? Load(int clientId)
     {
@@ -58,23 +68,48 @@ public sealed class InMemoryClientStateStore : IClientStateStore, ICheckpointSto
 
     public int Count => _states.Count;
 
-    public void Commit(RunCheckpoint checkpoint)
+    public void Commit(RunCheckpoint checkpoint, int keepEvery = 0)
     {
-        foreach (var versions in _states.Values)
-            lock (versions)
-            {
-                var old = versions.Keys.Where(v => v <= checkpoint.Round).SkipLast(1).ToArray();
-                foreach (var v in old) versions.Remove(v);
-            }
-        _last = checkpoint;
+        lock (_checkpoints)
+        {
+            _checkpoints[checkpoint.Round] = checkpoint;
+            foreach (var r in _checkpoints.Keys.Where(r => r != checkpoint.Round && !(keepEvery > 0 && r % keepEvery == 0)).ToArray()) _checkpoints.Remove(r);
+            var kept = _checkpoints.Keys.ToArray();
+            foreach (var versions in _states.Values)
+                lock (versions)
+                {
+                    var vs = versions.Keys.ToArray();
+                    for (int i = 0; i + 1 < vs.Length && vs[i + 1] <= checkpoint.Round; i++)
+                        if (!kept.Any(k => k >= vs[i] && k < vs[i + 1])) versions.Remove(vs[i]); // no kept round needs it
+                }
+        }
     }
 
-    public RunCheckpoint? Last() => _last;
+    public RunCheckpoint? Last()
+    {
+        lock (_checkpoints) return _checkpoints.Count == 0 ? null : _checkpoints.Values.Last();
+    }
+
+    public RunCheckpoint? At(int round)
+    {
+        lock (_checkpoints) return _checkpoints.GetValueOrDefault(round);
+    }
+
+    public IReadOnlyList<int> KeptRounds()
+    {
+        lock (_checkpoints) return [.. _checkpoints.Keys];
+    }
+
+    public IReadOnlyList<ClientState> StatesAt(int round) =>
+        [.. _states.Values.Select(versions => { lock (versions) return versions.Values.LastOrDefault(v => v.Version <= round); })
+            .Where(s => s is not null).Select(s => s!).OrderBy(s => s.ClientId)];
 
     public void RollBack(int round)
     {
         foreach (var versions in _states.Values)
             lock (versions)
                 foreach (var v in versions.Keys.Where(v => v > round).ToArray()) versions.Remove(v);
+        lock (_checkpoints)
+            foreach (var r in _checkpoints.Keys.Where(r => r > round).ToArray()) _checkpoints.Remove(r);
     }
 }

@@ -79,18 +79,22 @@ public sealed class PostgresClientStateStore : IClientStateStore, ICheckpointSto
             ("run", _run), ("id", state.ClientId), ("version", state.Version), ("trained", state.RoundsTrained), ("last", state.LastRound),
             ("personal", state.Personal is null ? DBNull.Value : state.Personal.ToBytes()));
 
-    public void Commit(RunCheckpoint checkpoint)
+    public void Commit(RunCheckpoint checkpoint, int keepEvery = 0)
     {
         using var c = _db.OpenConnection();
         using var tx = c.BeginTransaction();
+        // as in SqliteClientStateStore: a version goes when a newer one up to this round exists and no kept round needs it
         using var cmd = new NpgsqlCommand("""
             INSERT INTO fedactors_checkpoints (run, round, data) VALUES (@run, @round, @data)
                 ON CONFLICT (run, round) DO UPDATE SET data = excluded.data;
-            DELETE FROM fedactors_checkpoints WHERE run = @run AND round <> @round;
+            DELETE FROM fedactors_checkpoints WHERE run = @run AND round <> @round AND NOT (@every > 0 AND round % @every = 0);
             DELETE FROM fedactors_client_states s WHERE s.run = @run AND s.version < (
-                SELECT MAX(n.version) FROM fedactors_client_states n WHERE n.run = @run AND n.client_id = s.client_id AND n.version <= @round);
+                    SELECT MAX(n.version) FROM fedactors_client_states n WHERE n.run = @run AND n.client_id = s.client_id AND n.version <= @round)
+                AND NOT EXISTS (SELECT 1 FROM fedactors_checkpoints k WHERE k.run = @run AND k.round >= s.version AND k.round < (
+                    SELECT MIN(n.version) FROM fedactors_client_states n WHERE n.run = @run AND n.client_id = s.client_id AND n.version > s.version));
             """, c, tx);
         cmd.Parameters.AddWithValue("run", _run);
+        cmd.Parameters.AddWithValue("every", keepEvery);
         cmd.Parameters.AddWithValue("round", checkpoint.Round);
         cmd.Parameters.AddWithValue("data", checkpoint.ToBytes());
         cmd.ExecuteNonQuery();
@@ -102,6 +106,41 @@ public sealed class PostgresClientStateStore : IClientStateStore, ICheckpointSto
         using var cmd = _db.CreateCommand("SELECT data FROM fedactors_checkpoints WHERE run = @run ORDER BY round DESC LIMIT 1");
         cmd.Parameters.AddWithValue("run", _run);
         return cmd.ExecuteScalar() is byte[] data ? RunCheckpoint.FromBytes(data) : null;
+    }
+
+    public RunCheckpoint? At(int round)
+    {
+        using var cmd = _db.CreateCommand("SELECT data FROM fedactors_checkpoints WHERE run = @run AND round = @round");
+        cmd.Parameters.AddWithValue("run", _run);
+        cmd.Parameters.AddWithValue("round", round);
+        return cmd.ExecuteScalar() is byte[] data ? RunCheckpoint.FromBytes(data) : null;
+    }
+
+    public IReadOnlyList<int> KeptRounds()
+    {
+        using var cmd = _db.CreateCommand("SELECT round FROM fedactors_checkpoints WHERE run = @run ORDER BY round");
+        cmd.Parameters.AddWithValue("run", _run);
+        using var r = cmd.ExecuteReader();
+        var rounds = new List<int>();
+        while (r.Read()) rounds.Add(r.GetInt32(0));
+        return rounds;
+    }
+
+    public IReadOnlyList<ClientState> StatesAt(int round)
+    {
+        using var cmd = _db.CreateCommand("""
+            SELECT s.client_id, s.rounds_trained, s.last_round, s.personal, s.version FROM fedactors_client_states s
+            WHERE s.run = @run AND s.version = (
+                SELECT MAX(n.version) FROM fedactors_client_states n WHERE n.run = @run AND n.client_id = s.client_id AND n.version <= @round)
+            ORDER BY s.client_id
+            """);
+        cmd.Parameters.AddWithValue("run", _run);
+        cmd.Parameters.AddWithValue("round", round);
+        using var r = cmd.ExecuteReader();
+        var states = new List<ClientState>();
+        while (r.Read())
+            states.Add(new ClientState(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.IsDBNull(3) ? null : PersonalState.FromBytes((byte[])r.GetValue(3)), r.GetInt32(4)));
+        return states;
     }
 
     public void RollBack(int round) =>

@@ -74,22 +74,63 @@ public sealed class SqliteClientStateStore : IClientStateStore, ICheckpointStore
         cmd.ExecuteNonQuery();
     }
 
-    public void Commit(RunCheckpoint checkpoint)
+    public void Commit(RunCheckpoint checkpoint, int keepEvery = 0)
     {
         using var c = Open();
         using var tx = c.BeginTransaction();
         using var cmd = c.CreateCommand();
         cmd.Transaction = tx;
+        // a client version is dropped when a newer one up to this round exists and no kept checkpoint falls between them
         cmd.CommandText = """
             INSERT OR REPLACE INTO checkpoints (round, data) VALUES ($round, $data);
-            DELETE FROM checkpoints WHERE round <> $round;
+            DELETE FROM checkpoints WHERE round <> $round AND NOT ($every > 0 AND round % $every = 0);
             DELETE FROM client_states WHERE version < (
-                SELECT MAX(n.version) FROM client_states n WHERE n.client_id = client_states.client_id AND n.version <= $round);
+                    SELECT MAX(n.version) FROM client_states n WHERE n.client_id = client_states.client_id AND n.version <= $round)
+                AND NOT EXISTS (SELECT 1 FROM checkpoints k WHERE k.round >= client_states.version AND k.round < (
+                    SELECT MIN(n.version) FROM client_states n WHERE n.client_id = client_states.client_id AND n.version > client_states.version));
             """;
         cmd.Parameters.AddWithValue("$round", checkpoint.Round);
+        cmd.Parameters.AddWithValue("$every", keepEvery);
         cmd.Parameters.AddWithValue("$data", checkpoint.ToBytes());
         cmd.ExecuteNonQuery();
         tx.Commit();
+    }
+
+    public RunCheckpoint? At(int round)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT data FROM checkpoints WHERE round = $round";
+        cmd.Parameters.AddWithValue("$round", round);
+        return cmd.ExecuteScalar() is byte[] data ? RunCheckpoint.FromBytes(data) : null;
+    }
+
+    public IReadOnlyList<int> KeptRounds()
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT round FROM checkpoints ORDER BY round";
+        using var r = cmd.ExecuteReader();
+        var rounds = new List<int>();
+        while (r.Read()) rounds.Add(r.GetInt32(0));
+        return rounds;
+    }
+
+    public IReadOnlyList<ClientState> StatesAt(int round)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = """
+            SELECT s.client_id, s.rounds_trained, s.last_round, s.personal, s.version FROM client_states s
+            WHERE s.version = (SELECT MAX(n.version) FROM client_states n WHERE n.client_id = s.client_id AND n.version <= $round)
+            ORDER BY s.client_id
+            """;
+        cmd.Parameters.AddWithValue("$round", round);
+        using var r = cmd.ExecuteReader();
+        var states = new List<ClientState>();
+        while (r.Read())
+            states.Add(new ClientState(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.IsDBNull(3) ? null : PersonalState.FromBytes((byte[])r.GetValue(3)), r.GetInt32(4)));
+        return states;
     }
 
     public RunCheckpoint? Last()

@@ -15,6 +15,11 @@ public static class StateStores
         var kind = c.GetString("fedactors.state.store");
         if (!Kinds.Contains(kind))
             throw new ConfigurationError("fedactors.state.store", $"\"{kind}\"", string.Join(", ", Kinds));
+        int keepEvery;
+        try { keepEvery = c.GetInt("fedactors.state.keep-every"); }
+        catch (Exception e) when (e is FormatException or OverflowException) { keepEvery = -1; }
+        if (keepEvery < 0)
+            throw new ConfigurationError("fedactors.state.keep-every", $"\"{c.GetString("fedactors.state.keep-every")}\"", "an integer ≥ 0 (0 = keep only the last round)");
         if (kind == "postgres" && string.IsNullOrWhiteSpace(c.GetString("fedactors.state.connection")))
             throw new ConfigurationError("fedactors.state.connection", "\"\"", "an Npgsql connection string (Host=…;Database=…;Username=…) with store = postgres");
     }

@@ -64,6 +64,33 @@ public class CheckpointStoreSpecs(PostgresServer postgres) : IClassFixture<Postg
 
     [Theory]
     [MemberData(nameof(Stores))]
+    public void Keep_every_should_keep_those_rounds_checkpoints_and_the_client_versions_they_need(string kind)
+    {
+        // arrange: client 1 changes every round, client 2 only in rounds 1 and 4
+        var (clients, checkpoints) = Open(kind);
+        foreach (var r in new[] { 1, 2, 3, 4, 5 })
+        {
+            clients.Save(new ClientState(1, r, r, Local(r), Version: r));
+            if (r is 1 or 4) clients.Save(new ClientState(2, r, r, Local(10 * r), Version: r));
+            // act: commit each round, keeping every second
+            checkpoints.Commit(Checkpoint(r), keepEvery: 2);
+        }
+
+        // assert: rounds 2 and 4 kept besides the last; each kept round sees its own states
+        Assert.Equal([2, 4, 5], checkpoints.KeptRounds());
+        Assert.Null(checkpoints.At(3));
+        Assert.Equal(2, checkpoints.At(2)!.Round);
+        var at2 = checkpoints.StatesAt(2);
+        Assert.Equal([(1, 2), (2, 1)], at2.Select(s => (s.ClientId, s.Version)));
+        Assert.True(Local(10).SameAs(at2[1].Personal!));
+        Assert.Equal([(1, 4), (2, 4)], checkpoints.StatesAt(4).Select(s => (s.ClientId, s.Version)));
+        // client 1's round-3 version is needed by no kept round: gone (a rollback to 3 finds round 2's)
+        checkpoints.RollBack(3);
+        Assert.Equal(2, clients.Load(1)!.Version);
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
     public void The_last_checkpoint_should_come_back_bit_for_bit_and_replace_the_one_before(string kind)
     {
         var path = Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.db");
