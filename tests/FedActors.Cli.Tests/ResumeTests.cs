@@ -107,17 +107,26 @@ public class ResumeTests
     public void A_run_should_keep_its_checkpoints_in_PostgreSQL_and_resume_from_there()
     {
         using var postgres = new TestSupport.PostgresServer();
+        // (the throwaway server trusts its user: the password is there to show that it is never written out)
         string[] run = ["hocon/experiments/quickstart.conf", "--set", "fedactors.rounds=2", "--set", "fedactors.data.limit=2000",
-            "--set", "fedactors.clients.count=10", "--set", "fedactors.state.store=postgres", "--set", $"fedactors.state.connection=\"{postgres.ConnectionString}\""];
+            "--set", "fedactors.clients.count=10", "--set", "fedactors.state.store=postgres",
+            "--set", $"fedactors.state.connection=\"{postgres.ConnectionString};Password=s3cret\""];
         var runs = RunScriptTests.TempDir();
         var (code, o, e) = RunScriptTests.RunScript(["run", .. run, "--out", runs]);
         Assert.True(code == 0, o + e);
         var folder = Directory.GetDirectories(runs).Single();
         Assert.False(File.Exists(Path.Combine(folder, "client-state.db")));
 
+        foreach (var file in Directory.GetFiles(folder)) Assert.DoesNotContain("s3cret", File.ReadAllText(file));
+
         (code, o, e) = RunScriptTests.RunScript("run", "--resume", folder);
         Assert.True(code == 0, o + e);
         Assert.Contains("after round 2 of 2", o);
+
+        // the same experiment again would clear that run's checkpoints: refused
+        (code, _, e) = RunScriptTests.RunScript(["run", .. run, "--out", RunScriptTests.TempDir()]);
+        Assert.Equal(2, code);
+        Assert.Contains("another fedactors.name", e);
     }
 
     [Fact]

@@ -176,7 +176,7 @@ public static class MatrixCommand
         for (int a = 0; a < attacks.Length; a++)
             for (int p = 0; p < pills.Length; p++)
                 for (int d = 0; d < defences.Length; d++)
-                    values[a * pills.Length + p, d] = rows.Single(r => r.Attack == attacks[a] && r.Pill == pills[p] && r.Defence == defences[d]).Error.Mean * 100;
+                    values[a * pills.Length + p, d] = (rows.SingleOrDefault(r => r.Attack == attacks[a] && r.Pill == pills[p] && r.Defence == defences[d])?.Error.Mean ?? double.NaN) * 100; // NaN: every seed failed
         var plot = new ScottPlot.Plot();
         var map = plot.Add.Heatmap(values);
         map.Colormap = new ScottPlot.Colormaps.Viridis();

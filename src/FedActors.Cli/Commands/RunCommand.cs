@@ -139,7 +139,7 @@ public static class RunCommand
                 refused = new ConfigurationError("fedactors.state.path", $"\"{path}\"", "another state file than the original's (or \"\": the fork's folder)");
             else if (fork.Checkpoint.Round >= settings.Rounds)
                 refused = new ConfigurationError("--from-round", $"{fork.Checkpoint.Round}", $"a round before the fork's last (fedactors.rounds = {settings.Rounds})", "raise fedactors.rounds with --set");
-            else if (fork.Checkpoint.Global.Length != experiment.InitialWeights().Length)
+            else if (fork.Checkpoint.Global.Length != (settings.CreatePersonalisation()?.InitialGlobal(experiment) ?? experiment.InitialWeights()).Length)
                 refused = new ConfigurationError("--from-round", $"{fork.Checkpoint.Round}", "a fork with the original's model", "the overrides change the model's size");
             if (refused is not null) return ExperimentLoader.Report(refused); // before anything is created or cleared
         }
@@ -156,9 +156,19 @@ public static class RunCommand
         if (fork is not null)
         {
             // the fork's own store starts with the origin's state as of the round, committed under the fork's configuration
-            foreach (var state in fork.States) store.Save(state with { Version = fork.Checkpoint.Round });
-            resumed = fork.Checkpoint with { ConfigHash = configHash };
-            ((Runtime.State.ICheckpointStore)store).Commit(resumed);
+            try
+            {
+                foreach (var state in fork.States) store.Save(state with { Version = fork.Checkpoint.Round });
+                resumed = fork.Checkpoint with { ConfigHash = configHash };
+                ((Runtime.State.ICheckpointStore)store).Commit(resumed);
+            }
+            catch (Exception e)
+            {
+                (store as IDisposable)?.Dispose();
+                Directory.Delete(runDir, recursive: true); // nothing half-written
+                Console.Error.WriteLine($"error: the fork's state could not be written: {e.GetBaseException().Message}");
+                return ExitCodes.Failed;
+            }
         }
         using var logger = RunLogging.Create(loaded.Monitoring.TargetsFor(runDir), settings.Name, runId);
         Log.Logger = logger; // Akka's own log events reach the run's sinks through Akka.Logger.Serilog.

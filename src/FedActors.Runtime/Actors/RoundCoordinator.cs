@@ -74,6 +74,18 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    /// <summary>Whether the workers were told the run ended.</summary>
+    private bool _ended;
+
+    /// <summary>A coordinator stopped mid-run (its node shuts down: a budget ran out, Ctrl-C) tells the clients nodes, which
+    /// would otherwise wait for a run that no longer goes on.</summary>
+    protected override void PostStop()
+    {
+        if (!_ended && _observer != ActorRefs.Nobody)
+            foreach (var w in _workers) w.Tell(new RunEnded(true, "the run node stopped"));
+        base.PostStop();
+    }
+
     public RoundCoordinator(Experiment experiment, IActorRef clients, IActorRef evaluator, IActorRef adversary, RunEvents events,
         CoordinatorOptions options)
     {
@@ -99,6 +111,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
                 ? $"no device worker registered with the coordinator within {_options.JoinTimeout.TotalSeconds:0} s"
                 : $"only {_workers.Count} of the {_options.MinNodes} nodes (fedactors.cluster.min-nodes) joined within {_options.JoinTimeout.TotalSeconds:0} s";
             _events.RunAborted(reason);
+            foreach (var w in _workers) w.Tell(new RunEnded(true, reason));
+            _ended = true;
             start.ReplyTo.Tell(new RunFailed(reason));
         });
     }
@@ -136,7 +150,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     private void HandleShardingStats(Akka.Cluster.Sharding.ClusterShardingStats stats)
     {
-        if (_waitingToStart is not { } start) return;
+        if (_waitingToStart is not { } start || !EnoughWorkers) return; // a worker may have gone since the question
         if (stats.Regions.Count < _options.MinNodes)
         {
             Timers.StartSingleTimer("ask-regions", new AskRegions(), TimeSpan.FromMilliseconds(300));
@@ -196,7 +210,14 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     /// client's state taken back to that round (work of the round in progress is forgotten and redone with the same seeds).</summary>
     private void Resume()
     {
-        if (_checkpoints?.Last() is not { } c)
+        RunCheckpoint? last;
+        try { last = _checkpoints?.Last(); }
+        catch (Exception e)
+        {
+            Fail($"the state store could not be read: {e.GetBaseException().Message}");
+            return;
+        }
+        if (last is not { } c)
         {
             Fail("there is no committed round to resume from");
             return;
@@ -206,7 +227,12 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
             Fail("the checkpoint was made with another configuration");
             return;
         }
-        _checkpoints.RollBack(c.Round);
+        try { _checkpoints!.RollBack(c.Round); }
+        catch (Exception e)
+        {
+            Fail($"the state store could not be rolled back to round {c.Round}: {e.GetBaseException().Message}");
+            return;
+        }
         _global = c.Global;
         _extra = c.Extra;
         _bestAccuracy = c.BestAccuracy;
@@ -225,9 +251,21 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     }
 
     /// <summary>Commits the finished round: everything the later rounds depend on (see <see cref="RunCheckpoint"/>).</summary>
-    private void Commit(int round) =>
-        _checkpoints?.Commit(new RunCheckpoint(round, _global, _extra, _bestAccuracy, _lastAccuracy, [.. _rounds],
-            _experiment.Collusion.Memory, _configHash), _options.KeepEvery);
+    /// <returns>False (and the run failed) when the store could not take it: a run must not go on without its checkpoints.</returns>
+    private bool Commit(int round)
+    {
+        try
+        {
+            _checkpoints?.Commit(new RunCheckpoint(round, _global, _extra, _bestAccuracy, _lastAccuracy, [.. _rounds],
+                _experiment.Collusion.Memory, _configHash), _options.KeepEvery);
+            return true;
+        }
+        catch (Exception e)
+        {
+            Fail($"round {round} could not be committed to the state store: {e.GetBaseException().Message}");
+            return false;
+        }
+    }
 
     private GlobalModel? _latestModel;
 
@@ -275,6 +313,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         Receive<RegisterWorker>(HandleRegisterWorker);
         Receive<Terminated>(t => _workers.Remove(t.ActorRef));
         Receive<UpdateSubmitted>(HandleUpdate);
+        Receive<Akka.Cluster.Sharding.ClusterShardingStats>(_ => { }); // a late answer from the wait for the nodes
+        Receive<AskRegions>(_ => { });
         Receive<ClientDropped>(HandleDropped);
         Receive<RoundTimeout>(HandleTimeout);
         Receive<RoundAggregated>(HandleAggregated);
@@ -414,7 +454,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
             _events.RoundDiscarded(_round.Round, problem);
         }
         _rounds.Add(summary);
-        Commit(_round.Round);
+        if (!Commit(_round.Round)) return;
         _observer.Tell(new RoundFinished(summary));
         if (_round.Round < Rounds)
         {
@@ -428,6 +468,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     {
         _events.RunCompleted(Rounds, _lastAccuracy, _bestAccuracy, _runClock.Elapsed);
         foreach (var w in _workers) w.Tell(new RunEnded(false));
+        _ended = true;
         _observer.Tell(new RunFinished(Rounds, _global));
         Become(() =>
         {
@@ -442,6 +483,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     {
         _events.RunAborted(reason);
         foreach (var w in _workers) w.Tell(new RunEnded(true, reason));
+        _ended = true;
         _observer.Tell(new RunFailed(reason));
         Context.Stop(Self);
     }

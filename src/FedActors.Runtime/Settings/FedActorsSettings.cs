@@ -188,6 +188,9 @@ public static class FedActorsSettings
         settings = settings with { Personalisation = ReadPersonalisation(c, r, settings) };
         ValidateRule(settings);
         Validate(settings);
+        if (settings.PersonalisationOrNone.Enabled && settings.Round.HealthOrDefault.OnFailure == Core.Simulation.HealthSettings.KeepLastGood)
+            throw new ConfigurationError("fedactors.round.health.on-failure", "\"keep-last-good\"", "stop with a personalisation method",
+                "its clients take the new global model into their personal state while they are evaluated; a discarded round would leave that in them");
         return settings;
     }
 

@@ -17,7 +17,8 @@ public static partial class HoconText
     // JSON string quoting, escaping only what must be (quotes, backslashes, control characters)
     private static readonly JsonSerializerOptions Quoting = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary><c>{path} { … }</c> for the section at <paramref name="path"/>.</summary>
+    /// <summary><c>{path} { … }</c> for the section at <paramref name="path"/>, with secrets left out
+    /// (<see cref="WithoutPassword"/>): what config.conf and the logged configuration hold.</summary>
     public static string Render(Config config, string path)
     {
         var sb = new StringBuilder(Key(path)).Append(' ');
@@ -25,9 +26,20 @@ public static partial class HoconText
         return sb.Append('\n').ToString();
     }
 
+    /// <summary>A PostgreSQL connection string without its <c>Password=</c> part: Npgsql then takes the password from
+    /// <c>PGPASSWORD</c> or the passfile, so no file or log of a run holds it.</summary>
+    public static string WithoutPassword(string connection) =>
+        PasswordPart().Replace(connection, "");
+
+    [GeneratedRegex(@"(?i)(^|;)\s*(password|pwd)\s*=[^;]*")]
+    private static partial Regex PasswordPart();
+
     /// <summary>Sections of <c>fedactors</c> that may differ between the nodes of one run and between a run and its
     /// resumption (addresses, ports, where events go): left out of <see cref="ExperimentKeys"/>.</summary>
     public static readonly string[] NodeLocalSections = ["cluster", "monitoring"];
+
+    /// <summary>Single keys that may differ too: how each node reaches the shared database (its host name, its password).</summary>
+    public static readonly string[] NodeLocalKeys = ["fedactors.state.connection"];
 
     /// <summary>Every key under <c>fedactors</c> that decides what the run computes, as sorted (path, value) pairs: what
     /// all nodes of a run and a resumed run must agree on.</summary>
@@ -47,6 +59,7 @@ public static partial class HoconText
         }
         foreach (var (k, child) in config.GetValue("fedactors").GetObject().Items)
             if (!NodeLocalSections.Contains(k)) Walk($"fedactors.{Key(k)}", child);
+        keys.RemoveAll(p => NodeLocalKeys.Contains(p.Item1));
         return [.. keys.OrderBy(p => p.Item1, StringComparer.Ordinal)];
     }
 
@@ -94,7 +107,12 @@ public static partial class HoconText
             }
             sb.Append(']');
         }
-        else sb.Append(JsonSerializer.Serialize(value.GetString() ?? "", Quoting));
+        else
+        {
+            var text = value.GetString() ?? "";
+            if (text.Contains('=') && PasswordPart().IsMatch(text)) text = WithoutPassword(text); // never write a password out
+            sb.Append(JsonSerializer.Serialize(text, Quoting));
+        }
     }
 
     private static string Key(string key) => PlainKey().IsMatch(key) ? key : JsonSerializer.Serialize(key, Quoting);

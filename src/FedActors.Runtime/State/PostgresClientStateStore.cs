@@ -22,6 +22,19 @@ public sealed class PostgresClientStateStore : IClientStateStore, ICheckpointSto
     {
         _run = run;
         _db = NpgsqlDataSource.Create(connection);
+        try { CreateSchema(); }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable)
+        {
+            CreateSchema(); // another node made the tables at the same moment (IF NOT EXISTS is not atomic): they exist now
+        }
+        catch
+        {
+            _db.Dispose();
+            throw;
+        }
+    }
+
+    private void CreateSchema() =>
         Execute("""
             CREATE TABLE IF NOT EXISTS fedactors_client_states (
                 run TEXT NOT NULL,
@@ -37,7 +50,6 @@ public sealed class PostgresClientStateStore : IClientStateStore, ICheckpointSto
                 data BYTEA NOT NULL,
                 PRIMARY KEY (run, round));
             """);
-    }
 
     /// <summary>Where a connection string points, without its password: for error messages.</summary>
     public static string Describe(string connection)
@@ -147,7 +159,7 @@ public sealed class PostgresClientStateStore : IClientStateStore, ICheckpointSto
         Execute("DELETE FROM fedactors_client_states WHERE run = @run AND version > @round; DELETE FROM fedactors_checkpoints WHERE run = @run AND round > @round",
             ("run", _run), ("round", round));
 
-    /// <summary>Forgets everything of this run: a new run with the same key starts clean.</summary>
+    /// <summary>Forgets everything of this run.</summary>
     public void Clear() =>
         Execute("DELETE FROM fedactors_client_states WHERE run = @run; DELETE FROM fedactors_checkpoints WHERE run = @run", ("run", _run));
 

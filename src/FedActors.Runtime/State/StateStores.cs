@@ -66,17 +66,25 @@ public static class StateStores
             case "memory": return new InMemoryClientStateStore();
             case "postgres":
                 var connection = c.GetString("fedactors.state.connection");
+                PostgresClientStateStore? store = null;
                 try
                 {
-                    var store = new PostgresClientStateStore(connection, runKey);
-                    if (fresh) store.Clear();
-                    return store;
+                    store = new PostgresClientStateStore(connection, runKey);
+                    // a new run never clears another: the same experiment already in the database is resumed, or renamed
+                    if (fresh && store.Last() is { } other)
+                        throw new ConfigurationError("fedactors.name", $"\"{c.GetString("fedactors.name")}\"",
+                            "an experiment this database does not hold yet",
+                            $"it holds a run of this very experiment, committed up to round {other.Round}: resume it with --resume <its folder>, or give the new run another fedactors.name");
+                    var ready = store;
+                    store = null;
+                    return ready;
                 }
                 catch (Exception e) when (e is Npgsql.NpgsqlException or System.Net.Sockets.SocketException or ArgumentException)
                 {
                     throw new ConfigurationError("fedactors.state.connection", PostgresClientStateStore.Describe(connection),
                         "a reachable PostgreSQL server", e.GetBaseException().Message);
                 }
+                finally { store?.Dispose(); }
             default: return new SqliteClientStateStore(SqlitePath(c, runDir));
         }
     }

@@ -64,6 +64,25 @@ public class FedActorsConfigSpecs
     }
 
     [Fact]
+    public void Keep_last_good_should_be_refused_with_a_personalisation_method()
+    {
+        var e = Error("fedactors.round.health.on-failure = keep-last-good\nfedactors.personalization.method = fedala");
+        Assert.Equal("fedactors.round.health.on-failure", e.Key);
+        Assert.Contains("stop with a personalisation method", e.Message);
+    }
+
+    [Fact]
+    public void A_password_should_never_be_written_out_and_should_not_make_nodes_differ()
+    {
+        var withPassword = Support.NodeConfig("fedactors.state.connection = \"Host=db;Username=u;Password=s3cret;Database=fl\"");
+        var other = Support.NodeConfig("fedactors.state.connection = \"Host=db2;Username=u;Database=fl\"");
+        Assert.DoesNotContain("s3cret", HoconText.Render(withPassword, "fedactors"));
+        Assert.Contains("Host=db;Username=u;Database=fl", HoconText.Render(withPassword, "fedactors"));
+        Assert.Equal(HoconText.ExperimentHash(withPassword), HoconText.ExperimentHash(other));
+        Assert.Equal("Host=db;Database=fl", HoconText.WithoutPassword("Host=db;PWD = x y;Database=fl"));
+    }
+
+    [Fact]
     public void An_unknown_key_given_with_set_should_be_an_error_too()
     {
         var e = Error("", "fedactors.clients.cnt=5");
