@@ -48,6 +48,19 @@ public interface ICheckpointStore
     void RollBack(int round);
 }
 
+/// <summary>Rows of client state as both database stores select them: client_id, rounds_trained, last_round, personal, version.</summary>
+internal static class ClientStateRows
+{
+    public static List<ClientState> ReadAll(System.Data.Common.DbDataReader r)
+    {
+        var states = new List<ClientState>();
+        while (r.Read())
+            states.Add(new ClientState(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2),
+                r.IsDBNull(3) ? null : Core.Personalisation.PersonalState.FromBytes((byte[])r.GetValue(3)), r.GetInt32(4)));
+        return states;
+    }
+}
+
 /// <summary>A store in process memory: for single-process runs and tests.</summary>
 public sealed class InMemoryClientStateStore : IClientStateStore, ICheckpointStore
 {

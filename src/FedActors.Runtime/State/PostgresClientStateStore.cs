@@ -149,10 +149,7 @@ public sealed class PostgresClientStateStore : IClientStateStore, ICheckpointSto
         cmd.Parameters.AddWithValue("run", _run);
         cmd.Parameters.AddWithValue("round", round);
         using var r = cmd.ExecuteReader();
-        var states = new List<ClientState>();
-        while (r.Read())
-            states.Add(new ClientState(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.IsDBNull(3) ? null : PersonalState.FromBytes((byte[])r.GetValue(3)), r.GetInt32(4)));
-        return states;
+        return ClientStateRows.ReadAll(r);
     }
 
     public void RollBack(int round) =>

@@ -127,10 +127,7 @@ public sealed class SqliteClientStateStore : IClientStateStore, ICheckpointStore
             """;
         cmd.Parameters.AddWithValue("$round", round);
         using var r = cmd.ExecuteReader();
-        var states = new List<ClientState>();
-        while (r.Read())
-            states.Add(new ClientState(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.IsDBNull(3) ? null : PersonalState.FromBytes((byte[])r.GetValue(3)), r.GetInt32(4)));
-        return states;
+        return ClientStateRows.ReadAll(r);
     }
 
     public RunCheckpoint? Last()
