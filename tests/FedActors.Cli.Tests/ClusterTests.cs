@@ -34,7 +34,7 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
     }
 
     [Fact]
-    public void Two_nodes_should_share_the_clients_and_give_the_rounds_of_one_node()
+    public async Task Three_nodes_should_share_the_clients_and_give_the_rounds_of_one_node()
     {
         // arrange: the one-node run (SQLite)
         var one = RunScriptTests.TempDir();
@@ -43,21 +43,28 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         var (code, o, e) = RunScriptTests.RunScript(["run", .. experiment, "--out", one]);
         Assert.True(code == 0, o + e);
 
-        // act: the same experiment on a run node that waits for a second, clients node (PostgreSQL)
+        // act: the same experiment on a run node that waits for two clients nodes (PostgreSQL)
         int port = FreePort();
-        var two = RunScriptTests.TempDir();
+        var three = RunScriptTests.TempDir();
         string[] pg = ["--set", "fedactors.state.store=postgres", "--set", $"fedactors.state.connection=\"{postgres.ConnectionString}\""];
-        using var run = RunScriptTests.Start(["run", .. experiment, .. pg, "--out", two, "--port", $"{port}", "--set", "fedactors.cluster.min-nodes=2"]);
-        var (nodeCode, nodeOut, nodeErr) = RunScriptTests.RunScript(["node", .. experiment, .. pg, "--join", $"127.0.0.1:{port}"]);
-        Assert.True(run.WaitForExit(TimeSpan.FromMinutes(3)), "the run node did not finish");
+        using var run = RunScriptTests.Start(["run", .. experiment, .. pg, "--out", three, "--port", $"{port}", "--set", "fedactors.cluster.min-nodes=3"]);
+        var nodes = Enumerable.Range(0, 2).Select(_ => Task.Run(() => RunScriptTests.RunScript(["node", .. experiment, .. pg, "--join", $"127.0.0.1:{port}"]))).ToArray();
+        Assert.True(run.WaitForExit(TimeSpan.FromMinutes(4)), "the run node did not finish");
         run.WaitForExit();
+        var results = await Task.WhenAll(nodes).WaitAsync(TimeSpan.FromMinutes(1));
 
-        // assert: both ended well, the clients node trained some of the clients, and the rounds are the one-node rounds
+        // assert: all ended well, each clients node trained some of the clients, and the rounds are the one-node rounds
         Assert.True(run.ExitCode == 0, $"run exit {run.ExitCode}");
-        Assert.True(nodeCode == 0, nodeOut + nodeErr);
-        var tasks = int.Parse(System.Text.RegularExpressions.Regex.Match(nodeOut, @"after (\d+) client tasks").Groups[1].Value);
-        Assert.InRange(tasks, 1, 3 * 8 - 1);
-        Assert.Equal(Rounds(one), Rounds(two));
+        int trained = 0;
+        foreach (var (nodeCode, nodeOut, nodeErr) in results)
+        {
+            Assert.True(nodeCode == 0, nodeOut + nodeErr);
+            var tasks = int.Parse(System.Text.RegularExpressions.Regex.Match(nodeOut, @"after (\d+) client tasks").Groups[1].Value);
+            Assert.True(tasks > 0, nodeOut);
+            trained += tasks;
+        }
+        Assert.InRange(trained, 2, 3 * 8 - 1); // the run node trained the rest
+        Assert.Equal(Rounds(one), Rounds(three));
     }
 
     [Fact]
