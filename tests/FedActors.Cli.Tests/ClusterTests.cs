@@ -100,6 +100,48 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         Assert.Equal(("8", "0"), (rows[^1][Col("responded")], rows[^1][Col("timed_out")]));
     }
 
+    [Fact]
+    public async Task The_run_node_killed_mid_run_should_take_its_clients_nodes_down_and_resume_to_the_uninterrupted_rounds()
+    {
+        // arrange: the uninterrupted rounds (one node), FedALA
+        string[] experiment = ["hocon/experiments/quickstart.conf", "--set", "fedactors.rounds=4", "--set", "fedactors.data.limit=3000",
+            "--set", "fedactors.clients.count=12", "--set", "fedactors.clients.per-round=8", "--set", "fedactors.personalization.method=fedala"];
+        var one = RunScriptTests.TempDir();
+        var (code, o, e) = RunScriptTests.RunScript(["run", .. experiment, "--out", one]);
+        Assert.True(code == 0, o + e);
+
+        // act: three nodes; SIGKILL the run node (coordinator, seed) once round 1 is committed
+        string[] cluster = [.. experiment, "--set", "fedactors.state.store=postgres", "--set", $"fedactors.state.connection=\"{postgres.ConnectionString}\"",
+            "--set", "akka.cluster.split-brain-resolver.stable-after=3s", "--set", "fedactors.round.timeout=5s"];
+        int port = FreePort();
+        var runs = RunScriptTests.TempDir();
+        Task<(int Code, string Out, string Err)>[] Nodes(int at) =>
+            [.. Enumerable.Range(0, 2).Select(_ => Task.Run(() => RunScriptTests.RunScript(["node", .. cluster, "--join", $"127.0.0.1:{at}"])))];
+        using (var run = RunScriptTests.Start(["run", .. cluster, "--out", runs, "--port", $"{port}", "--set", "fedactors.cluster.min-nodes=3"]))
+        {
+            var orphans = Nodes(port);
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed < TimeSpan.FromMinutes(3) && !run.HasExited && RoundsWritten(runs) < 1) Thread.Sleep(50);
+            Assert.False(run.HasExited, "the run ended before the kill");
+            run.Kill(entireProcessTree: true);
+            // the clients nodes lose their seed: the split-brain resolver downs them and they exit (1)
+            var left = await Task.WhenAll(orphans).WaitAsync(TimeSpan.FromMinutes(2));
+            Assert.All(left, r => Assert.True(r.Code == 1, r.Out + r.Err));
+        }
+        var folder = Directory.GetDirectories(runs).Single();
+        int resumePort = FreePort();
+        using var resumed = RunScriptTests.Start(["run", "--resume", folder, "--port", $"{resumePort}"]);
+        var again = Nodes(resumePort);
+        Assert.True(resumed.WaitForExit(TimeSpan.FromMinutes(4)), "the resumed run did not finish");
+        resumed.WaitForExit();
+        var after = await Task.WhenAll(again).WaitAsync(TimeSpan.FromMinutes(1));
+
+        // assert
+        Assert.Equal(0, resumed.ExitCode);
+        Assert.All(after, r => Assert.True(r.Code == 0, r.Out + r.Err));
+        Assert.Equal(Rounds(one), Rounds(runs));
+    }
+
     /// <summary>Rounds in the run folder's rounds.csv (each written after its round was committed).</summary>
     private static int RoundsWritten(string runsRoot)
     {

@@ -86,6 +86,9 @@ public static class SimulationRunner
         {
             await using var _ = cancel.Register(() => exit.TrySetResult(new NodeExit(0, "stopped")));
             var system = host.Services.GetRequiredService<ActorSystem>();
+            // downed by the split-brain resolver (the run node died: keep-oldest downs the rest) or shut down otherwise
+            var left = system.WhenTerminated.ContinueWith(_ => exit.TrySetResult(new NodeExit(1, "this node left the cluster (the run node is gone or downed it)")),
+                TaskScheduler.Default);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Akka.Cluster.Cluster.Get(system).RegisterOnMemberUp(() => up.TrySetResult());
             var joinTimeout = config.GetTimeSpan("fedactors.cluster.join-timeout");
