@@ -150,6 +150,11 @@ public class ResumeTests
         Assert.True(code == 0, o + e);
         var folder = Directory.GetDirectories(original).Single();
         var before = File.ReadAllText(Path.Combine(folder, "rounds.csv"));
+        using (var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "summary.json"))))
+        {
+            Assert.Equal([2, 4], summary.RootElement.GetProperty("kept_rounds").EnumerateArray().Select(r => r.GetInt32()));
+            Assert.True(summary.RootElement.GetProperty("state_bytes").GetInt64() > 0);
+        }
 
         // act: a fork from round 2 with nothing changed, one with another learning rate, one from a round not kept
         string Fork(params string[] sets)

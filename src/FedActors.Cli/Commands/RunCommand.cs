@@ -200,7 +200,7 @@ public static class RunCommand
                         outOfBudget = true;
                         stop.Cancel();
                     }
-                }, store, stop.Token, resume: resumed is not null));
+                }, store, stop.Token, resume: resumed is not null), done: rounds.Count);
             }
             catch (OperationCanceledException) when (outOfBudget && !cancel.IsCancellationRequested)
             {
@@ -209,7 +209,13 @@ public static class RunCommand
             clock.Stop();
 
             RunReport.WriteRoundsCsv(csv, rounds);
-            var summary = RunReport.Summarise(settings, rounds, clock.Elapsed, runDir);
+            var summary = RunReport.Summarise(settings, rounds, clock.Elapsed, runDir) with
+            {
+                KeptRounds = (store as Runtime.State.ICheckpointStore)?.KeptRounds() ?? [],
+                StateBytes = c.GetString("fedactors.state.store") == "sqlite"
+                    ? new[] { "", "-wal" }.Select(x => new FileInfo(Runtime.State.StateStores.SqlitePath(c, runDir) + x)).Where(f => f.Exists).Sum(f => f.Length)
+                    : null,
+            };
             RunReport.WriteSummaryJson(Path.Combine(runDir, "summary.json"), summary);
             Plots.WriteAccuracyAndLoss(runDir, rounds, settings.PersonalisationOrNone.Enabled);
             RunReport.PrintSummary(summary);

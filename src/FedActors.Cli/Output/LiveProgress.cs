@@ -7,7 +7,8 @@ namespace FedActors.Cli.Output;
 /// <summary>Shows a run's progress: a live bar on a terminal, one line per round otherwise (CI logs).</summary>
 public static class LiveProgress
 {
-    public static async Task<T> RunAsync<T>(int rounds, Func<Action<RoundSummary>, Task<T>> run)
+    /// <param name="done">Rounds already done (a resumed or forked run): the bar starts there.</param>
+    public static async Task<T> RunAsync<T>(int rounds, Func<Action<RoundSummary>, Task<T>> run, int done = 0)
     {
         if (!AnsiConsole.Profile.Capabilities.Interactive)
             return await run(r => Console.WriteLine(Line(r, rounds)));
@@ -17,7 +18,8 @@ public static class LiveProgress
             .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .StartAsync(async ctx =>
             {
-                var task = ctx.AddTask($"round 0/{rounds}", maxValue: rounds);
+                var task = ctx.AddTask($"round {done}/{rounds}", maxValue: rounds);
+                task.Increment(done);
                 result = await run(r =>
                 {
                     task.Description = Markup.Escape(Line(r, rounds));

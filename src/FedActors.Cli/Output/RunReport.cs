@@ -17,7 +17,14 @@ public sealed record RunSummary(
     string Attack = "none", string Defence = "fedavg", int MaliciousUpdates = 0, int Flagged = 0, int TruePositives = 0, int FalsePositives = 0,
     double FalsePositiveRate = double.NaN, double FalseNegativeRate = double.NaN, double FinalErrorRate = double.NaN,
     double FinalAttackSuccess = double.NaN, string Personalization = "none", double FinalClientAccuracyMin = double.NaN,
-    double FinalClientAccuracyMedian = double.NaN, double FinalClientAccuracyMax = double.NaN);
+    double FinalClientAccuracyMedian = double.NaN, double FinalClientAccuracyMax = double.NaN)
+{
+    /// <summary>Rounds whose checkpoints the state store keeps (the last, and every state.keep-every-th): what can be resumed or forked.</summary>
+    public IReadOnlyList<int> KeptRounds { get; init; } = [];
+
+    /// <summary>Size of the run's state file (client states and checkpoints), with its WAL; null when the state is elsewhere.</summary>
+    public long? StateBytes { get; init; }
+}
 
 /// <summary>Writes <c>rounds.csv</c> and <c>summary.json</c>, and prints the final table.</summary>
 public static class RunReport
@@ -112,6 +119,9 @@ public static class RunReport
         Row("timed out / failed / rejected", $"{s.TotalTimedOut} / {s.TotalFailed} / {s.TotalRejected}");
         Row("wall time", $"{s.WallSeconds:0.0} s ({s.MeanRoundMs:0} ms per round)");
         Row("simulated time", $"{s.SimulatedSeconds:0.0} s");
+        if (s.KeptRounds.Count > 0)
+            Row("checkpoints kept (state file)", $"round {string.Join(", ", s.KeptRounds)}" +
+                (s.StateBytes is { } b ? string.Create(CultureInfo.InvariantCulture, $" ({b / 1048576.0:0.0} MB)") : ""));
         Row("run folder", s.RunFolder);
         AnsiConsole.Write(table);
     }
