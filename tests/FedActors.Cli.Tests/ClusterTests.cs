@@ -9,8 +9,10 @@ namespace FedActors.Cli.Tests;
 /// <summary>Runs over several OS processes on loopback, as a user starts them: <c>fedactors run --port</c> and
 /// <c>fedactors node --join</c>, sharing a real (throwaway) PostgreSQL server. Nothing is mocked.</summary>
 [Collection("Cli")]
-public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServer>
+public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServer>, IDisposable
 {
+    public void Dispose() => RunScriptTests.KillLeftovers();
+
     private static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);

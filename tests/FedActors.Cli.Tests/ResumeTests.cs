@@ -7,8 +7,10 @@ namespace FedActors.Cli.Tests;
 /// <summary><c>fedactors run --resume</c>: a run killed with SIGKILL in the middle of a round continues after its last
 /// committed round and gives the rounds an uninterrupted run gives.</summary>
 [Collection("Cli")]
-public class ResumeTests
+public class ResumeTests : IDisposable
 {
+    public void Dispose() => RunScriptTests.KillLeftovers();
+
     private static readonly string Root = RunScriptTests.Root;
 
     /// <summary>FedALA (personal state that matters), 4 rounds of 5 of 10 clients on a slice.</summary>

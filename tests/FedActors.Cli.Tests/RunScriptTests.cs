@@ -17,6 +17,16 @@ public class RunScriptTests
         return d?.FullName ?? throw new InvalidOperationException("repository root not found");
     }
 
+    private static readonly System.Collections.Concurrent.ConcurrentBag<Process> Started = [];
+
+    /// <summary>Kills what <see cref="Start"/> started and is still running: a test that failed midway leaves no node behind.</summary>
+    internal static void KillLeftovers()
+    {
+        foreach (var p in Started)
+            try { if (!p.HasExited) p.Kill(entireProcessTree: true); }
+            catch (InvalidOperationException) { } // disposed or never started
+    }
+
     /// <summary>Starts <c>./run.sh ARGS</c> (which execs the CLI, so killing this process kills the run).</summary>
     internal static Process Start(params string[] args)
     {
@@ -26,6 +36,7 @@ public class RunScriptTests
         psi.Environment["FEDACTORS_SKIP_SETUP"] = "1";
         psi.Environment["FEDACTORS_CLI"] = Path.Combine(AppContext.BaseDirectory, "fedactors.dll");
         var p = Process.Start(psi)!;
+        Started.Add(p);
         p.OutputDataReceived += (_, _) => { }; // drained, so a full pipe never blocks the run
         p.ErrorDataReceived += (_, _) => { };
         p.BeginOutputReadLine();
