@@ -71,6 +71,30 @@ run_tests() {
   return "$rc"
 }
 
+# A run executes a snapshot of the build, never bin/ itself: build outputs are hard links to obj/ (to save disk), so
+# the next build rewrites them in place, and with them the assemblies of a run still going (seen: a run whose build was
+# redone under it hung). Managed files are copied (~17 MB); the large native libraries, which builds never rewrite in
+# place, are hard-linked. Snapshots are keyed by content and the newest three kept.
+snapshot_cli() {
+  local bin snaps key snap tmp
+  bin=$(dirname "$CLI")
+  [ -f "$bin/fedactors.dll" ] || return 0
+  snaps="${FEDACTORS_SNAPSHOTS:-${XDG_CACHE_HOME:-$HOME/.cache}/fedactors}"
+  key=$(find "$bin" -maxdepth 1 -type f ! -name '*.so*' -printf '%f %s %T@\n' | sort | md5sum | cut -c1-16)
+  snap="$snaps/cli-$key"
+  if [ ! -f "$snap/fedactors.dll" ]; then
+    mkdir -p "$snaps"
+    tmp=$(mktemp -d "$snaps/.tmp-XXXXXX")
+    (cd "$bin" && find . -type f | while read -r f; do
+      mkdir -p "$tmp/$(dirname "$f")"
+      case "$f" in *.so|*.so.*) ln "$f" "$tmp/$f" 2>/dev/null || cp "$f" "$tmp/$f" ;; *) cp -p "$f" "$tmp/$f" ;; esac
+    done)
+    mv -T "$tmp" "$snap" 2>/dev/null || rm -rf "$tmp"   # another run made the same snapshot first
+    ls -1dt "$snaps"/cli-* 2>/dev/null | tail -n +4 | xargs -r rm -rf
+  fi
+  CLI="$snap/fedactors.dll"
+}
+
 if [ "${FEDACTORS_SKIP_SETUP:-0}" != 1 ]; then
   require_dotnet
   ensure_dataset
@@ -80,6 +104,6 @@ fi
 
 case "${1:-}" in
   test) run_tests ;;
-  "") exec dotnet "$CLI" run ;;
-  *) exec dotnet "$CLI" "$@" ;;
+  "") [ -n "${FEDACTORS_CLI:-}" ] || snapshot_cli; exec dotnet "$CLI" run ;;
+  *) [ -n "${FEDACTORS_CLI:-}" ] || snapshot_cli; exec dotnet "$CLI" "$@" ;;
 esac

@@ -89,6 +89,33 @@ public class RunScriptTests
     }
 
     [Fact]
+    public async Task A_run_should_execute_a_snapshot_of_the_build_that_a_later_build_cannot_rewrite()
+    {
+        // arrange: run.sh as a user starts it (no FEDACTORS_CLI), on the build in this checkout, snapshots in a temp folder
+        var snapshots = TempDir();
+        var psi = new ProcessStartInfo("bash") { WorkingDirectory = Root, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(Root, "run.sh"), "run", "hocon/experiments/quickstart.conf", "--out", TempDir(), "--set", "fedactors.rounds=1",
+                     "--set", "fedactors.data.limit=2000", "--set", "fedactors.clients.count=10" }) psi.ArgumentList.Add(a);
+        psi.Environment["FEDACTORS_SKIP_SETUP"] = "1";
+        psi.Environment.Remove("FEDACTORS_CLI");
+        psi.Environment["FEDACTORS_SNAPSHOTS"] = snapshots;
+
+        // act
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(3)), "the run did not finish");
+
+        // assert: it ran, from a snapshot whose own assemblies are copies (one link), not hard links into bin/ and obj/
+        Assert.True(p.ExitCode == 0, await output + await error);
+        var snap = Assert.Single(Directory.GetDirectories(snapshots, "cli-*"));
+        Assert.True(File.Exists(Path.Combine(snap, "fedactors.dll")));
+        var stat = Process.Start(new ProcessStartInfo("stat", ["-c", "%h", Path.Combine(snap, "FedActors.Core.dll")]) { RedirectStandardOutput = true })!;
+        stat.WaitForExit();
+        Assert.Equal("1", stat.StandardOutput.ReadToEnd().Trim());
+    }
+
+    [Fact]
     public void A_diverging_run_should_exit_non_zero_naming_the_round_and_keep_the_round_in_rounds_csv()
     {
         // arrange: a learning rate of 1000 makes every client's update non-finite in round 1
