@@ -77,12 +77,19 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     /// <summary>Whether the workers were told the run ended.</summary>
     private bool _ended;
 
+    /// <summary>Every node's worker learns that the run is over (a clients node then leaves and exits).</summary>
+    private void TellRunEnded(RunEnded m)
+    {
+        foreach (var w in _workers) w.Tell(m);
+        _ended = true;
+    }
+
     /// <summary>A coordinator stopped mid-run (its node shuts down: a budget ran out, Ctrl-C) tells the clients nodes, which
     /// would otherwise wait for a run that no longer goes on.</summary>
     protected override void PostStop()
     {
         if (!_ended && _observer != ActorRefs.Nobody)
-            foreach (var w in _workers) w.Tell(new RunEnded(true, "the run node stopped"));
+            TellRunEnded(new RunEnded(true, "the run node stopped"));
         base.PostStop();
     }
 
@@ -111,8 +118,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
                 ? $"no device worker registered with the coordinator within {_options.JoinTimeout.TotalSeconds:0} s"
                 : $"only {_workers.Count} of the {_options.MinNodes} nodes (fedactors.cluster.min-nodes) joined within {_options.JoinTimeout.TotalSeconds:0} s";
             _events.RunAborted(reason);
-            foreach (var w in _workers) w.Tell(new RunEnded(true, reason));
-            _ended = true;
+            TellRunEnded(new RunEnded(true, reason));
             start.ReplyTo.Tell(new RunFailed(reason));
         });
     }
@@ -467,8 +473,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private void Complete()
     {
         _events.RunCompleted(Rounds, _lastAccuracy, _bestAccuracy, _runClock.Elapsed);
-        foreach (var w in _workers) w.Tell(new RunEnded(false));
-        _ended = true;
+        TellRunEnded(new RunEnded(false));
         _observer.Tell(new RunFinished(Rounds, _global));
         Become(() =>
         {
@@ -482,8 +487,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private void Fail(string reason)
     {
         _events.RunAborted(reason);
-        foreach (var w in _workers) w.Tell(new RunEnded(true, reason));
-        _ended = true;
+        TellRunEnded(new RunEnded(true, reason));
         _observer.Tell(new RunFailed(reason));
         Context.Stop(Self);
     }

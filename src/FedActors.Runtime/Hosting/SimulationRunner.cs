@@ -28,12 +28,7 @@ public static class SimulationRunner
     {
         var device = experiment.Settings.Device;
         using var pool = new TorchWorkerPool(device.EffectiveWorkers, device.ThreadsPerWorker, experiment.CreateModel);
-        store ??= new InMemoryClientStateStore();
-        var keys = HoconText.ExperimentKeys(config).ToArray();
-        var hash = HoconText.ExperimentHash(config);
-        var coordinator = new CoordinatorOptions(store as ICheckpointStore, hash, keys,
-            config.GetInt("fedactors.cluster.min-nodes"), config.GetTimeSpan("fedactors.cluster.join-timeout"), config.GetInt("fedactors.state.keep-every"));
-        var resources = new NodeResources(experiment, pool, store, events, coordinator, new NodeIdentity(hash, keys, null));
+        var resources = Resources(experiment, config, pool, store ?? new InMemoryClientStateStore(), events, exit: null);
         using var host = BuildHost(config, resources);
         await host.StartAsync(cancel);
         try
@@ -50,6 +45,18 @@ public static class SimulationRunner
         {
             await host.StopAsync(CancellationToken.None);
         }
+    }
+
+    /// <summary>What a node of this run hosts, the same on the run node and on a clients node (<paramref name="exit"/>: where a
+    /// clients node learns that its part is over).</summary>
+    private static NodeResources Resources(Experiment experiment, Config config, TorchWorkerPool pool, IClientStateStore store, RunEvents events,
+        TaskCompletionSource<NodeExit>? exit)
+    {
+        var keys = HoconText.ExperimentKeys(config).ToArray();
+        var hash = HoconText.ExperimentHash(config);
+        var coordinator = new CoordinatorOptions(store as ICheckpointStore, hash, keys, config.GetInt("fedactors.cluster.min-nodes"),
+            config.GetTimeSpan("fedactors.cluster.join-timeout"), config.GetInt("fedactors.state.keep-every"));
+        return new NodeResources(experiment, pool, store, events, coordinator, new NodeIdentity(hash, keys, exit));
     }
 
     public static IHost BuildHost(Config config, NodeResources resources)
@@ -76,18 +83,14 @@ public static class SimulationRunner
         var device = experiment.Settings.Device;
         using var pool = new TorchWorkerPool(device.EffectiveWorkers, device.ThreadsPerWorker, experiment.CreateModel);
         var exit = new TaskCompletionSource<NodeExit>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var hash = HoconText.ExperimentHash(config);
-        var resources = new NodeResources(experiment, pool, store, events,
-            new CoordinatorOptions(store as ICheckpointStore, hash, [.. HoconText.ExperimentKeys(config)], 1, TimeSpan.FromSeconds(60)),
-            new NodeIdentity(hash, [.. HoconText.ExperimentKeys(config)], exit));
-        using var host = BuildHost(config, resources);
+        using var host = BuildHost(config, Resources(experiment, config, pool, store, events, exit));
         await host.StartAsync(cancel);
         try
         {
-            await using var _ = cancel.Register(() => exit.TrySetResult(new NodeExit(0, "stopped")));
+            await using var stopping = cancel.Register(() => exit.TrySetResult(new NodeExit(0, "stopped")));
             var system = host.Services.GetRequiredService<ActorSystem>();
             // downed by the split-brain resolver (the run node died: keep-oldest downs the rest) or shut down otherwise
-            var left = system.WhenTerminated.ContinueWith(_ => exit.TrySetResult(new NodeExit(1, "this node left the cluster (the run node is gone or downed it)")),
+            _ = system.WhenTerminated.ContinueWith(_ => exit.TrySetResult(new NodeExit(1, "this node left the cluster (the run node is gone or downed it)")),
                 TaskScheduler.Default);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Akka.Cluster.Cluster.Get(system).RegisterOnMemberUp(() => up.TrySetResult());
