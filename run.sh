@@ -3,7 +3,7 @@
 #   ./run.sh                 set up what is missing, then run the quickstart (hocon/experiments/quickstart.conf)
 #   ./run.sh test            set up, then run every test; ends with the line "N passed, N failed, N skipped"
 #   ./run.sh ARGS...         set up, then pass ARGS to the fedactors CLI (./run.sh run X.conf, ./run.sh bench overhead)
-# Set-up: the Debian package dataset-fashion-mnist (via apt-get), for the tests also postgresql, and a Release build
+# Set-up: the Debian package dataset-fashion-mnist (via apt-get), for the tests and `bench cluster` also postgresql, and a Release build
 # (NuGet restore included).
 # FEDACTORS_SKIP_SETUP=1 skips set-up and FEDACTORS_CLI=path/fedactors.dll picks the build (tests use both).
 set -euo pipefail
@@ -98,7 +98,7 @@ snapshot_cli() {
 if [ "${FEDACTORS_SKIP_SETUP:-0}" != 1 ]; then
   require_dotnet
   ensure_dataset
-  if [ "${1:-}" = test ]; then ensure_postgres; fi
+  if [ "${1:-}" = test ] || [ "${1:-} ${2:-}" = "bench cluster" ]; then ensure_postgres; fi
   build
 fi
 

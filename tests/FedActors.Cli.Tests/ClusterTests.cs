@@ -188,4 +188,37 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         Assert.Equal(2, code);
         Assert.Contains("HOST:PORT", e);
     }
+
+    [Fact]
+    public void Bench_cluster_should_measure_each_node_count_and_count_the_payload_that_crossed_nodes()
+    {
+        // arrange: a small MLP experiment on 1 and 2 nodes, on the fixture's PostgreSQL server
+        var outDir = RunScriptTests.TempDir();
+
+        // act
+        var (code, o, e) = RunScriptTests.RunScript("bench", "cluster", "--nodes", "1,2", "--connection", postgres.ConnectionString, "--out", outDir,
+            "--set", "fedactors.model.kind=mlp", "--set", "fedactors.rounds=3", "--set", "fedactors.data.limit=3000", "--set", "fedactors.clients.count=12",
+            "--set", "fedactors.clients.per-round=6");
+
+        // assert: a row per node count; one node sends nothing, two send at least one MLP update (199,210 floats) a round
+        Assert.True(code == 0, o + e);
+        var dir = Assert.Single(Directory.GetDirectories(outDir, "bench-cluster-*"));
+        Assert.True(File.Exists(Path.Combine(dir, "cluster.md")));
+        var rows = File.ReadAllLines(Path.Combine(dir, "cluster.csv")).Skip(1).Select(l => l.Split(',')).ToArray();
+        Assert.Equal(["1", "2"], rows.Select(r => r[0]));
+        Assert.All(rows, r => Assert.Equal("3", r[1]));
+        Assert.Equal(0.0, double.Parse(rows[0][4], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(double.Parse(rows[1][4], System.Globalization.CultureInfo.InvariantCulture) >= 199_210 * 4 / 1e6, rows[1][4]);
+        var tasks = rows[1][6].Split(';').Select(int.Parse).ToArray();
+        Assert.Equal(2, tasks.Length);
+        Assert.Equal(18, tasks.Sum());
+    }
+
+    [Fact]
+    public void Bench_cluster_should_refuse_a_bad_node_list()
+    {
+        var (code, o, e) = RunScriptTests.RunScript("bench", "cluster", "--nodes", "1,zero", "--out", RunScriptTests.TempDir());
+        Assert.Equal(2, code);
+        Assert.Contains("--nodes", o + e);
+    }
 }

@@ -31,7 +31,13 @@ public static class BenchCommand
         var output = new Option<string>("--out") { Description = "Folder under which the results folder is made", DefaultValueFactory = _ => "runs" };
         var overhead = new Command("overhead", "Simulation vs. a bare TorchSharp loop on the same client work") { config, repeats, set, output };
         overhead.SetAction((parse, cancel) => OverheadAsync(parse.GetValue(config)!, parse.GetValue(set) ?? [], parse.GetValue(repeats), parse.GetValue(output)!, cancel));
-        return new Command("bench", "Benchmarks; results are printed as a table and written to a file") { overhead };
+        var clusterConfig = new Argument<string>("config") { Description = "HOCON experiment file", DefaultValueFactory = _ => ClusterBench.DefaultConfig };
+        var nodes = new Option<string>("--nodes") { Description = "Node counts to measure, comma-separated", DefaultValueFactory = _ => "1,2,3" };
+        var connection = new Option<string?>("--connection") { Description = "PostgreSQL connection string (default: a throwaway local server)" };
+        var cluster = new Command("cluster", "The same run on 1, 2, 3… processes on loopback: round time, updates/s, bytes sent") { clusterConfig, nodes, connection, set, output };
+        cluster.SetAction((parse, cancel) => ClusterBench.RunAsync(parse.GetValue(clusterConfig)!, parse.GetValue(set) ?? [], parse.GetValue(nodes)!,
+            parse.GetValue(connection), parse.GetValue(output)!, cancel));
+        return new Command("bench", "Benchmarks; results are printed as a table and written to a file") { overhead, cluster };
     }
 
     private sealed record Measurement(string Variant, int Workers, int Threads, double[] Seconds, double[] ComputeSeconds)

@@ -49,7 +49,7 @@ public static class NodeCommand
         {
             AnsiConsole.MarkupLineInterpolated($"joining [bold]{join}[/] as a clients node");
             var exit = await SimulationRunner.RunNodeAsync(experiment, c, new RunEvents(logger), store, cancel);
-            if (exit.Code == 0) AnsiConsole.MarkupLineInterpolated($"the run ended after {exit.ClientTasks} client tasks on this node; it left the cluster");
+            if (exit.Code == 0) AnsiConsole.MarkupLineInterpolated($"the run ended after {exit.ClientTasks} client tasks on this node ({exit.PayloadBytesSent} payload bytes sent); it left the cluster");
             else AnsiConsole.MarkupLineInterpolated($"[red]node stopped:[/] {exit.Reason}");
             return exit.Code;
         }

@@ -188,9 +188,10 @@ public static class RunCommand
             var csv = Path.Combine(runDir, "rounds.csv");
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             bool outOfBudget = false;
+            long payloadBytes = 0;
             try
             {
-                await LiveProgress.RunAsync(settings.Rounds, onRound => SimulationRunner.RunAsync(experiment, c, events, r =>
+                var result = await LiveProgress.RunAsync(settings.Rounds, onRound => SimulationRunner.RunAsync(experiment, c, events, r =>
                 {
                     onRound(r);
                     rounds.Add(r);
@@ -201,6 +202,7 @@ public static class RunCommand
                         stop.Cancel();
                     }
                 }, store, stop.Token, resume: resumed is not null), done: rounds.Count);
+                payloadBytes = result.PayloadBytesSent;
             }
             catch (OperationCanceledException) when (outOfBudget && !cancel.IsCancellationRequested)
             {
@@ -215,6 +217,7 @@ public static class RunCommand
                 StateBytes = c.GetString("fedactors.state.store") == "sqlite"
                     ? new[] { "", "-wal" }.Select(x => new FileInfo(Runtime.State.StateStores.SqlitePath(c, runDir) + x)).Where(f => f.Exists).Sum(f => f.Length)
                     : null,
+                PayloadBytesSent = payloadBytes,
             };
             RunReport.WriteSummaryJson(Path.Combine(runDir, "summary.json"), summary);
             Plots.WriteAccuracyAndLoss(runDir, rounds, settings.PersonalisationOrNone.Enabled);

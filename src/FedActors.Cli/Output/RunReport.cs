@@ -24,6 +24,9 @@ public sealed record RunSummary(
 
     /// <summary>Size of the run's state file (client states and checkpoints), with its WAL; null when the state is elsewhere.</summary>
     public long? StateBytes { get; init; }
+
+    /// <summary>Bytes of models and updates the run node sent to clients nodes (0 on one node).</summary>
+    public long PayloadBytesSent { get; init; }
 }
 
 /// <summary>Writes <c>rounds.csv</c> and <c>summary.json</c>, and prints the final table.</summary>

@@ -11,7 +11,11 @@ using FedActors.Runtime.Protocol;
 namespace FedActors.Runtime.Actors;
 
 /// <summary>How a node's clients-side process ends: its exit code, why, and how many client tasks its worker ran.</summary>
-public sealed record NodeExit(int Code, string? Reason, int ClientTasks = 0);
+public sealed record NodeExit(int Code, string? Reason, int ClientTasks = 0)
+{
+    /// <summary>Bytes of models and updates this node sent to other nodes (<see cref="Protocol.PayloadSerializer"/>).</summary>
+    public long PayloadBytesSent { get; init; }
+}
 
 /// <summary>Who a node is in its run: the experiment it loaded (checked by the coordinator) and, on a clients node, where
 /// to say that the run ended or refused it.</summary>

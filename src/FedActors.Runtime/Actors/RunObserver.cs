@@ -9,7 +9,11 @@ namespace FedActors.Runtime.Actors;
 public sealed class RunAbortedException(string reason) : Exception(reason);
 
 /// <summary>The result of a whole run, as the edge (CLI, tests) receives it.</summary>
-public sealed record RunResult(IReadOnlyList<RoundSummary> Rounds, ParameterVector FinalModel);
+public sealed record RunResult(IReadOnlyList<RoundSummary> Rounds, ParameterVector FinalModel)
+{
+    /// <summary>Bytes of models and updates this node sent to other nodes (<see cref="PayloadSerializer"/>); 0 on one node.</summary>
+    public long PayloadBytesSent { get; init; }
+}
 
 /// <summary>
 /// Sits at the edge of the actor system for one run: passes each finished round to a callback (live progress) and

@@ -39,13 +39,16 @@ public static class SimulationRunner
             var observer = system.ActorOf(RunObserver.Props(onRound ?? (_ => { }), done), "run-observer");
             (await registry.GetAsync<RoundCoordinator>(cancel)).Tell(new StartRun(observer, resume));
             await using var _ = cancel.Register(() => done.TrySetCanceled(cancel));
-            return await done.Task;
+            return await done.Task with { PayloadBytesSent = PayloadBytesSent(system) };
         }
         finally
         {
             await host.StopAsync(CancellationToken.None);
         }
     }
+
+    private static long PayloadBytesSent(ActorSystem system) =>
+        ((PayloadSerializer)system.Serialization.FindSerializerForType(typeof(UpdateSubmitted))).BytesWritten;
 
     /// <summary>What a node of this run hosts, the same on the run node and on a clients node (<paramref name="exit"/>: where a
     /// clients node learns that its part is over).</summary>
@@ -97,7 +100,7 @@ public static class SimulationRunner
             var joinTimeout = config.GetTimeSpan("fedactors.cluster.join-timeout");
             if (await Task.WhenAny(up.Task, exit.Task, Task.Delay(joinTimeout, CancellationToken.None)) != up.Task && !exit.Task.IsCompleted)
                 return new NodeExit(2, $"could not join {string.Join(", ", config.GetStringList("fedactors.cluster.seed-nodes"))} within {joinTimeout.TotalSeconds:0} s (fedactors.cluster.join-timeout)");
-            return await exit.Task;
+            return await exit.Task with { PayloadBytesSent = PayloadBytesSent(system) };
         }
         finally
         {
