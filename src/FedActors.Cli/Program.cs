@@ -9,5 +9,8 @@ var root = new RootCommand("FedActors: a federated-learning simulator on Akka.NE
     MatrixCommand.Create(),
     BenchCommand.Create(),
     CompareCommand.Create(),
+    ControlCommands.Inject(),
+    ControlCommands.Status(),
 };
-return await root.Parse(args).InvokeAsync();
+// SIGINT/SIGTERM cancel the verb's token; a run then finishes its reports (summary, plots) before it exits 130
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) });

@@ -20,6 +20,7 @@ public static class ExperimentLoader
         var monitoring = MonitoringSettings.Read(config);
         Runtime.State.StateStores.Validate(config);
         ClusterSettings.Validate(config, clientsNode);
+        ControlSettings.Read(config);
         Experiment experiment;
         try { experiment = Experiment.Load(settings); }
         catch (PartitionFileException e) { throw new ConfigurationError("fedactors.data.partition.path", $"\"{e.Path}\"", "a valid partition file", e.Message); }

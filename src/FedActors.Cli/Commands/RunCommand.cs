@@ -36,10 +36,21 @@ public static class RunCommand
         {
             Description = "With --resume: fork a new run (in --out) from this kept round's checkpoint, with --set overrides; the original stays as it is",
         };
-        var command = new Command("run", "Run a federated experiment and write runs/<experiment>-<timestamp>/") { config, set, seq, output, budget, resume, port, fromRound };
+        var faults = new Option<string?>("--faults")
+        {
+            Description = "Scripted faults from a file of JSON lines (a run's faults.jsonl): replaces fedactors.faults, to replay a run's faults",
+        };
+        var command = new Command("run", "Run a federated experiment and write runs/<experiment>-<timestamp>/") { config, set, seq, output, budget, resume, port, fromRound, faults };
         command.SetAction((parse, cancel) =>
         {
             var overrides = (parse.GetValue(set) ?? []).ToList();
+            if (parse.GetValue(faults) is { } script)
+            {
+                if (parse.GetValue(resume) is not null && parse.GetValue(fromRound) is null)
+                    return Task.FromResult(ExperimentLoader.Report(new ConfigurationError("--faults", script, "no fault script with --resume: a resumed run keeps its faults (fork with --from-round to change them)")));
+                try { overrides.Add(FaultScript(script)); }
+                catch (ConfigurationError e) { return Task.FromResult(ExperimentLoader.Report(e)); }
+            }
             if (parse.GetValue(seq) is { Length: > 0 } url) overrides.Add($"fedactors.monitoring.seq.url=\"{url}\"");
             if (parse.GetValue(port) is { } p) overrides.Add($"fedactors.cluster.port={p}");
             var budgetSpan = TimeSpan.FromMinutes(parse.GetValue(budget));
@@ -62,6 +73,23 @@ public static class RunCommand
             return ExecuteAsync(parse.GetValue(config)!, overrides, parse.GetValue(output)!, cancel, budgetSpan);
         });
         return command;
+    }
+
+    /// <summary>A <c>faults.jsonl</c> file as the override <c>fedactors.faults = [ … ]</c> (JSON objects are HOCON); each line is
+    /// checked here for its JSON, and with the experiment's rounds and clients when the configuration is read.</summary>
+    public static string FaultScript(string path)
+    {
+        string[] lines;
+        try { lines = File.ReadAllLines(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationError("--faults", path, "a readable file of JSON lines", e.Message); }
+        var objects = new List<string>();
+        for (int i = 0; i < lines.Length; i++)
+        {
+            if (lines[i].Trim().Length == 0) continue;
+            try { objects.Add(Core.Faults.Fault.FromJson(lines[i]).ToJson()); }
+            catch (Core.Faults.FaultError e) { throw new ConfigurationError($"--faults {path}:{i + 1}", e.Value, e.Expected, $"field {e.Field}"); }
+        }
+        return $"fedactors.faults = [{string.Join(", ", objects)}]";
     }
 
     /// <summary><c>--resume FOLDER</c>: the folder's own config.conf, its state file's last checkpoint, the same run folder.</summary>
@@ -187,8 +215,21 @@ public static class RunCommand
             var rounds = new List<RoundSummary>(resumed?.Rounds ?? []);
             var csv = Path.Combine(runDir, "rounds.csv");
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-            bool outOfBudget = false;
+            bool outOfBudget = false, interrupted = false;
             long payloadBytes = 0;
+            var faultLog = new FaultLog(Path.Combine(runDir, "faults.jsonl"));
+            var control = Runtime.Settings.ControlSettings.Read(c);
+            Func<Akka.Actor.IActorRef, Task<IAsyncDisposable?>>? startControl = control.Enabled ? async coordinator =>
+            {
+                var server = await Control.ControlServer.StartAsync(coordinator, control.Host, control.Port, control.Token, runDir);
+                if (!System.Net.IPAddress.IsLoopback(System.Net.IPAddress.Parse(control.Host)))
+                {
+                    AnsiConsole.MarkupLineInterpolated($"[yellow]warning: the control API listens on {control.Host}, reachable from other machines; anyone with the token in control.json can inject faults[/]");
+                    logger.Warning("The control API listens on {Host}, not loopback", control.Host);
+                }
+                AnsiConsole.MarkupLineInterpolated($"control API at [bold]{server.Endpoint.Url}[/] (token in {Path.Combine(runDir, Control.ControlEndpoint.FileName)}): fedactors inject <kind> --run {runDir}");
+                return server;
+            } : null;
             try
             {
                 var result = await LiveProgress.RunAsync(settings.Rounds, onRound => SimulationRunner.RunAsync(experiment, c, events, r =>
@@ -201,14 +242,21 @@ public static class RunCommand
                         outOfBudget = true;
                         stop.Cancel();
                     }
-                }, store, stop.Token, resume: resumed is not null), done: rounds.Count);
+                }, store, stop.Token, resume: resumed is not null, onFault: faultLog.Append, control: startControl), done: rounds.Count);
                 payloadBytes = result.PayloadBytesSent;
             }
             catch (OperationCanceledException) when (outOfBudget && !cancel.IsCancellationRequested)
             {
                 AnsiConsole.MarkupLineInterpolated($"[yellow]budget of {budget.TotalMinutes:0.#} min used: stopped after round {rounds.Count} of {settings.Rounds}[/]");
             }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                // SIGINT/SIGTERM: the rounds done are kept and reported; the last committed round can be resumed
+                interrupted = true;
+                AnsiConsole.MarkupLineInterpolated($"[yellow]interrupted: stopped after round {(rounds.Count > 0 ? rounds[^1].Round : 0)} of {settings.Rounds}; run --resume {runDir} continues it[/]");
+            }
             clock.Stop();
+            int lastRound = rounds.Count > 0 ? rounds[^1].Round : 0;
 
             RunReport.WriteRoundsCsv(csv, rounds);
             var summary = RunReport.Summarise(settings, rounds, clock.Elapsed, runDir) with
@@ -218,11 +266,13 @@ public static class RunCommand
                     ? new[] { "", "-wal" }.Select(x => new FileInfo(Runtime.State.StateStores.SqlitePath(c, runDir) + x)).Where(f => f.Exists).Sum(f => f.Length)
                     : null,
                 PayloadBytesSent = payloadBytes,
+                Faults = faultLog.Faults,
+                EndedEarly = interrupted ? "interrupted" : outOfBudget ? "budget" : lastRound < settings.Rounds ? "stopped" : null,
             };
             RunReport.WriteSummaryJson(Path.Combine(runDir, "summary.json"), summary);
             Plots.WriteAccuracyAndLoss(runDir, rounds, settings.PersonalisationOrNone.Enabled);
             RunReport.PrintSummary(summary);
-            return ExitCodes.Ok;
+            return interrupted ? ExitCodes.Interrupted : ExitCodes.Ok;
         }
         catch (Runtime.Actors.RunAbortedException e)
         {
@@ -239,6 +289,44 @@ public static class RunCommand
         finally
         {
             Log.Logger = Serilog.Core.Logger.None;
+        }
+    }
+}
+
+/// <summary><c>&lt;run folder&gt;/faults.jsonl</c>: every fault that took effect, one JSON object a line, in order. As the
+/// script of another run (<c>--faults</c>) it gives the same rounds. A resumed run that redoes a round does not write its
+/// faults twice.</summary>
+public sealed class FaultLog
+{
+    private readonly string _path;
+    private readonly HashSet<string> _written;
+    private readonly List<Core.Faults.Fault> _faults = [];
+
+    public FaultLog(string path)
+    {
+        _path = path;
+        var lines = File.Exists(path) ? File.ReadAllLines(path).Where(l => l.Length > 0).ToArray() : [];
+        _written = [.. lines];
+        foreach (var l in lines)
+            try { _faults.Add(Core.Faults.Fault.FromJson(l)); }
+            catch (Core.Faults.FaultError) { } // a line half-written by a killed run: not ours to repair
+    }
+
+    public IReadOnlyList<Core.Faults.Fault> Faults
+    {
+        get { lock (_faults) return [.. _faults]; }
+    }
+
+    public void Append(Core.Faults.Fault fault)
+    {
+        // pause and resume change no result: the record of what shaped the run leaves them out
+        if (fault.Kind is Core.Faults.FaultKinds.Pause or Core.Faults.FaultKinds.Resume) return;
+        var line = fault.ToJson();
+        lock (_faults)
+        {
+            if (!_written.Add(line)) return;
+            _faults.Add(fault);
+            File.AppendAllText(_path, line + "\n");
         }
     }
 }

@@ -29,7 +29,19 @@ public static class LiveProgress
         return result;
     }
 
-    private static string Line(RoundSummary r, int rounds) =>
+    /// <summary>One round in a line, with the same names as <c>rounds.csv</c> (timed out and failed apart).</summary>
+    public static string Line(RoundSummary r, int rounds) =>
         string.Create(CultureInfo.InvariantCulture,
-            $"round {r.Round}/{rounds}  accuracy {RunReport.Pct(r.Accuracy)}  responded {r.Responded}/{r.Selected}  dropped {r.Dropped}{(r.TimedOut + r.Failed > 0 ? $"  failed {r.TimedOut + r.Failed}" : "")}  {r.RoundMs} ms");
+            $"round {r.Round}/{rounds}  accuracy {RunReport.Pct(r.Accuracy)}  responded {r.Responded}/{r.Selected}  dropped {r.Dropped}{(r.TimedOut > 0 ? $"  timed out {r.TimedOut}" : "")}{(r.Failed > 0 ? $"  failed {r.Failed}" : "")}{Faults(r.Faults)}  {r.RoundMs} ms");
+
+    private static string Faults(Core.Faults.FaultCounts f)
+    {
+        var parts = new List<string>();
+        if (f.Dropped > 0) parts.Add($"{f.Dropped} dropped");
+        if (f.Crashed > 0) parts.Add($"{f.Crashed} crashed");
+        if (f.LostMessages > 0) parts.Add($"{f.LostMessages} lost messages");
+        if (f.Straggled > 0) parts.Add($"{f.Straggled} straggled");
+        if (f.NodeFaults > 0) parts.Add($"{f.NodeFaults} node faults");
+        return parts.Count == 0 ? "" : "  faults: " + string.Join(", ", parts);
+    }
 }

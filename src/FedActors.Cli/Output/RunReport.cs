@@ -27,6 +27,16 @@ public sealed record RunSummary(
 
     /// <summary>Bytes of models and updates the run node sent to clients nodes (0 on one node).</summary>
     public long PayloadBytesSent { get; init; }
+
+    /// <summary>What faults did over the run (sums of the rounds' counts).</summary>
+    public Core.Faults.FaultCounts FaultTotals { get; init; } = Core.Faults.FaultCounts.Zero;
+
+    /// <summary>Every fault that took effect, as in <c>faults.jsonl</c>.</summary>
+    public IReadOnlyList<Core.Faults.Fault> Faults { get; init; } = [];
+
+    /// <summary>Why the run ended before <c>rounds</c>: null (it did not), "stopped" (a stop fault), "budget"
+    /// (<c>--max-minutes</c>) or "interrupted" (SIGINT/SIGTERM).</summary>
+    public string? EndedEarly { get; init; }
 }
 
 /// <summary>Writes <c>rounds.csv</c> and <c>summary.json</c>, and prints the final table.</summary>
@@ -37,14 +47,24 @@ public static class RunReport
 
     public static void WriteRoundsCsv(string path, IReadOnlyList<RoundSummary> rounds)
     {
-        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,malicious,flagged,true_positives,false_positives,attack_success,evaluated_clients,client_accuracy_min,client_accuracy_median,client_accuracy_max,health,round_ms,compute_ms\n");
+        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,malicious,flagged,true_positives,false_positives,attack_success,evaluated_clients,client_accuracy_min,client_accuracy_median,client_accuracy_max,fault_dropped,crashed,lost_messages,straggled,node_faults,health,round_ms,compute_ms\n");
         foreach (var r in rounds)
             sb.AppendLine(string.Join(',', new object[]
             {
                 r.Round, r.Selected, r.Responded, r.Dropped, r.DroppedOut, r.MissedDeadline, r.TimedOut, r.Failed, r.Rejected,
-                F(r.Accuracy), F(r.Loss), F(r.TrainLoss), F(r.SimSeconds), r.Malicious, r.Flagged, r.TruePositives, r.FalsePositives, F(r.AttackSuccess), r.EvaluatedClients, F(r.ClientAccuracyMin), F(r.ClientAccuracyMedian), F(r.ClientAccuracyMax), Csv(r.Health), r.RoundMs, r.ComputeMs,
+                F(r.Accuracy), F(r.Loss), F(r.TrainLoss), F(r.SimSeconds), r.Malicious, r.Flagged, r.TruePositives, r.FalsePositives, F(r.AttackSuccess), r.EvaluatedClients, F(r.ClientAccuracyMin), F(r.ClientAccuracyMedian), F(r.ClientAccuracyMax),
+                r.Faults.Dropped, r.Faults.Crashed, r.Faults.LostMessages, r.Faults.Straggled, r.Faults.NodeFaults, Csv(r.Health), r.RoundMs, r.ComputeMs,
             }.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture))));
-        File.WriteAllText(path, sb.ToString());
+        WriteAtomically(path, sb.ToString());
+    }
+
+    /// <summary>Writes a temporary file beside <paramref name="path"/> and renames it over: a reader (or a kill midway)
+    /// sees the old file or the new one, never half of one.</summary>
+    public static void WriteAtomically(string path, string text)
+    {
+        var tmp = path + ".tmp";
+        File.WriteAllText(tmp, text);
+        File.Move(tmp, path, overwrite: true);
     }
 
     /// <summary>A free-text field in one cell: commas become semicolons, so a plain split on ',' still finds every column.</summary>
@@ -84,6 +104,8 @@ public static class RunReport
             FinalClientAccuracyMin = last?.ClientAccuracyMin ?? double.NaN,
             FinalClientAccuracyMedian = last?.ClientAccuracyMedian ?? double.NaN,
             FinalClientAccuracyMax = last?.ClientAccuracyMax ?? double.NaN,
+            FaultTotals = new Core.Faults.FaultCounts(rounds.Sum(r => r.Faults.Dropped), rounds.Sum(r => r.Faults.Crashed),
+                rounds.Sum(r => r.Faults.LostMessages), rounds.Sum(r => r.Faults.Straggled), rounds.Sum(r => r.Faults.NodeFaults)),
         };
     }
 
@@ -101,7 +123,7 @@ public static class RunReport
     {
         var table = new Table().Title($"[bold]{Markup.Escape(s.Experiment)}[/]").AddColumn("metric").AddColumn(new TableColumn("value").RightAligned());
         void Row(string k, string v) => table.AddRow(Markup.Escape(k), Markup.Escape(v));
-        Row("rounds", s.Rounds.ToString(CultureInfo.InvariantCulture));
+        Row("rounds", s.Rounds.ToString(CultureInfo.InvariantCulture) + (s.EndedEarly is { } why ? $" ({why})" : ""));
         Row("clients (per round)", $"{s.Clients} ({s.PerRound})");
         Row("model / partition", $"{s.Model} / {s.Partition}");
         if (s.Personalization != "none") Row("personalization", s.Personalization);
@@ -120,6 +142,12 @@ public static class RunReport
         }
         Row("dropped (simulated)", s.TotalDropped.ToString(CultureInfo.InvariantCulture));
         Row("timed out / failed / rejected", $"{s.TotalTimedOut} / {s.TotalFailed} / {s.TotalRejected}");
+        if (s.Faults.Count > 0)
+        {
+            var t = s.FaultTotals;
+            Row("faults", $"{s.Faults.Count}: {string.Join(", ", s.Faults.GroupBy(f => f.Kind).Select(g => $"{g.Count()} {g.Key}"))}");
+            Row("fault-dropped / crashed / lost messages / straggled", $"{t.Dropped} / {t.Crashed} / {t.LostMessages} / {t.Straggled}");
+        }
         Row("wall time", $"{s.WallSeconds:0.0} s ({s.MeanRoundMs:0} ms per round)");
         Row("simulated time", $"{s.SimulatedSeconds:0.0} s");
         if (s.KeptRounds.Count > 0)

@@ -46,18 +46,22 @@ public sealed class Collusion
         if (Attack?.Model is IRemembersRounds r) r.Restore(memory);
     }
 
+    /// <summary>Whether the malicious clients attack in this round: from the attack's start round, unless an
+    /// <c>attack-on</c>/<c>attack-off</c> fault says otherwise (<paramref name="switched"/>: its verdict, null for none).</summary>
+    public bool Active(int round, bool? switched = null) => Attack is not null && (switched ?? round >= Settings.StartRound);
+
     /// <summary>Whether the client attacks in this round.</summary>
-    public bool Attacks(int clientId, int round) => Attack is not null && round >= Settings.StartRound && IsMalicious(clientId);
+    public bool Attacks(int clientId, int round, bool? switched = null) => Active(round, switched) && IsMalicious(clientId);
 
     /// <summary>Whether the client's honest update must go to the adversary before it is submitted.</summary>
-    public bool CollusionNeeded(int clientId, int round) => Attack?.Model is not null && Attacks(clientId, round);
+    public bool CollusionNeeded(int clientId, int round, bool? switched = null) => Attack?.Model is not null && Attacks(clientId, round, switched);
 
     /// <summary>Whether a benign client's update is shown to the adversary (full knowledge).</summary>
-    public bool Observed(int round) => Attack?.Model is not null && round >= Settings.StartRound && Settings.Knowledge == "benign";
+    public bool Observed(int round, bool? switched = null) => Attack?.Model is not null && Active(round, switched) && Settings.Knowledge == "benign";
 
     /// <summary>E_extra when the attack needs an extra-trained reference update this round, else null.</summary>
-    public int? ReferenceEpochs(int round, int colluders, int localEpochs) =>
-        Attack?.Model is Pill { Options.Reference: "extra-trained" } pill && round >= Settings.StartRound
+    public int? ReferenceEpochs(int round, int colluders, int localEpochs, bool? switched = null) =>
+        Attack?.Model is Pill { Options.Reference: "extra-trained" } pill && Active(round, switched)
             ? pill.Options.ExtraEpochsFor(colluders, localEpochs)
             : null;
 

@@ -23,6 +23,9 @@ public sealed record ExperimentSettings(
 {
     public PersonalisationSettings PersonalisationOrNone => Personalisation ?? PersonalisationSettings.None;
 
+    /// <summary>Scripted faults (<c>fedactors.faults</c>), in the order given.</summary>
+    public IReadOnlyList<Faults.Fault> Faults { get; init; } = [];
+
     /// <summary>A fresh instance of the configured personalisation method; null for <c>none</c>.</summary>
     public Personalisation.IPersonalisation? CreatePersonalisation() =>
         PersonalisationOrNone.Method == Core.Personalisation.PersonalisationRegistry.None ? null

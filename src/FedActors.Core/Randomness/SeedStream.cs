@@ -21,6 +21,8 @@ public enum Purpose
     Poison = 15,
     RootSet = 16,
     Personalisation = 17,
+    Fault = 18,
+    LostMessage = 19,
 }
 
 /// <summary>

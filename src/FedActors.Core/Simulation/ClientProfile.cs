@@ -39,9 +39,11 @@ public sealed record ClientProfile(int ClientId, bool Flaky, double DropoutProba
 public sealed record Participation(bool Delivers, DropReason? Reason, double SimSeconds)
 {
     /// <param name="deadlineSeconds">Simulated round deadline, 0 = none.</param>
-    public static Participation Decide(ClientProfile profile, long seed, int round, int samples, TrainOptions train, double deadlineSeconds)
+    /// <param name="extraSeconds">Simulated delay a <c>straggle</c> fault adds.</param>
+    public static Participation Decide(ClientProfile profile, long seed, int round, int samples, TrainOptions train, double deadlineSeconds,
+        double extraSeconds = 0)
     {
-        double duration = profile.SimulatedSeconds(samples, train);
+        double duration = profile.SimulatedSeconds(samples, train) + extraSeconds;
         var rng = SeedStream.Rng(seed, round, profile.ClientId, Purpose.Dropout);
         if (rng.NextDouble() < profile.DropoutProbability)
             return new Participation(false, DropReason.DroppedOut, rng.NextDouble() * duration);

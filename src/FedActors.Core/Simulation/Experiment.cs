@@ -127,15 +127,18 @@ public sealed class Experiment : IDisposable
             ? throw new InvalidOperationException("no root set: set fedactors.server.root-samples")
             : LocalTrainer.Train(slot.Model, global, Data, RootIndices, Settings.Train, SeedStream.Rng(Seed, round, -1, Purpose.Shuffle));
 
-    /// <summary>Whether the client delivers in this round, decided in simulated time.</summary>
-    public Participation Participation(int clientId, int round) =>
-        Simulation.Participation.Decide(Profile(clientId), Seed, round, TrainSamples(clientId), Settings.Train, Settings.Round.DeadlineSeconds);
+    /// <summary>Whether the client delivers in this round, decided in simulated time; <paramref name="fault"/> may add a
+    /// straggler's delay or change the deadline.</summary>
+    public Participation Participation(int clientId, int round, Faults.ClientFault? fault = null) =>
+        Simulation.Participation.Decide(Profile(clientId), Seed, round, TrainSamples(clientId), Settings.Train,
+            fault?.DeadlineSeconds ?? Settings.Round.DeadlineSeconds, fault?.StraggleSeconds ?? 0);
 
     /// <summary>One client's local training for a round, on a pool thread's model.</summary>
     /// <remarks>A malicious client with a data-poisoning attack trains on poisoned batches.</remarks>
-    public TrainOutcome Train(WorkerSlot slot, ParameterVector global, int clientId, int round)
+    /// <param name="attack">An <c>attack-on</c>/<c>attack-off</c> fault's verdict for the round (null: as configured).</param>
+    public TrainOutcome Train(WorkerSlot slot, ParameterVector global, int clientId, int round, bool? attack = null)
     {
-        var poison = Collusion.Attacks(clientId, round) ? Collusion.Attack!.Data : null;
+        var poison = Collusion.Attacks(clientId, round, attack) ? Collusion.Attack!.Data : null;
         return LocalTrainer.Train(slot.Model, global, Data, Partition.Clients[clientId].Train, Settings.Train,
             SeedStream.Rng(Seed, round, clientId, Purpose.Shuffle), poison, SeedStream.Rng(Seed, round, clientId, Purpose.Poison));
     }

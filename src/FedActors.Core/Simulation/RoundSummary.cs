@@ -29,6 +29,9 @@ public sealed record RoundSummary(
     double ClientAccuracyMax = double.NaN,
     string? Health = null)
 {
+    /// <summary>What injected or scripted faults did in the round.</summary>
+    public Faults.FaultCounts Faults { get; init; } = Core.Faults.FaultCounts.Zero;
+
     /// <summary>Whether the round passed its health check (<see cref="RoundHealth"/>); <see cref="Health"/> says what failed.</summary>
     public bool Healthy => Health is null;
 

@@ -27,6 +27,10 @@ public sealed record RunCheckpoint(
 {
     private const byte Format = 1;
 
+    /// <summary>Faults injected through the control API so far (scripted ones are in the configuration): a resumed run
+    /// applies them again.</summary>
+    public IReadOnlyList<Faults.Fault> InjectedFaults { get; init; } = [];
+
     private static readonly JsonSerializerOptions Json = new()
     {
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
@@ -35,7 +39,7 @@ public sealed record RunCheckpoint(
 
     /// <summary>The run's bookkeeping (everything but the model vectors) as JSON.</summary>
     private sealed record Meta(int Round, double BestAccuracy, double LastAccuracy, RoundSummary[] Rounds, Dictionary<string, int[]> AttackMemory,
-        string ConfigHash);
+        string ConfigHash, Faults.Fault[]? InjectedFaults = null);
 
     /// <summary>A compact binary form: format byte, the bookkeeping as UTF-8 JSON, then the global model and the extra
     /// vector as raw little-endian floats (the extra's length is −1 when there is none).</summary>
@@ -45,7 +49,7 @@ public sealed record RunCheckpoint(
         using var w = new BinaryWriter(ms);
         w.Write(Format);
         var meta = JsonSerializer.SerializeToUtf8Bytes(new Meta(Round, BestAccuracy, LastAccuracy, [.. Rounds],
-            AttackMemory.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal), ConfigHash), Json);
+            AttackMemory.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal), ConfigHash, [.. InjectedFaults]), Json);
         w.Write(meta.Length);
         w.Write(meta);
         WriteFloats(w, Global.Values);
@@ -64,7 +68,7 @@ public sealed record RunCheckpoint(
         var global = ReadFloats(r) ?? throw new InvalidDataException("checkpoint has no global model");
         var extra = ReadFloats(r);
         return new RunCheckpoint(meta.Round, new ParameterVector(global), extra, meta.BestAccuracy, meta.LastAccuracy, meta.Rounds,
-            meta.AttackMemory, meta.ConfigHash);
+            meta.AttackMemory, meta.ConfigHash) { InjectedFaults = meta.InjectedFaults ?? [] };
     }
 
     private static void WriteFloats(BinaryWriter w, float[] values)
@@ -93,5 +97,5 @@ public sealed record RunCheckpoint(
         BestAccuracy.Equals(o.BestAccuracy) && LastAccuracy.Equals(o.LastAccuracy) && Rounds.SequenceEqual(o.Rounds) &&
         AttackMemory.Count == o.AttackMemory.Count &&
         AttackMemory.All(p => o.AttackMemory.TryGetValue(p.Key, out var v) && p.Value.AsSpan().SequenceEqual(v)) &&
-        ConfigHash == o.ConfigHash;
+        ConfigHash == o.ConfigHash && InjectedFaults.SequenceEqual(o.InjectedFaults);
 }

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using FedActors.Core.Faults;
 using FedActors.Core.Personalisation;
 using FedActors.Core.Simulation;
 using FedActors.Runtime.Protocol;
@@ -24,7 +25,11 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
         TimeSpan? passivateAfter = null, IActorRef? region = null) =>
         Akka.Actor.Props.Create(() => new ClientEntity(clientId, experiment, worker, store, adversary, passivateAfter, region));
 
-    private sealed record Pending(int Round, IActorRef ReplyTo, double SimSeconds, TrainDone? Honest = null);
+    private sealed record Pending(int Round, IActorRef ReplyTo, double SimSeconds, ClientFault Fault, TrainDone? Honest = null);
+
+    /// <summary>What a <c>crash</c> fault throws: the entity stops, its in-memory state with it, and sharding's supervisor
+    /// starts it again from the state store.</summary>
+    public sealed class InjectedCrash(int clientId, int round) : Exception($"client {clientId} crashed in round {round} (injected fault)");
 
     /// <summary>The personal task on the worker: which work, for which request.</summary>
     private sealed record InFlight(PersonalWork Work, int RequestRound, IActorRef ReplyTo);
@@ -92,14 +97,27 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
     private void HandleStartTraining(StartTraining m)
     {
         if (_inFlight is not null) { Stash.Stash(); return; }
-        var decision = _experiment.Participation(_clientId, m.Round);
+        var fault = m.Fault ?? ClientFault.None;
+        if (fault.Crash)
+        {
+            // the coordinator learns it as a failure (a real crash would be found by the safety timeout: this keeps rounds
+            // short), then the entity dies with its in-memory state
+            m.ReplyTo.Tell(new ClientDropped(_clientId, m.Round, DropReason.Failed, 0, "crashed (injected fault)", Injected: true));
+            throw new InjectedCrash(_clientId, m.Round);
+        }
+        if (fault.Drop)
+        {
+            m.ReplyTo.Tell(new ClientDropped(_clientId, m.Round, DropReason.DroppedOut, 0, Injected: true));
+            return;
+        }
+        var decision = _experiment.Participation(_clientId, m.Round, fault);
         if (!decision.Delivers)
         {
             m.ReplyTo.Tell(new ClientDropped(_clientId, m.Round, decision.Reason!.Value, decision.SimSeconds));
             return;
         }
-        _pending = new Pending(m.Round, m.ReplyTo, decision.SimSeconds);
-        if (_method is null) _worker.Tell(new TrainTask(_clientId, m.Round, Self));
+        _pending = new Pending(m.Round, m.ReplyTo, decision.SimSeconds, fault);
+        if (_method is null) _worker.Tell(new TrainTask(_clientId, m.Round, Self, fault.Attack));
         else StartPersonal(PersonalWork.Train, m.Round, m.Round, m.ReplyTo);
     }
 
@@ -144,14 +162,14 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
     {
         if (_pending is not { } p || p.Round != m.Round || p.Honest is not null) return;
         var collusion = _experiment.Collusion;
-        if (collusion.CollusionNeeded(_clientId, m.Round))
+        if (collusion.CollusionNeeded(_clientId, m.Round, p.Fault.Attack))
         {
             // A colluder: show the honest update to the adversary and submit what it crafts.
             _pending = p with { Honest = m };
             _adversary.Tell(new HonestUpdate(_clientId, m.Round, m.Delta, m.NumSamples, m.TrainLoss, true, Self));
             return;
         }
-        if (collusion.Observed(m.Round) && !collusion.IsMalicious(_clientId))
+        if (collusion.Observed(m.Round, p.Fault.Attack) && !collusion.IsMalicious(_clientId))
             _adversary.Tell(new HonestUpdate(_clientId, m.Round, m.Delta, m.NumSamples, m.TrainLoss, false, Self));
         Submit(p, m, m.Delta);
     }
@@ -165,7 +183,9 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
     private void Submit(Pending p, TrainDone trained, Core.Updates.ParameterVector delta)
     {
         _pending = null;
-        p.ReplyTo.Tell(new UpdateSubmitted(_clientId, p.Round, delta, trained.NumSamples, trained.TrainLoss, p.SimSeconds, trained.ComputeMs));
+        // a lose-messages fault: the update is sent into the void, and the coordinator's safety timeout finds it missing
+        if (!p.Fault.LoseUpdate)
+            p.ReplyTo.Tell(new UpdateSubmitted(_clientId, p.Round, delta, trained.NumSamples, trained.TrainLoss, p.SimSeconds, trained.ComputeMs));
         // bookkeeping only, after the reply (a slow store must not hold the round up): the personal state that later rounds
         // depend on was saved before this in HandlePersonalDone
         _state = _state with { RoundsTrained = _state.RoundsTrained + 1, LastRound = p.Round, Version = p.Round };

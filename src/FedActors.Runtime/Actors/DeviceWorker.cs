@@ -48,6 +48,14 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IPersonalisation? _method;
     private GlobalModel? _model;
+    /// <summary>A slow-node fault's factor: each client task holds its pool slot this many times as long.</summary>
+    private double _slowFactor = 1;
+
+    /// <summary>Under a slow-node fault, keeps the pool slot for (factor − 1) × the work's own time after it.</summary>
+    private static void SlowDown(double factor, Stopwatch clock)
+    {
+        if (factor > 1) Thread.Sleep(TimeSpan.FromMilliseconds(clock.Elapsed.TotalMilliseconds * (factor - 1)));
+    }
     /// <summary>Tasks (<see cref="TrainTask"/>, <see cref="PersonalTask"/>) for a model version not here yet.</summary>
     private readonly List<(int Round, object Task)> _early = [];
 
@@ -78,6 +86,18 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
             _node.Exit?.TrySetResult(new NodeExit(2, m.Reason, _clientTasks));
         });
         Receive<RunEnded>(m => _node.Exit?.TrySetResult(new NodeExit(m.Failed ? 1 : 0, m.Reason, _clientTasks)));
+        Receive<SlowDown>(m =>
+        {
+            if (m.Factor != _slowFactor) _log.Warning("This node's worker works {Factor}× as slowly (slow-node fault)", m.Factor);
+            _slowFactor = m.Factor;
+        });
+        Receive<KillNode>(m =>
+        {
+            _log.Error("This node is killed: {Reason}", m.Reason);
+            Serilog.Log.CloseAndFlush();
+            // at once and without clean-up, as SIGKILL: the cluster finds the node unreachable and downs it
+            Process.GetCurrentProcess().Kill();
+        });
     }
 
     private void HandleTrainReference(TrainReference m)
@@ -131,6 +151,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     {
         var experiment = _experiment;
         var method = _method ?? throw new InvalidOperationException("a personal task in a run without a personalisation method");
+        double slow = _slowFactor;
         _pool.Run(slot =>
         {
             var clock = Stopwatch.StartNew();
@@ -139,6 +160,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
             if (t.Work == PersonalWork.Prepare)
                 return new PersonalTaskDone(t.ClientId, t.Round, t.Work, t.State, null, null, method.Prepare(c, t.State), samples, clock.ElapsedMilliseconds);
             var r = PersonalStep.Run(method, c, t.State, evaluate: t.Work == PersonalWork.Evaluate, train: t.Work == PersonalWork.Train);
+            SlowDown(slow, clock);
             return new PersonalTaskDone(t.ClientId, t.Round, t.Work, r.State, r.Evaluation, r.Upload, null, samples, clock.ElapsedMilliseconds);
         }).PipeTo(t.ReplyTo, failure: e => new TrainFailed(t.ClientId, t.Round, e.GetBaseException().Message));
     }
@@ -146,10 +168,12 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     private void Train(TrainTask t, ParameterVector global)
     {
         var experiment = _experiment;
+        double slow = _slowFactor;
         _pool.Run(slot =>
         {
             var clock = Stopwatch.StartNew();
-            var outcome = experiment.Train(slot, global, t.ClientId, t.Round);
+            var outcome = experiment.Train(slot, global, t.ClientId, t.Round, t.Attack);
+            SlowDown(slow, clock);
             return new TrainDone(t.ClientId, t.Round, outcome.Delta, outcome.NumSamples, outcome.MeanLoss, clock.ElapsedMilliseconds);
         }).PipeTo(t.ReplyTo, failure: e => new TrainFailed(t.ClientId, t.Round, e.GetBaseException().Message));
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using FedActors.Core.Aggregation;
+using FedActors.Core.Faults;
 using FedActors.Core.Personalisation;
 using FedActors.Core.Training;
 using FedActors.Core.Simulation;
@@ -30,7 +31,9 @@ public sealed record CoordinatorOptions(ICheckpointStore? Checkpoints, string Ex
 /// send the global model once to each node's worker → ask the sampled clients to train → collect updates until all
 /// have answered or none has for the wall-clock safety timeout → aggregate (Core, client-id order) → evaluate → report
 /// <c>RoundCompleted</c> → next round. What each step computes is Core's: <see cref="ClientSampler"/>,
-/// <see cref="RoundState"/>, <see cref="ServerStep"/>.
+/// <see cref="RoundState"/>, <see cref="ServerStep"/>. It is also the run's fault controller: it holds the
+/// <see cref="FaultSchedule"/> (scripted faults, and runtime ones it accepts through <see cref="InjectFault"/>), computes
+/// each round's plan at the round's start and sends each client its part with the training request.
 /// </summary>
 public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 {
@@ -72,6 +75,21 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private HashSet<int> _evaluating = [];
     private readonly Dictionary<int, EvalOutcome> _evaluations = [];
 
+    /// <summary>Every fault of the run, scripted and injected.</summary>
+    private FaultSchedule _faults;
+    /// <summary>The round in progress's fault plan, and what it did.</summary>
+    private RoundFaults _plan;
+    private FaultCounts _faultCounts = FaultCounts.Zero;
+    /// <summary>Whether the adversary takes part in the round in progress (it then hears of missing clients).</summary>
+    private bool _adversaryEngaged;
+    /// <summary>Slow-down factor last sent to each worker.</summary>
+    private readonly Dictionary<IActorRef, double> _slowness = [];
+    /// <summary>A pause fault holds the next round until a resume fault.</summary>
+    private bool _paused;
+    private int? _heldRound;
+    /// <summary>waiting, preparing, training, aggregating, evaluating, paused, finished, failed: for GET /status.</summary>
+    private string _phase = "waiting";
+
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <summary>Whether the workers were told the run ended.</summary>
@@ -105,7 +123,11 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _adversary = adversary;
         _events = events;
         _method = experiment.Settings.CreatePersonalisation();
+        _faults = new FaultSchedule(experiment.Settings.Faults, experiment.Settings.Seed, experiment.Settings.Clients.Count);
+        _plan = _faults.For(0);
         Receive<RegisterWorker>(HandleRegisterWorker);
+        Receive<InjectFault>(HandleInjectFault);
+        Receive<GetRunStatus>(_ => Sender.Tell(Status()));
         Receive<Terminated>(t => _workers.Remove(t.ActorRef));
         Receive<StartRun>(HandleStartRun);
         Receive<Akka.Cluster.Sharding.ClusterShardingStats>(HandleShardingStats);
@@ -202,6 +224,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _runClock.Start();
         if (_method is { NeedsPreparation: true })
         {
+            _phase = "preparing";
             Become(Preparing);
             Broadcast(new GlobalModel(0, _global));
             for (int id = 0; id < _experiment.Settings.Clients.Count; id++) _clients.Tell(new PrepareClient(id, Self));
@@ -245,9 +268,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _lastAccuracy = c.LastAccuracy;
         _rounds.AddRange(c.Rounds);
         _experiment.Collusion.Restore(c.AttackMemory);
+        foreach (var f in c.InjectedFaults) _faults = _faults.With(f);
         _events.RunResumed(_experiment, c.Round);
         _runClock.Start();
-        if (c.Round >= Rounds)
+        if (c.Round >= LastRound)
         {
             Complete();
             return;
@@ -263,7 +287,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         try
         {
             _checkpoints?.Commit(new RunCheckpoint(round, _global, _extra, _bestAccuracy, _lastAccuracy, [.. _rounds],
-                _experiment.Collusion.Memory, _configHash), _options.KeepEvery);
+                _experiment.Collusion.Memory, _configHash) { InjectedFaults = [.. _faults.Faults.Where(f => f.Source == "api")] }, _options.KeepEvery);
             return true;
         }
         catch (Exception e)
@@ -285,6 +309,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     /// <summary>The method's one-off preparation (DBE's global mean): every client answers once; then round 1.</summary>
     private void Preparing()
     {
+        ReceiveControl();
         Receive<RegisterWorker>(HandleRegisterWorker);
         Receive<Terminated>(t => _workers.Remove(t.ActorRef));
         Receive<ClientPrepared>(m =>
@@ -316,6 +341,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     private void Running()
     {
+        ReceiveControl();
         Receive<RegisterWorker>(HandleRegisterWorker);
         Receive<Terminated>(t => _workers.Remove(t.ActorRef));
         Receive<UpdateSubmitted>(HandleUpdate);
@@ -332,18 +358,153 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         Receive<StartRun>(m => m.ReplyTo.Tell(new RunFailed("a run is already in progress")));
     }
 
+    /// <summary>The last round the run goes to: <c>rounds</c>, or an earlier <c>stop</c> fault's round.</summary>
+    private int LastRound => _faults.LastRound(Rounds);
+
     private void StartRound(int round)
     {
+        if (_paused)
+        {
+            _heldRound = round;
+            _phase = "paused";
+            _events.RunPaused(round);
+            return;
+        }
         var s = _experiment.Settings;
-        var selected = ClientSampler.Sample(s.Seed, round, s.Clients.Count, s.Clients.SampledPerRound);
+        _plan = _faults.For(round);
+        foreach (var f in _faults.StartingIn(round)) TakeEffect(f);
+        var selected = ClientSampler.Sample(s.Seed, round, s.Clients.Count, _plan.PerRound ?? s.Clients.SampledPerRound);
         _round = RoundState.Start(round, selected);
+        _faultCounts = FaultCounts.Of(_plan, selected);
         _problem = null;
+        _phase = "training";
         _roundClock.Restart();
+        SlowNodes();
         Broadcast(new GlobalModel(round, _global, _extra));
-        if (selected.Any(id => _experiment.Collusion.CollusionNeeded(id, round)))
-            _adversary.Tell(new AdversaryRoundStarted(round, selected, _global));
-        foreach (var id in selected) _clients.Tell(new StartTraining(id, round, Self));
+        var faults = selected.Select(_plan.Client).ToArray();
+        _adversaryEngaged = selected.Select((id, i) => _experiment.Collusion.CollusionNeeded(id, round, faults[i].Attack)).Any(x => x);
+        if (_adversaryEngaged)
+            _adversary.Tell(new AdversaryRoundStarted(round, selected, _global, faults.Any(f => f != ClientFault.None) ? faults : null));
+        for (int i = 0; i < selected.Length; i++)
+        {
+            if (faults[i].LoseTask) continue; // lost on the way: the safety timeout finds the client missing
+            _clients.Tell(new StartTraining(selected[i], round, Self, faults[i] == ClientFault.None ? null : faults[i]));
+        }
         Timers.StartSingleTimer("round-timeout", new RoundTimeout(round), s.Round.Timeout);
+    }
+
+    /// <summary>Tells each node's worker its slow-down factor for the round, when it changed.</summary>
+    private void SlowNodes()
+    {
+        foreach (var w in _workers)
+        {
+            double factor = _plan.SlowFactor(w.Path.Address.ToString());
+            if (_slowness.GetValueOrDefault(w, 1) == factor) continue;
+            _slowness[w] = factor;
+            w.Tell(new SlowDown(factor));
+        }
+    }
+
+    /// <summary>A fault takes effect: reported (event, observer for faults.jsonl), and a node fault carried out.</summary>
+    private void TakeEffect(Fault f)
+    {
+        _events.FaultInjected(f);
+        _observer.Tell(new FaultTookEffect(f));
+        if (f.Kind == FaultKinds.KillNode && WorkerAt(f.Node) is { } w) w.Tell(new KillNode($"kill-node fault of round {f.Round}"));
+    }
+
+    private IActorRef? WorkerAt(string node) => _workers.FirstOrDefault(w => RoundFaults.NodeMatches(node, w.Path.Address.ToString()));
+
+    private void ReceiveControl()
+    {
+        Receive<InjectFault>(HandleInjectFault);
+        Receive<GetRunStatus>(_ => Sender.Tell(Status()));
+    }
+
+    private RunStatus Status()
+    {
+        var s = _experiment.Settings;
+        int round = _round?.Round ?? 0;
+        return new RunStatus(s.Name, round, LastRound, _phase, s.Clients.Count, _plan.PerRound ?? s.Clients.SampledPerRound,
+            [.. _workers.Select(w => w.Path.Address.ToString()).Order(StringComparer.Ordinal)],
+            [.. _faults.Faults.Where(f => f.ActiveIn(Math.Max(round, 1)) && f.Round <= round)], [.. _faults.Faults.Where(f => f.Round > round)]);
+    }
+
+    /// <summary>
+    /// A runtime fault from the control API: checked against the run, scheduled for the next round boundary (or, for the
+    /// kinds that act at once, carried out now), and answered with the round it takes effect in. A refused fault changes
+    /// nothing.
+    /// </summary>
+    private void HandleInjectFault(InjectFault m)
+    {
+        var f = m.Fault;
+        if (_phase is "finished" or "failed")
+        {
+            Sender.Tell(new FaultRefused("kind", $"the run has {_phase}"));
+            return;
+        }
+        bool immediate = FaultKinds.Immediate.Contains(f.Kind);
+        int current = _round?.Round ?? 0;
+        int next = _heldRound ?? (current == 0 ? 1 : current + 1);
+        int round = f.Round != 0 ? f.Round : immediate ? Math.Max(current, 1) : next;
+        if (f.Round != 0 && f.Round < next && !immediate)
+        {
+            Sender.Tell(new FaultRefused("round", $"round {f.Round} has started or passed; the next round boundary is round {next} (leave round out for it)"));
+            return;
+        }
+        f = f with { Round = round, Source = "api" };
+        try { f.Validate(Rounds, _experiment.Settings.Clients.Count, scripted: false); }
+        catch (FaultError e)
+        {
+            Sender.Tell(new FaultRefused(e.Field, e.Message));
+            return;
+        }
+        switch (f.Kind)
+        {
+            case FaultKinds.AttackOn or FaultKinds.AttackOff when _experiment.Collusion.Attack is null:
+                Sender.Tell(new FaultRefused("kind", "the run has no attack to switch (fedactors.attack.kind = none)"));
+                return;
+            case FaultKinds.SlowNode or FaultKinds.KillNode or FaultKinds.PartitionNode when WorkerAt(f.Node) is null:
+                Sender.Tell(new FaultRefused("node", $"no node at {f.Node}; the run's nodes: {string.Join(", ", _workers.Select(w => w.Path.Address.ToString()))}"));
+                return;
+            case FaultKinds.KillNode or FaultKinds.PartitionNode when RoundFaults.NodeMatches(f.Node, Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString()):
+                Sender.Tell(new FaultRefused("node", $"{f.Node} runs the coordinator: stop the run instead (resume it later with run --resume)"));
+                return;
+            case FaultKinds.PartitionNode:
+                Sender.Tell(new FaultRefused("kind", "partition-node is not available yet (kill-node and slow-node are)"));
+                return;
+            case FaultKinds.Resume when !_paused:
+                Sender.Tell(new FaultRefused("kind", "the run is not paused"));
+                return;
+            case FaultKinds.Stop when round < current:
+                Sender.Tell(new FaultRefused("round", $"round {round} has passed"));
+                return;
+        }
+        Sender.Tell(new FaultAccepted(round, f));
+        switch (f.Kind)
+        {
+            case FaultKinds.Pause:
+                _paused = true;
+                _events.FaultInjected(f);
+                return;
+            case FaultKinds.Resume:
+                _paused = false;
+                _events.FaultInjected(f);
+                if (_heldRound is { } held)
+                {
+                    _heldRound = null;
+                    StartRound(held);
+                }
+                return;
+        }
+        _faults = _faults.With(f);
+        if (immediate && round <= Math.Max(current, 1) && current > 0) TakeEffect(f);
+        if (f.Kind == FaultKinds.Stop && _heldRound is { } h && h > LastRound)
+        {
+            _heldRound = null;
+            _paused = false;
+            Complete();
+        }
     }
 
     private void HandleUpdate(UpdateSubmitted m)
@@ -359,15 +520,18 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private void HandleDropped(ClientDropped m)
     {
         if (m.Round != _round.Round) return;
-        if (m.Error is not null) _events.ClientFailed(m.Round, m.ClientId, m.Error);
+        if (m.Error is not null && !m.Injected) _events.ClientFailed(m.Round, m.ClientId, m.Error);
         _round = _round.OnDropped(m.ClientId, m.Reason, m.SimSeconds);
+        if (_adversaryEngaged) _adversary.Tell(new ClientsMissing(m.Round, [m.ClientId]));
         CloseIfComplete();
     }
 
     private void HandleTimeout(RoundTimeout m)
     {
         if (m.Round != _round.Round || _round.IsComplete) return;
-        _events.ClientsTimedOut(m.Round, _round.Pending.ToArray());
+        var missing = _round.Pending.ToArray();
+        _events.ClientsTimedOut(m.Round, missing);
+        if (_adversaryEngaged) _adversary.Tell(new ClientsMissing(m.Round, missing));
         _round = _round.OnTimeout();
         CloseIfComplete();
     }
@@ -382,6 +546,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
             return;
         }
         Timers.Cancel("round-timeout");
+        _phase = "aggregating";
         _evaluator.Tell(new AggregateRound(_round.Round, _global, _round.Selected.Count, [.. _round.OrderedUpdates], Self));
     }
 
@@ -393,6 +558,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _accepted = m.Accepted;
         var s = _experiment.Settings;
         _problem = RoundHealth.AfterAggregation(_round, _global, s.Round.HealthOrDefault);
+        _phase = "evaluating";
         if (_problem is not null || !PlainSimulation.ShouldEvaluate(_round.Round, s.Rounds, s.Round.EvaluateEvery))
             FinishRound(double.NaN, double.NaN);
         else if (_method is not null)
@@ -440,8 +606,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private void FinishRound(double accuracy, double loss, double attackSuccess = double.NaN, ClientEvaluation? clients = null)
     {
         var problem = _problem ?? RoundHealth.AfterEvaluation(_round.Round, accuracy, loss);
-        var summary = RoundSummary.From(_round, accuracy, loss, _roundClock.ElapsedMilliseconds, _accepted, _experiment.Collusion.IsMalicious)
-            .WithEvaluation(attackSuccess, clients) with { Health = problem };
+        var collusion = _experiment.Collusion;
+        bool attacking = collusion.Active(_round.Round, _plan.Attack);
+        var summary = RoundSummary.From(_round, accuracy, loss, _roundClock.ElapsedMilliseconds, _accepted, id => attacking && collusion.IsMalicious(id))
+            .WithEvaluation(attackSuccess, clients) with { Health = problem, Faults = _faultCounts };
         if (problem is null && !double.IsNaN(accuracy))
         {
             _lastAccuracy = accuracy;
@@ -462,7 +630,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _rounds.Add(summary);
         if (!Commit(_round.Round)) return;
         _observer.Tell(new RoundFinished(summary));
-        if (_round.Round < Rounds)
+        if (_round.Round < LastRound)
         {
             StartRound(_round.Round + 1);
             return;
@@ -472,11 +640,14 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     private void Complete()
     {
-        _events.RunCompleted(Rounds, _lastAccuracy, _bestAccuracy, _runClock.Elapsed);
+        int rounds = _rounds.Count > 0 ? _rounds[^1].Round : 0;
+        _phase = "finished";
+        _events.RunCompleted(rounds, _lastAccuracy, _bestAccuracy, _runClock.Elapsed);
         TellRunEnded(new RunEnded(false));
-        _observer.Tell(new RunFinished(Rounds, _global));
+        _observer.Tell(new RunFinished(rounds, _global));
         Become(() =>
         {
+            ReceiveControl();
             Receive<RegisterWorker>(HandleRegisterWorker);
             // clients nodes leave once told the run ended: an unhandled Terminated would kill the coordinator (DeathPact)
             Receive<Terminated>(t => _workers.Remove(t.ActorRef));
@@ -486,6 +657,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     private void Fail(string reason)
     {
+        _phase = "failed";
         _events.RunAborted(reason);
         TellRunEnded(new RunEnded(true, reason));
         _observer.Tell(new RunFailed(reason));

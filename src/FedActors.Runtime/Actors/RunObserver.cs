@@ -21,13 +21,15 @@ public sealed record RunResult(IReadOnlyList<RoundSummary> Rounds, ParameterVect
 /// </summary>
 public sealed class RunObserver : ReceiveActor
 {
-    public static Props Props(Action<RoundSummary> onRound, TaskCompletionSource<RunResult> done) =>
-        Akka.Actor.Props.Create(() => new RunObserver(onRound, done));
+    /// <param name="onFault">Called with each fault as it takes effect (for <c>faults.jsonl</c>).</param>
+    public static Props Props(Action<RoundSummary> onRound, TaskCompletionSource<RunResult> done, Action<Core.Faults.Fault>? onFault = null) =>
+        Akka.Actor.Props.Create(() => new RunObserver(onRound, done, onFault));
 
     private readonly List<RoundSummary> _rounds = [];
 
-    public RunObserver(Action<RoundSummary> onRound, TaskCompletionSource<RunResult> done)
+    public RunObserver(Action<RoundSummary> onRound, TaskCompletionSource<RunResult> done, Action<Core.Faults.Fault>? onFault)
     {
+        Receive<FaultTookEffect>(m => onFault?.Invoke(m.Fault));
         Receive<RoundFinished>(m =>
         {
             _rounds.Add(m.Summary);

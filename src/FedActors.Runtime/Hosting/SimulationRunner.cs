@@ -23,8 +23,12 @@ public static class SimulationRunner
 {
     /// <param name="store">Client state; when it also keeps checkpoints, every round is committed to it.</param>
     /// <param name="resume">Continue after the store's last committed round instead of starting at round 1.</param>
+    /// <param name="onFault">Each fault as it takes effect.</param>
+    /// <param name="control">Called once the node is up, with the coordinator (its singleton proxy): where the control API
+    /// sends faults and status requests; the returned object is disposed when the run ends.</param>
     public static async Task<RunResult> RunAsync(Experiment experiment, Config config, RunEvents events,
-        Action<RoundSummary>? onRound = null, IClientStateStore? store = null, CancellationToken cancel = default, bool resume = false)
+        Action<RoundSummary>? onRound = null, IClientStateStore? store = null, CancellationToken cancel = default, bool resume = false,
+        Action<Core.Faults.Fault>? onFault = null, Func<IActorRef, Task<IAsyncDisposable?>>? control = null)
     {
         var device = experiment.Settings.Device;
         using var pool = new TorchWorkerPool(device.EffectiveWorkers, device.ThreadsPerWorker, experiment.CreateModel);
@@ -36,8 +40,10 @@ public static class SimulationRunner
             var system = host.Services.GetRequiredService<ActorSystem>();
             var registry = ActorRegistry.For(system);
             var done = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var observer = system.ActorOf(RunObserver.Props(onRound ?? (_ => { }), done), "run-observer");
-            (await registry.GetAsync<RoundCoordinator>(cancel)).Tell(new StartRun(observer, resume));
+            var observer = system.ActorOf(RunObserver.Props(onRound ?? (_ => { }), done, onFault), "run-observer");
+            var coordinator = await registry.GetAsync<RoundCoordinator>(cancel);
+            await using var controller = control is null ? null : await control(coordinator);
+            coordinator.Tell(new StartRun(observer, resume));
             await using var _ = cancel.Register(() => done.TrySetCanceled(cancel));
             return await done.Task with { PayloadBytesSent = PayloadBytesSent(system) };
         }

@@ -48,6 +48,11 @@ public sealed class RunEvents(ILogger log)
             .ForContext("ClientAccuracyMedian", r.ClientAccuracyMedian)
             .ForContext("ClientAccuracyMax", r.ClientAccuracyMax)
             .ForContext("Health", r.Health)
+            .ForContext("FaultDropped", r.Faults.Dropped)
+            .ForContext("Crashed", r.Faults.Crashed)
+            .ForContext("LostMessages", r.Faults.LostMessages)
+            .ForContext("Straggled", r.Faults.Straggled)
+            .ForContext("NodeFaults", r.Faults.NodeFaults)
             .Information(
                 "Round {Round}: {Responded}/{Selected} responded, {Dropped} dropped, accuracy {Accuracy:0.0000}, loss {Loss:0.0000} in {RoundMs} ms",
                 r.Round, r.Responded, r.Selected, r.Dropped, r.Accuracy, r.Loss, r.RoundMs);
@@ -67,6 +72,17 @@ public sealed class RunEvents(ILogger log)
 
     public void NodeRefused(string node, string difference) =>
         For("NodeRefused").Error("Node {Node} refused: its experiment differs from the run's ({Difference})", node, difference);
+
+    /// <summary>A fault took effect (its round started, or at once for the kinds that act at once).</summary>
+    public void FaultInjected(Core.Faults.Fault f) =>
+        For("FaultInjected")
+            .ForContext("Fault", f, destructureObjects: true)
+            .Information("Fault {Kind} from round {Round} for {Duration} round(s) ({Source}): clients {Clients}, fraction {Fraction}{Node}",
+                f.Kind, f.Round, f.Duration == 0 ? "all remaining" : f.Duration, f.Source, f.Clients.Length == 0 ? "all" : f.Clients, f.Fraction,
+                f.Node.Length > 0 ? ", node " + f.Node : "");
+
+    public void RunPaused(int nextRound) =>
+        For("RunPaused").Information("Run paused before round {Round}; a resume fault continues it", nextRound);
 
     public void RunAborted(string reason) => For("RunAborted").Error("Run aborted: {Reason}", reason);
 

@@ -21,7 +21,9 @@ public static class RunLogging
             .MinimumLevel.Information()
             .MinimumLevel.Override("Akka", LogEventLevel.Warning)
             .Enrich.WithProperty("Experiment", experiment)
-            .Enrich.WithProperty("RunId", runId);
+            .Enrich.WithProperty("RunId", runId)
+            // a crash fault's exception, logged by the shard that restarts the entity: the FaultInjected event says it already
+            .Filter.ByExcluding(e => e.Exception is Actors.ClientEntity.InjectedCrash);
         if (t.ClefPath is not null) config = config.WriteTo.File(new CompactJsonFormatter(), t.ClefPath);
         if (t.ConsoleLevel is { } level) config = config.WriteTo.Console(restrictedToMinimumLevel: level, standardErrorFromLevel: LogEventLevel.Verbose);
         if (!string.IsNullOrEmpty(t.SeqUrl))

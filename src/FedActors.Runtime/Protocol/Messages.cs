@@ -59,11 +59,13 @@ public sealed record EvaluationFailed(int Round, string Error) : IFedActorsMessa
 
 // ---- one client's round
 
-/// <summary>The coordinator selects a client for a round.</summary>
-public sealed record StartTraining(int ClientId, int Round, IActorRef ReplyTo) : IFedActorsMessage, IWithClientId;
+/// <summary>The coordinator selects a client for a round; <paramref name="Fault"/> is what the round's faults do to it
+/// (null: nothing), decided by the coordinator so every node applies the same plan.</summary>
+public sealed record StartTraining(int ClientId, int Round, IActorRef ReplyTo, Core.Faults.ClientFault? Fault = null) : IFedActorsMessage, IWithClientId;
 
-/// <summary>A client asks its node's worker to train it on the round's global model.</summary>
-public sealed record TrainTask(int ClientId, int Round, IActorRef ReplyTo) : IFedActorsMessage;
+/// <summary>A client asks its node's worker to train it on the round's global model (<paramref name="Attack"/>: an
+/// <c>attack-on</c>/<c>attack-off</c> fault's verdict, null: as configured).</summary>
+public sealed record TrainTask(int ClientId, int Round, IActorRef ReplyTo, bool? Attack = null) : IFedActorsMessage;
 
 public sealed record TrainDone(int ClientId, int Round, ParameterVector Delta, int NumSamples, double TrainLoss, long ComputeMs) : IFedActorsMessage;
 
@@ -73,13 +75,23 @@ public sealed record TrainFailed(int ClientId, int Round, string Error) : IFedAc
 public sealed record UpdateSubmitted(int ClientId, int Round, ParameterVector Delta, int NumSamples, double TrainLoss, double SimSeconds, long ComputeMs)
     : IFedActorsMessage;
 
-/// <summary>A client contributes nothing this round, and why (<paramref name="Error"/>: what failed, for <see cref="DropReason.Failed"/>).</summary>
-public sealed record ClientDropped(int ClientId, int Round, DropReason Reason, double SimSeconds, string? Error = null) : IFedActorsMessage;
+/// <summary>A client contributes nothing this round, and why (<paramref name="Error"/>: what failed, for <see cref="DropReason.Failed"/>;
+/// <paramref name="Injected"/>: a fault made it so (counted with the faults, not reported as a failure of the client).</summary>
+public sealed record ClientDropped(int ClientId, int Round, DropReason Reason, double SimSeconds, string? Error = null, bool Injected = false) : IFedActorsMessage;
 
 // ---- collusion (malicious clients ↔ adversary)
 
-/// <summary>The coordinator tells the adversary a round has started, with the global model it was sent.</summary>
-public sealed record AdversaryRoundStarted(int Round, int[] Selected, ParameterVector Global) : IFedActorsMessage;
+/// <summary>The coordinator tells the adversary a round has started, with the global model it was sent and what the
+/// round's faults do to each selected client (<paramref name="Faults"/>, aligned with <paramref name="Selected"/>; null: none).</summary>
+public sealed record AdversaryRoundStarted(int Round, int[] Selected, ParameterVector Global, Core.Faults.ClientFault[]? Faults = null)
+    : IFedActorsMessage
+{
+    public Core.Faults.ClientFault FaultOf(int index) => Faults?[index] ?? Core.Faults.ClientFault.None;
+}
+
+/// <summary>The coordinator tells the adversary that these clients will not deliver this round after all (dropped, failed,
+/// timed out), so it crafts without them instead of waiting.</summary>
+public sealed record ClientsMissing(int Round, int[] ClientIds) : IFedActorsMessage;
 
 /// <summary>A client's honest update shown to the adversary: a malicious client's (it then waits for its crafted
 /// update) or, with full knowledge, a benign client's copy.</summary>
@@ -128,3 +140,35 @@ public sealed record PersonalTask(int ClientId, int Round, PersonalWork Work, Co
 
 public sealed record PersonalTaskDone(int ClientId, int Round, PersonalWork Work, Core.Personalisation.PersonalState State,
     Core.Training.EvalOutcome? Evaluation, Core.Training.TrainOutcome? Upload, float[]? Contribution, int Samples, long ComputeMs) : IFedActorsMessage;
+
+// ---- faults and control (the control API → coordinator → nodes)
+
+/// <summary>A runtime fault for the coordinator to schedule. Its <see cref="Core.Faults.Fault.Round"/> is 0 for "the next
+/// round boundary" (or at once, for the kinds that act at once), or a later round.</summary>
+public sealed record InjectFault(Core.Faults.Fault Fault) : IFedActorsMessage;
+
+/// <summary>The fault was scheduled: it takes effect in <paramref name="Round"/>.</summary>
+public sealed record FaultAccepted(int Round, Core.Faults.Fault Fault) : IFedActorsMessage;
+
+/// <summary>The fault was refused; nothing changed. <paramref name="Field"/> names what was wrong.</summary>
+public sealed record FaultRefused(string Field, string Reason) : IFedActorsMessage;
+
+/// <summary>A fault took effect (its round started, or at once): for <c>faults.jsonl</c> and the live view.</summary>
+public sealed record FaultTookEffect(Core.Faults.Fault Fault) : IFedActorsMessage;
+
+/// <summary>Asks the coordinator where the run stands.</summary>
+public sealed record GetRunStatus : IFedActorsMessage
+{
+    public static readonly GetRunStatus Instance = new();
+}
+
+/// <summary>Where the run stands: <paramref name="Phase"/> is waiting, preparing, training, aggregating, evaluating, paused,
+/// finished or failed.</summary>
+public sealed record RunStatus(string Experiment, int Round, int Rounds, string Phase, int Clients, int PerRound, string[] Nodes,
+    Core.Faults.Fault[] ActiveFaults, Core.Faults.Fault[] ScheduledFaults) : IFedActorsMessage;
+
+/// <summary>The node's worker works this many times as slowly (1: normal) from now on.</summary>
+public sealed record SlowDown(double Factor) : IFedActorsMessage;
+
+/// <summary>The node's process exits at once, as SIGKILL would.</summary>
+public sealed record KillNode(string Reason) : IFedActorsMessage;

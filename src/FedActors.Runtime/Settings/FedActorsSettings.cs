@@ -186,12 +186,60 @@ public static class FedActorsSettings
         };
         settings = settings with { RuleOptions = new HoconOptionReader(c, $"fedactors.defence.{settings.Rule}"), Attack = ReadAttack(c, r, settings.Clients.Count) };
         settings = settings with { Personalisation = ReadPersonalisation(c, r, settings) };
+        settings = settings with { Faults = ReadFaults(c, settings) };
         ValidateRule(settings);
         Validate(settings);
         if (settings.PersonalisationOrNone.Enabled && settings.Round.HealthOrDefault.OnFailure == Core.Simulation.HealthSettings.KeepLastGood)
             throw new ConfigurationError("fedactors.round.health.on-failure", "\"keep-last-good\"", "stop with a personalisation method",
                 "its clients take the new global model into their personal state while they are evaluated; a discarded round would leave that in them");
         return settings;
+    }
+
+    /// <summary><c>fedactors.faults</c>: each object becomes a <see cref="Core.Faults.Fault"/>, checked against the run; a bad
+    /// one is named by its index and field (<c>fedactors.faults[2].fraction</c>).</summary>
+    private static IReadOnlyList<Core.Faults.Fault> ReadFaults(Config c, ExperimentSettings s)
+    {
+        const string key = "fedactors.faults";
+        var value = c.GetValue(key);
+        if (value is null || value.IsEmpty) return [];
+        if (!value.IsArray()) throw new ConfigurationError(key, $"\"{value.GetString()}\"", "a list of fault objects, e.g. [ { kind = \"drop\", round = 3 } ]");
+        var faults = new List<Core.Faults.Fault>();
+        var items = value.GetArray();
+        for (int i = 0; i < items.Count; i++)
+        {
+            var at = $"{key}[{i}]";
+            if (!items[i].IsObject()) throw new ConfigurationError(at, $"\"{items[i].GetString()}\"", "an object such as { kind = \"drop\", round = 3 }");
+            var json = new System.Text.Json.Nodes.JsonObject();
+            foreach (var (field, v) in items[i].GetObject().Items)
+            {
+                if (!Core.Faults.Fault.FieldNames.Contains(field))
+                    throw new ConfigurationError($"{at}.{field}", null, "a fault field: " + string.Join(", ", Core.Faults.Fault.FieldNames));
+                var text = v.GetString();
+                if (field is "round" or "rounds")
+                {
+                    if (!int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int n))
+                        throw new ConfigurationError($"{at}.{field}", $"\"{text}\"", "an integer");
+                    json[field] = n;
+                }
+                else if (field is "fraction" or "seconds" or "factor")
+                {
+                    if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double d) || !double.IsFinite(d))
+                        throw new ConfigurationError($"{at}.{field}", $"\"{text}\"", "a finite number");
+                    json[field] = d;
+                }
+                else json[field] = text;
+            }
+            try
+            {
+                if (!json.ContainsKey("kind")) throw new Core.Faults.FaultError("kind", "(missing)", "one of " + string.Join(", ", Core.Faults.FaultKinds.All));
+                if (!json.ContainsKey("round")) throw new Core.Faults.FaultError("round", "(missing)", $"the round it takes effect in, 1–{s.Rounds}");
+                var fault = Core.Faults.Fault.FromJson(json.ToJsonString());
+                fault.Validate(s.Rounds, s.Clients.Count, scripted: true);
+                faults.Add(fault);
+            }
+            catch (Core.Faults.FaultError e) { throw new ConfigurationError($"{at}.{e.Field}", e.Value, e.Expected); }
+        }
+        return faults;
     }
 
     private static PersonalisationSettings ReadPersonalisation(Config c, Reader r, ExperimentSettings s)

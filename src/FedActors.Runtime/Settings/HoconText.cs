@@ -22,7 +22,7 @@ public static partial class HoconText
     public static string Render(Config config, string path)
     {
         var sb = new StringBuilder(Key(path)).Append(' ');
-        Value(sb, config.GetValue(path), 0);
+        Value(sb, config.GetValue(path), 0, path);
         return sb.Append('\n').ToString();
     }
 
@@ -36,7 +36,10 @@ public static partial class HoconText
 
     /// <summary>Sections of <c>fedactors</c> that may differ between the nodes of one run and between a run and its
     /// resumption (addresses, ports, where events go): left out of <see cref="ExperimentKeys"/>.</summary>
-    public static readonly string[] NodeLocalSections = ["cluster", "monitoring"];
+    public static readonly string[] NodeLocalSections = ["cluster", "monitoring", "control"];
+
+    /// <summary>Keys whose values are secrets: rendered as an empty string (config.conf, the logged configuration).</summary>
+    public static readonly string[] SecretKeys = ["fedactors.control.token"];
 
     /// <summary>Single keys that may differ too: how each node reaches the shared database (its host name, its password).</summary>
     public static readonly string[] NodeLocalKeys = ["fedactors.state.connection"];
@@ -81,8 +84,13 @@ public static partial class HoconText
         return null;
     }
 
-    private static void Value(StringBuilder sb, HoconValue value, int depth)
+    private static void Value(StringBuilder sb, HoconValue value, int depth, string? path = null)
     {
+        if (path is not null && SecretKeys.Contains(path))
+        {
+            sb.Append("\"\"");
+            return;
+        }
         if (value.IsObject())
         {
             var items = value.GetObject().Items;
@@ -91,7 +99,7 @@ public static partial class HoconText
             foreach (var (key, child) in items)
             {
                 sb.Append(' ', 2 * (depth + 1)).Append(Key(key)).Append(child.IsObject() ? " " : " = ");
-                Value(sb, child, depth + 1);
+                Value(sb, child, depth + 1, path is null ? null : $"{path}.{key}");
                 sb.Append('\n');
             }
             sb.Append(' ', 2 * depth).Append('}');
