@@ -184,13 +184,16 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         var chunks = experiment.EvaluationChunks().ToArray();
         var parts = chunks.Select(chunk => _pool.Run(slot => experiment.EvaluateChunk(slot, m.Weights, chunk.Samples))).ToArray();
         _log.Debug("Evaluating round {Round} in {Chunks} chunks", m.Round, parts.Length);
-        Task.WhenAll(parts)
-            .ContinueWith(done =>
-            {
-                // Summed in chunk order, so the result does not depend on which chunk finished first.
-                var (total, clients) = EvaluationChunk.Combine(chunks, done.Result);
-                return new EvaluationDone(m.Round, total, clients);
-            }, TaskContinuationOptions.OnlyOnRanToCompletion)
-            .PipeTo(m.ReplyTo, failure: e => new EvaluationFailed(m.Round, e.GetBaseException().Message));
+        // awaited, not continued "only on success": a chunk that throws reaches the coordinator with its own message
+        // (a cancelled continuation would say only "A task was canceled")
+        Combine().PipeTo(m.ReplyTo, failure: e => new EvaluationFailed(m.Round, e.GetBaseException().Message));
+
+        async Task<EvaluationDone> Combine()
+        {
+            var results = await Task.WhenAll(parts).ConfigureAwait(false);
+            // Summed in chunk order, so the result does not depend on which chunk finished first.
+            var (total, clients) = EvaluationChunk.Combine(chunks, results);
+            return new EvaluationDone(m.Round, total, clients);
+        }
     }
 }

@@ -65,7 +65,7 @@ public sealed class PayloadSerializer(ExtendedActorSystem system) : SerializerWi
     public override object FromBinary(byte[] bytes, string manifest)
     {
         var r = new Reader(bytes, system);
-        object message = manifest switch
+        object message = ShortManifest(manifest) switch
         {
             "G" => new GlobalModel(r.Int(), new ParameterVector(r.Floats()!), r.Floats()),
             "U" => new UpdateSubmitted(r.Int(), r.Int(), new ParameterVector(r.Floats()!), r.Int(), r.Double(), r.Double(), r.Long()),
@@ -78,6 +78,18 @@ public sealed class PayloadSerializer(ExtendedActorSystem system) : SerializerWi
         r.End();
         return message;
     }
+
+    /// <summary>The manifest as written by <see cref="Manifest"/>, also when given as a type name (FromBinary with a type).</summary>
+    private static string ShortManifest(string manifest) => manifest.Split(',')[0] switch
+    {
+        var t when t == typeof(GlobalModel).FullName => "G",
+        var t when t == typeof(UpdateSubmitted).FullName => "U",
+        var t when t == typeof(HonestUpdate).FullName => "H",
+        var t when t == typeof(PoisonedUpdate).FullName => "P",
+        var t when t == typeof(EvaluateModel).FullName => "E",
+        var t when t == typeof(RunFinished).FullName => "R",
+        _ => manifest,
+    };
 
     private sealed class Writer
     {

@@ -201,7 +201,7 @@ public static class FedActorsSettings
     {
         const string key = "fedactors.faults";
         var value = c.GetValue(key);
-        if (value is null || value.IsEmpty) return [];
+        if (value is null || value.IsEmpty || (!value.IsArray() && value.GetString() is null or "")) return []; // [] reads as an empty value
         if (!value.IsArray()) throw new ConfigurationError(key, $"\"{value.GetString()}\"", "a list of fault objects, e.g. [ { kind = \"drop\", round = 3 } ]");
         var faults = new List<Core.Faults.Fault>();
         var items = value.GetArray();

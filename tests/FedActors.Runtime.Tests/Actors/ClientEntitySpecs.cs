@@ -109,4 +109,19 @@ public class DeviceWorkerSpecs() : TestKit(LocalSpecConfig.Config)
         Assert.Equal(e.Partition.NumClients, done.Clients!.Clients);
         Assert.Equal((perClient[0], perClient[^1]), (done.Clients.Min, done.Clients.Max));
     }
+
+    [Fact]
+    public void DeviceWorker_should_report_why_an_evaluation_chunk_failed()
+    {
+        // arrange: weights that do not fit the model make every chunk throw
+        using var e = TestExperiments.Load(TestExperiments.Synthetic());
+        using var pool = new TorchWorkerPool(1, 1, e.CreateModel);
+        var worker = Sys.ActorOf(DeviceWorker.Props(e, pool));
+        // act
+        worker.Tell(new EvaluateModel(4, new ParameterVector([1f, 2f, 3f]), TestActor));
+        // assert: the cause, not "A task was canceled"
+        var failed = ExpectMsg<EvaluationFailed>(TimeSpan.FromSeconds(20));
+        Assert.Equal(4, failed.Round);
+        Assert.Contains("vector of 3 values is shorter than the model", failed.Error);
+    }
 }
