@@ -221,4 +221,34 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         Assert.Equal(2, code);
         Assert.Contains("--nodes", o + e);
     }
+
+    [Fact]
+    public void Node_faults_should_slow_and_then_kill_a_clients_node_and_the_run_should_complete_without_it()
+    {
+        // arrange: a run node and a clients node on a known port; the script slows that node for rounds 1-2 and kills it in round 3
+        int port = FreePort(), nodePort = FreePort();
+        var runs = RunScriptTests.TempDir();
+        string[] experiment = ["hocon/experiments/quickstart.conf", .. Shared(9, "--set", "fedactors.round.timeout=3s",
+            "--set", "akka.cluster.split-brain-resolver.stable-after=3s", "--set",
+            $"fedactors.faults=[{{kind=slow-node,round=1,rounds=2,factor=3,node=\"127.0.0.1:{nodePort}\"}},{{kind=kill-node,round=3,node=\"127.0.0.1:{nodePort}\"}}]")];
+        using var run = RunScriptTests.Start(["run", .. experiment, "--out", runs, "--port", $"{port}", "--set", "fedactors.cluster.min-nodes=2"]);
+        using var node = RunScriptTests.Start(["node", .. experiment, "--join", $"127.0.0.1:{port}", "--port", $"{nodePort}"]);
+
+        // act
+        Assert.True(node.WaitForExit(TimeSpan.FromMinutes(3)), "the clients node was not killed");
+        Assert.True(run.WaitForExit(TimeSpan.FromMinutes(4)), "the run did not finish");
+        run.WaitForExit();
+
+        // assert: the node died as by SIGKILL; the run completed all rounds and counted the node faults
+        Assert.Equal(137, node.ExitCode);
+        Assert.Equal(0, run.ExitCode);
+        var runDir = Directory.GetDirectories(runs).Single();
+        var lines = File.ReadAllLines(Path.Combine(runDir, "rounds.csv"));
+        Assert.Equal(10, lines.Length);
+        int col = Array.IndexOf(lines[0].Split(','), "node_faults"), responded = Array.IndexOf(lines[0].Split(','), "responded");
+        Assert.Equal(["1", "1", "1", "0", "0", "0", "0", "0", "0"], lines.Skip(1).Select(l => l.Split(',')[col]));
+        Assert.Equal("8", lines[9].Split(',')[responded]); // once the node is downed, its clients answer from the run node
+        var faults = File.ReadAllLines(Path.Combine(runDir, "faults.jsonl"));
+        Assert.Contains(faults, f => f.Contains("\"kind\":\"kill-node\",\"round\":3", StringComparison.Ordinal));
+    }
 }

@@ -55,7 +55,7 @@ public sealed class FaultSchedule
                 case FaultKinds.Set when f.Key == FaultKinds.DeadlineKey: deadline = f.NumericValue; break;
                 case FaultKinds.AttackOn: attack = true; break;
                 case FaultKinds.AttackOff: attack = false; break;
-                case FaultKinds.SlowNode: nodes.Add(f); break;
+                case FaultKinds.SlowNode or FaultKinds.KillNode or FaultKinds.PartitionNode: nodes.Add(f); break;
             }
         }
         var clientFaults = active.Where(i => Faults[i].Kind is FaultKinds.Drop or FaultKinds.Crash or FaultKinds.Straggle or FaultKinds.LoseMessages).ToArray();
@@ -122,14 +122,14 @@ public sealed class RoundFaults(int round, int? perRound, double? deadlineSecond
     public int? PerRound { get; } = perRound;
     public double? DeadlineSeconds { get; } = deadlineSeconds;
     public bool? Attack { get; } = attack;
-    /// <summary>Active <c>slow-node</c> faults.</summary>
+    /// <summary>Node faults of the round: active <c>slow-node</c> faults, and <c>kill-node</c>/<c>partition-node</c> faults of this round.</summary>
     public IReadOnlyList<Fault> NodeFaults { get; } = nodeFaults;
 
     public ClientFault Client(int id) => client(id);
 
     /// <summary>The slow-down factor of the node at <paramref name="address"/> this round (1: none).</summary>
     public double SlowFactor(string address) =>
-        NodeFaults.Where(f => NodeMatches(f.Node, address)).Select(f => f.Factor).DefaultIfEmpty(1).Max();
+        NodeFaults.Where(f => f.Kind == FaultKinds.SlowNode && NodeMatches(f.Node, address)).Select(f => f.Factor).DefaultIfEmpty(1).Max();
 
     /// <summary>Whether a fault's <c>node</c> (<c>host:port</c> or a full address) names the node at <paramref name="address"/>
     /// (an Akka address, <c>akka.tcp://system@host:port</c>).</summary>

@@ -410,7 +410,11 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     {
         _events.FaultInjected(f);
         _observer.Tell(new FaultTookEffect(f));
-        if (f.Kind == FaultKinds.KillNode && WorkerAt(f.Node) is { } w) w.Tell(new KillNode($"kill-node fault of round {f.Round}"));
+        if (f.Kind != FaultKinds.KillNode) return;
+        if (RoundFaults.NodeMatches(f.Node, Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString()))
+            _events.Log.Warning("kill-node of round {Round} names the coordinator's own node {Node}: not carried out (stop the run instead)", f.Round, f.Node);
+        else if (WorkerAt(f.Node) is { } w) w.Tell(new KillNode($"kill-node fault of round {f.Round}"));
+        else _events.Log.Warning("kill-node of round {Round}: no node at {Node}", f.Round, f.Node);
     }
 
     private IActorRef? WorkerAt(string node) => _workers.FirstOrDefault(w => RoundFaults.NodeMatches(node, w.Path.Address.ToString()));
