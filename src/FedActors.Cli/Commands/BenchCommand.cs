@@ -53,6 +53,9 @@ public static class BenchCommand
         catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
         using var baseExperiment = loaded.Experiment;
         var s = loaded.Settings;
+        string dir;
+        try { dir = RunFolder.Create(outRoot, "bench-overhead"); }
+        catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
         int cores = Environment.ProcessorCount;
         int simWorkers = s.Device.EffectiveWorkers, simThreads = s.Device.ThreadsPerWorker;
         AnsiConsole.MarkupLineInterpolated($"[bold]bench overhead[/]: {s.Rounds} rounds × {s.Clients.SampledPerRound} clients, model {s.Model}, {repeats} repeats, {cores} cores");
@@ -112,7 +115,6 @@ public static class BenchCommand
         };
         foreach (var l in lines) AnsiConsole.WriteLine(l);
 
-        var dir = RunFolder.Create(outRoot, "bench-overhead");
         var csv = new StringBuilder("variant,workers,threads,median_s,runs_s\n");
         foreach (var m in bare.Append(sim).Append(simWithStartup))
             csv.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{m.Variant},{m.Workers},{m.Threads},{m.Median:0.000},{string.Join(' ', m.Seconds.Select(x => x.ToString("0.000", CultureInfo.InvariantCulture)))}"));

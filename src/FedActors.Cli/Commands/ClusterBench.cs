@@ -46,6 +46,9 @@ public static class ClusterBench
         catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
         var s = loaded.Settings;
         loaded.Experiment.Dispose();
+        string dir;
+        try { dir = RunFolder.Create(outRoot, "bench-cluster"); }
+        catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
 
         LocalPostgresServer? local = null;
         if (connection is null)
@@ -79,7 +82,6 @@ public static class ClusterBench
             table.AddRow(Inv($"{r.Nodes}"), Inv($"{r.Rounds}"), Inv($"{r.MedianRoundS:0.000}"), Inv($"{r.UpdatesPerS:0.0}"), Inv($"{r.PayloadMbPerRound:0.00}"),
                 Inv($"{r.LoopbackMbPerRound:0.00}"), r.TasksPerNode, Inv($"{r.WallS:0.0}"));
         AnsiConsole.Write(table);
-        var dir = RunFolder.Create(outRoot, "bench-cluster");
         var csv = new StringBuilder("nodes,rounds,median_round_s,updates_per_s,payload_mb_per_round,loopback_mb_per_round,client_tasks_per_node,wall_s\n");
         foreach (var r in rows)
             csv.AppendLine(Inv($"{r.Nodes},{r.Rounds},{r.MedianRoundS:0.000},{r.UpdatesPerS:0.0},{r.PayloadMbPerRound:0.00},{r.LoopbackMbPerRound:0.00},{r.TasksPerNode.Replace(' ', ';')},{r.WallS:0.0}"));

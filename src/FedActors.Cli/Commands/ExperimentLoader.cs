@@ -21,6 +21,9 @@ public static class ExperimentLoader
         Runtime.State.StateStores.Validate(config);
         ClusterSettings.Validate(config, clientsNode);
         ControlSettings.Read(config);
+        if (ClusterSettings.ListensBeyondLoopback(config))
+            Console.Error.WriteLine($"warning: fedactors.cluster.hostname = {config.GetString("fedactors.cluster.hostname")} listens beyond this machine; " +
+                "remoting has no TLS or authentication unless configured, so anyone who reaches it can join the cluster");
         Experiment experiment;
         try { experiment = Experiment.Load(settings); }
         catch (PartitionFileException e) { throw new ConfigurationError("fedactors.data.partition.path", $"\"{e.Path}\"", "a valid partition file", e.Message); }

@@ -63,7 +63,9 @@ public static class MatrixCommand
         }
         catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
 
-        var dir = RunFolder.Create(outRoot, $"matrix-{plans[0].Settings.Name}");
+        string dir;
+        try { dir = RunFolder.Create(outRoot, $"matrix-{plans[0].Settings.Name}"); }
+        catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
         var cells = new List<Cell>();
         var failures = new List<string>();
         Dataset? data = null;

@@ -53,7 +53,11 @@ public static class RunCommand
             }
             if (parse.GetValue(seq) is { Length: > 0 } url) overrides.Add($"fedactors.monitoring.seq.url=\"{url}\"");
             if (parse.GetValue(port) is { } p) overrides.Add($"fedactors.cluster.port={p}");
-            var budgetSpan = TimeSpan.FromMinutes(parse.GetValue(budget));
+            double minutes = parse.GetValue(budget);
+            if (!double.IsFinite(minutes) || minutes < 0 || minutes > 1e6)
+                return Task.FromResult(ExperimentLoader.Report(new ConfigurationError("--max-minutes", minutes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    "a number of minutes ≥ 0 (0 = no budget)")));
+            var budgetSpan = TimeSpan.FromMinutes(minutes);
             if (parse.GetValue(resume) is { } origin && parse.GetValue(fromRound) is { } round)
             {
                 if (parse.GetResult(config) is { Implicit: false })
@@ -171,7 +175,9 @@ public static class RunCommand
                 refused = new ConfigurationError("--from-round", $"{fork.Checkpoint.Round}", "a fork with the original's model", "the overrides change the model's size");
             if (refused is not null) return ExperimentLoader.Report(refused); // before anything is created or cleared
         }
-        var runDir = resumeDir ?? RunFolder.Create(outRoot, settings.Name);
+        string runDir;
+        try { runDir = resumeDir ?? RunFolder.Create(outRoot, settings.Name); }
+        catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
         var runId = Path.GetFileName(runDir);
         Runtime.State.IClientStateStore store;
         try { store = Runtime.State.StateStores.Create(c, runDir, configHash, fresh: resumed is null); }
@@ -203,6 +209,15 @@ public static class RunCommand
         try
         {
             logger.ForContext("Event", "Configuration").Information("Effective configuration {Configuration}", effective);
+            if (loaded.Monitoring.SeqUrl is { } seqUrl && await SeqProbe.ProblemAsync(seqUrl, TimeSpan.FromSeconds(3)) is { } seqProblem)
+            {
+                var kept = loaded.Monitoring.TargetsFor(runDir).SeqBufferPath is { } buffer
+                    ? $"kept in {Path.GetDirectoryName(buffer)} and sent when it answers"
+                    : "batched in memory and retried while the run lasts (fedactors.monitoring.seq.durable = on keeps them on disk)";
+                logger.ForContext("Event", "SeqUnreachable").Warning("Seq at {SeqUrl} does not answer ({Problem}); events are {Kept}", seqUrl, seqProblem, kept);
+                if (loaded.Monitoring.ConsoleLevel is null)
+                    Console.Error.WriteLine($"warning: Seq at {seqUrl} does not answer ({seqProblem}); events are {kept}");
+            }
             if (resumeDir is null)
             {
                 RunFolder.WriteConfig(runDir, effective);

@@ -4,14 +4,35 @@ namespace FedActors.Cli.Output;
 
 public static class RunFolder
 {
-    /// <summary>Makes <c>{root}/{name}-{yyyyMMdd-HHmmss}</c> (with a suffix if that exists) and returns its path.</summary>
+    /// <summary>The file that claims a run folder for one run: created with O_EXCL, so two runs started in the same second
+    /// under the same root never share a folder.</summary>
+    public const string ClaimFile = ".fedactors-run";
+
+    /// <summary>Makes <c>{root}/{name}-{yyyyMMdd-HHmmss}</c> (with a suffix if another run has that) and returns its path.</summary>
+    /// <exception cref="FedActors.Runtime.Settings.ConfigurationError">The root is a file, or cannot be created or written.</exception>
     public static string Create(string root, string name)
     {
         var stamp = DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
-        var path = Path.Combine(root, $"{name}-{stamp}");
-        for (int i = 2; Directory.Exists(path); i++) path = Path.Combine(root, $"{name}-{stamp}-{i}");
-        Directory.CreateDirectory(path);
-        return path;
+        try
+        {
+            if (File.Exists(root)) throw new IOException($"{root} is a file");
+            for (int i = 1; ; i++)
+            {
+                var path = Path.Combine(root, i == 1 ? $"{name}-{stamp}" : $"{name}-{stamp}-{i}");
+                Directory.CreateDirectory(path);
+                try
+                {
+                    // the claim is atomic (CreateNew fails if another run made it first); the folder may have been made by both
+                    using (new FileStream(Path.Combine(path, ClaimFile), FileMode.CreateNew, FileAccess.Write)) { }
+                    return path;
+                }
+                catch (IOException) when (File.Exists(Path.Combine(path, ClaimFile))) { }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw new FedActors.Runtime.Settings.ConfigurationError("--out", root, "a folder in which run folders can be made and written", e.Message);
+        }
     }
 
     /// <summary>

@@ -111,13 +111,30 @@ public static class RunReport
 
     private static double Rate(int part, int whole) => whole == 0 ? double.NaN : (double)part / whole;
 
+    /// <summary>Writes <c>summary.json</c>; a rate or accuracy that is undefined for the run (no attackers, no evaluated
+    /// round) is JSON <c>null</c>, never the string "NaN".</summary>
     public static void WriteSummaryJson(string path, RunSummary summary) =>
-        File.WriteAllText(path, JsonSerializer.Serialize(summary, new JsonSerializerOptions
+        WriteAtomically(path, JsonSerializer.Serialize(summary, new JsonSerializerOptions
         {
             WriteIndented = true,
             PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-            NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+            Converters = { new UndefinedAsNull() },
         }));
+
+    /// <summary>NaN and ±∞ as JSON null (and null read back as NaN).</summary>
+    private sealed class UndefinedAsNull : JsonConverter<double>
+    {
+        public override bool HandleNull => true;
+
+        public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
+
+        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+        {
+            if (double.IsFinite(value)) writer.WriteNumberValue(value);
+            else writer.WriteNullValue();
+        }
+    }
 
     public static void PrintSummary(RunSummary s)
     {

@@ -19,8 +19,9 @@ public static class AggregationRegistry
             ["krum"] = o => new Krum(new KrumOptions(o.Int("f", 0), o.Bool("check-precondition"))),
             ["median"] = _ => new Median(),
             ["multi-krum"] = o => new MultiKrum(new MultiKrumOptions(o.Int("f", 0), o.Int("m", 0), o.Bool("check-precondition"))),
-            ["skymask"] = o => new SkyMask(new SkyMaskOptions(o.Double("mask-learning-rate", 0), o.Double("mask-gradient-clamp", 0),
-                o.Int("max-iterations", 1), o.Double("early-stop-delta", 0), o.Double("threshold", 0, 1), o.OneOf("no-attack-check", "separation", "bic", "off"),
+            ["skymask"] = o => new SkyMask(new SkyMaskOptions(o.Double("mask-learning-rate", 0, double.MaxValue, exclusive: true),
+                o.Double("mask-gradient-clamp", 0, double.MaxValue, exclusive: true),
+                o.Int("max-iterations", 1), o.Double("early-stop-delta", 0), o.Double("threshold", 0, 1, exclusive: true), o.OneOf("no-attack-check", "separation", "bic", "off"),
                 o.OneOf("benign-cluster", "root", "largest"), o.Double("min-separation", 0), o.OneOf("root-scale", "raw", "client-mean"))),
             ["trimmed-mean"] = o => new TrimmedMean(new TrimmedMeanOptions(o.Int("beta", 0))),
         };

@@ -53,17 +53,27 @@ public static class PartitionFile
             throw new PartitionFileException(path, $"dataset \"{file.Dataset}\" does not match the experiment's \"{expectedDataset}\"");
         if (file.Clients is null || file.Clients.Length == 0) throw new PartitionFileException(path, "no clients");
         var byId = new SortedDictionary<int, ClientJson>();
+        var owner = new Dictionary<int, int>(); // sample index → the client holding it
         foreach (var c in file.Clients)
         {
             if (c.Id < 0) throw new PartitionFileException(path, $"client {c.Id}: ids start at 0");
             if (!byId.TryAdd(c.Id, c)) throw new PartitionFileException(path, $"client {c.Id} is listed twice");
             var train = c.Train ?? [];
             var test = c.Test ?? [];
+            if (train.Length == 0) throw new PartitionFileException(path, $"client {c.Id} has no training samples");
             foreach (var i in train.Concat(test))
                 if (i < 0 || i >= poolSize) throw new PartitionFileException(path, $"client {c.Id}: index {i} is out of range [0, {poolSize})");
-            var seen = new HashSet<int>(train);
+            var trainSet = new HashSet<int>();
+            foreach (var i in train)
+                if (!trainSet.Add(i)) throw new PartitionFileException(path, $"client {c.Id}: index {i} is in its train list twice (it would weigh double)");
+            var testSet = new HashSet<int>();
             foreach (var j in test)
-                if (seen.Contains(j)) throw new PartitionFileException(path, $"client {c.Id}: index {j} is in both train and test");
+            {
+                if (trainSet.Contains(j)) throw new PartitionFileException(path, $"client {c.Id}: index {j} is in both train and test");
+                if (!testSet.Add(j)) throw new PartitionFileException(path, $"client {c.Id}: index {j} is in its test list twice");
+            }
+            foreach (var i in trainSet.Concat(testSet))
+                if (!owner.TryAdd(i, c.Id)) throw new PartitionFileException(path, $"index {i} belongs to both client {owner[i]} and client {c.Id}");
         }
         if (byId.Keys.Last() != byId.Count - 1)
             throw new PartitionFileException(path, $"client ids must be 0 … {byId.Count - 1}; missing {Enumerable.Range(0, byId.Count).First(i => !byId.ContainsKey(i))}");

@@ -23,8 +23,13 @@ public sealed record HealthSettings(double MaxRejectedFraction = 0.5, string OnF
 public static class RoundHealth
 {
     /// <summary>The updates' problem, checked as soon as the round is aggregated; null when sound.</summary>
-    public static string? AfterAggregation(RoundState round, ParameterVector global, HealthSettings health)
+    /// <param name="faults">What injected faults did in the round: their crashes and lost messages are intended, not failures.</param>
+    public static string? AfterAggregation(RoundState round, ParameterVector global, HealthSettings health, Faults.FaultCounts? faults = null)
     {
+        int failed = round.Count(DropReason.Failed) - (faults?.Crashed ?? 0), timedOut = round.Count(DropReason.TimedOut) - (faults?.LostMessages ?? 0);
+        if (round.Updates.Count == 0 && failed + timedOut > 0)
+            return $"no update arrived in round {round.Round}: {failed} client(s) failed and {timedOut} timed out " +
+                   $"(of {round.Selected.Count} selected; ClientFailed and ClientsTimedOut events say why)";
         int rejected = round.Count(DropReason.Rejected), arrived = rejected + round.Updates.Count;
         if (rejected > 0 && rejected > health.MaxRejectedFraction * arrived)
             return $"{rejected} of the {arrived} updates that arrived in round {round.Round} were rejected as non-finite or malformed " +

@@ -26,11 +26,22 @@ public sealed record RoundState(
     public RoundState OnUpdate(ClientUpdate update, int expectedLength, double simSeconds, long computeMs)
     {
         if (!IsPending(update.ClientId)) return this;
-        bool valid = update.Delta.Length == expectedLength && update.Delta.IsFinite() && update.NumSamples > 0;
+        bool valid = Problem(update, expectedLength) is null;
         var next = this with { SimSeconds = Math.Max(SimSeconds, simSeconds), ComputeMs = ComputeMs + computeMs };
         return valid
             ? next with { Updates = Updates.Add(update.ClientId, update) }
             : next with { Dropped = Dropped.Add(update.ClientId, DropReason.Rejected) };
+    }
+
+    /// <summary>What is wrong with an update (null: nothing): the check that failed, in words.</summary>
+    public static string? Problem(ClientUpdate update, int expectedLength)
+    {
+        if (update.Delta.Length != expectedLength) return $"{update.Delta.Length} values where the model has {expectedLength}";
+        int bad = 0;
+        foreach (var v in update.Delta.Values) if (!float.IsFinite(v)) bad++;
+        if (bad > 0) return $"{bad} of its {update.Delta.Length} values are NaN or infinite";
+        if (update.NumSamples <= 0) return $"it claims {update.NumSamples} training samples";
+        return null;
     }
 
     public RoundState OnDropped(int clientId, DropReason reason, double simSeconds) =>

@@ -517,7 +517,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         var update = new ClientUpdate(m.ClientId, m.Delta, m.NumSamples, m.TrainLoss);
         _round = _round.OnUpdate(update, _global.Length, m.SimSeconds, m.ComputeMs);
         if (_round.Dropped.TryGetValue(m.ClientId, out var r) && r == DropReason.Rejected)
-            _events.UpdateRejected(m.Round, m.ClientId, m.Delta.Length, _global.Length);
+            _events.UpdateRejected(m.Round, m.ClientId, RoundState.Problem(update, _global.Length) ?? "");
         CloseIfComplete();
     }
 
@@ -561,7 +561,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _global = m.Global;
         _accepted = m.Accepted;
         var s = _experiment.Settings;
-        _problem = RoundHealth.AfterAggregation(_round, _global, s.Round.HealthOrDefault);
+        _problem = RoundHealth.AfterAggregation(_round, _global, s.Round.HealthOrDefault, _faultCounts);
         _phase = "evaluating";
         if (_problem is not null || !PlainSimulation.ShouldEvaluate(_round.Round, s.Rounds, s.Round.EvaluateEvery))
             FinishRound(double.NaN, double.NaN);

@@ -86,9 +86,8 @@ public sealed class RunEvents(ILogger log)
 
     public void RunAborted(string reason) => For("RunAborted").Error("Run aborted: {Reason}", reason);
 
-    public void UpdateRejected(int round, int clientId, int length, int expected) =>
-        For("UpdateRejected").Warning("Round {Round}: update of client {ClientId} rejected (length {Length}, expected {Expected}, or not finite)",
-            round, clientId, length, expected);
+    public void UpdateRejected(int round, int clientId, string problem) =>
+        For("UpdateRejected").Warning("Round {Round}: update of client {ClientId} rejected: {Problem}", round, clientId, problem);
 
     public void ClientFailed(int round, int clientId, string error) =>
         For("ClientFailed").Warning("Round {Round}: client {ClientId} failed: {Error}", round, clientId, error);

@@ -43,6 +43,7 @@ public static class FedActorsSettings
             int eq = o.IndexOf('=');
             if (eq <= 0) throw new ConfigurationError("--set", o, "key=value");
             string key = o[..eq].Trim(), value = o[(eq + 1)..].Trim();
+            if (value.StartsWith('=') || value.StartsWith(':')) throw new ConfigurationError("--set", o, "key=value with one separator");
             Config single;
             try { single = ConfigurationFactory.ParseString($"{key} = {value}"); }
             catch (Exception) { single = ConfigurationFactory.ParseString($"{key} = \"{value.Replace("\\", "\\\\").Replace("\"", "\\\"")}\""); }
@@ -66,6 +67,7 @@ public static class FedActorsSettings
             if (m.Success) included.Add(ParseFile(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, m.Groups[1].Value), depth + 1));
             else body.AppendLine(line);
         }
+        HoconSyntax.Check(body.ToString(), path);
         var config = Parse(body.ToString(), path);
         foreach (var inc in included) config = config.WithFallback(inc);
         return config;

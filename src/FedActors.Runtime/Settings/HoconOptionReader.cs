@@ -27,11 +27,14 @@ public sealed class HoconOptionReader(Config config, string path) : IOptionReade
         return v;
     }
 
-    public double Double(string key, double min = double.MinValue, double max = double.MaxValue)
+    public double Double(string key, double min = double.MinValue, double max = double.MaxValue, bool exclusive = false)
     {
         var s = Raw(key);
-        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v) || v < min || v > max)
-            throw new ConfigurationError($"{Path}.{key}", $"\"{s}\"", $"a number in [{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}]");
+        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v) || v < min || v > max
+            || (exclusive && (v == min || v == max)))
+            throw new ConfigurationError($"{Path}.{key}", $"\"{s}\"", exclusive
+                ? (max == double.MaxValue ? $"a number > {min.ToString(CultureInfo.InvariantCulture)}" : $"a number in ({min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)})")
+                : $"a number in [{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}]");
         return v;
     }
 

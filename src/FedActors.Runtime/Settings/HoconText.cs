@@ -39,7 +39,7 @@ public static partial class HoconText
     public static readonly string[] NodeLocalSections = ["cluster", "monitoring", "control"];
 
     /// <summary>Keys whose values are secrets: rendered as an empty string (config.conf, the logged configuration).</summary>
-    public static readonly string[] SecretKeys = ["fedactors.control.token"];
+    public static readonly string[] SecretKeys = ["fedactors.control.token", "fedactors.monitoring.seq.api-key"];
 
     /// <summary>Single keys that may differ too: how each node reaches the shared database (its host name, its password).</summary>
     public static readonly string[] NodeLocalKeys = ["fedactors.state.connection"];

@@ -21,6 +21,7 @@ public sealed record MonitoringSettings(LogEventLevel? ConsoleLevel, string? Seq
         if (!string.IsNullOrEmpty(url) && !(Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
             throw new ConfigurationError("fedactors.monitoring.seq.url", $"\"{url}\"", "an http(s) URL such as http://localhost:5341, or \"\" for off");
         var key = c.GetString("fedactors.monitoring.seq.api-key");
+        if (string.IsNullOrEmpty(key)) key = Environment.GetEnvironmentVariable("SEQ_API_KEY");
         var durableRaw = c.GetString("fedactors.monitoring.seq.durable");
         bool durable = durableRaw switch
         {

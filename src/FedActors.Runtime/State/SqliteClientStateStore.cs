@@ -38,6 +38,15 @@ public sealed class SqliteClientStateStore : IClientStateStore, ICheckpointStore
         cmd.ExecuteNonQuery();
     }
 
+    /// <summary>Whether no run has written here yet (no client state, no checkpoint).</summary>
+    public bool IsEmpty()
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT (SELECT COUNT(*) FROM client_states) + (SELECT COUNT(*) FROM checkpoints)";
+        return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0;
+    }
+
     private SqliteConnection Open()
     {
         var c = new SqliteConnection(_connectionString);

@@ -85,7 +85,24 @@ public static class StateStores
                         "a reachable PostgreSQL server", e.GetBaseException().Message);
                 }
                 finally { store?.Dispose(); }
-            default: return new SqliteClientStateStore(SqlitePath(c, runDir));
+            default:
+                var path = SqlitePath(c, runDir);
+                if (Directory.Exists(path))
+                    throw new ConfigurationError("fedactors.state.path", $"\"{path}\"", "an SQLite file (or \"\": the run folder's client-state.db)", "it is a folder");
+                try
+                {
+                    var sqlite = new SqliteClientStateStore(path);
+                    // a new run never writes into another run's state: that would mix their clients and checkpoints
+                    if (fresh && !sqlite.IsEmpty())
+                        throw new ConfigurationError("fedactors.state.path", $"\"{path}\"", "a state file no run holds yet",
+                            sqlite.Last() is { } held ? $"it holds a run committed up to round {held.Round}: resume it with --resume <its folder>, or choose another state.path"
+                                : "it holds another run's client states: choose another state.path");
+                    return sqlite;
+                }
+                catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or InvalidDataException)
+                {
+                    throw new ConfigurationError("fedactors.state.path", $"\"{path}\"", "an SQLite state file FedActors can open and write", e.GetBaseException().Message);
+                }
         }
     }
 }

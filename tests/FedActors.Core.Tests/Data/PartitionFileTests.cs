@@ -46,6 +46,10 @@ public class PartitionFileTests
     [InlineData("""{"format":"flwr-partition/2","dataset":"fashion-mnist","pool":"train+test","num_classes":10,"clients":[]}""", "unknown format \"flwr-partition/2\"")]
     [InlineData("""{"format":"fedactors-partition/1","dataset":"fashion-mnist","pool":"train+test","num_classes":10,"clients":[{"id":1,"train":[1],"test":[2]}]}""", "client ids must be 0")]
     [InlineData("""not json""", "not valid JSON")]
+    [InlineData("""{"format":"fedactors-partition/1","dataset":"fashion-mnist","pool":"train+test","num_classes":10,"clients":[{"id":0,"train":[1,7],"test":[2]},{"id":1,"train":[5,7],"test":[6]}]}""", "index 7 belongs to both client 0 and client 1")]
+    [InlineData("""{"format":"fedactors-partition/1","dataset":"fashion-mnist","pool":"train+test","num_classes":10,"clients":[{"id":0,"train":[1,3,1,1],"test":[2]}]}""", "client 0: index 1 is in its train list twice")]
+    [InlineData("""{"format":"fedactors-partition/1","dataset":"fashion-mnist","pool":"train+test","num_classes":10,"clients":[{"id":0,"train":[1],"test":[2]},{"id":1,"train":[],"test":[6]}]}""", "client 1 has no training samples")]
+    [InlineData("""{"format":"fedactors-partition/1","dataset":"fashion-mnist","pool":"train+test","num_classes":10,"clients":[{"id":0,"train":[1],"test":[2, 2]}]}""", "client 0: index 2 is in its test list twice")]
     public void A_bad_partition_file_should_be_refused_naming_the_client_and_index(string json, string expected)
     {
         var e = Assert.Throws<PartitionFileException>(() => PartitionFile.Read(Temp(json), 70_000, "fashion-mnist"));

@@ -37,6 +37,32 @@ public class RoundHealthTests
         Assert.Null(RoundHealth.AfterAggregation(Round(accepted, rejected), Finite, new HealthSettings(tolerance)));
 
     [Fact]
+    public void A_round_in_which_every_client_failed_should_fail_unless_a_fault_made_them()
+    {
+        // 3 failed, 2 timed out, no update: something is broken
+        var s = RoundState.Start(2, Enumerable.Range(0, 5));
+        for (int id = 0; id < 3; id++) s = s.OnDropped(id, DropReason.Failed, 0);
+        s = s.OnTimeout();
+        var problem = RoundHealth.AfterAggregation(s, Finite, HealthSettings.Default);
+        Assert.NotNull(problem);
+        Assert.Contains("no update arrived in round 2: 3 client(s) failed and 2 timed out", problem);
+        // the same round made by a crash fault (3) and lost messages (2) is what the user asked for
+        Assert.Null(RoundHealth.AfterAggregation(s, Finite, HealthSettings.Default, new Core.Faults.FaultCounts(Crashed: 3, LostMessages: 2)));
+        // simulated dropouts alone are not a failure either
+        var dropped = RoundState.Start(2, [0, 1]).OnDropped(0, DropReason.DroppedOut, 1).OnDropped(1, DropReason.MissedDeadline, 1);
+        Assert.Null(RoundHealth.AfterAggregation(dropped, Finite, HealthSettings.Default));
+    }
+
+    [Fact]
+    public void A_rejected_update_should_say_which_check_it_failed()
+    {
+        Assert.Equal("2 values where the model has 3", RoundState.Problem(new ClientUpdate(1, new ParameterVector([1f, 2f]), 10, 0), 3));
+        Assert.Equal("2 of its 3 values are NaN or infinite", RoundState.Problem(new ClientUpdate(1, new ParameterVector([float.NaN, 1f, float.PositiveInfinity]), 10, 0), 3));
+        Assert.Equal("it claims 0 training samples", RoundState.Problem(new ClientUpdate(1, Finite, 0, 0), 3));
+        Assert.Null(RoundState.Problem(new ClientUpdate(1, Finite, 10, 0), 3));
+    }
+
+    [Fact]
     public void A_non_finite_global_model_should_fail()
     {
         var problem = RoundHealth.AfterAggregation(Round(3, 0), new ParameterVector([1f, float.PositiveInfinity, float.NaN]), HealthSettings.Default);
