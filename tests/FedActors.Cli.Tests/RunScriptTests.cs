@@ -235,8 +235,10 @@ public class RunScriptTests
     {
         var (code, stdout, _) = RunScript("--help");
         Assert.Equal(0, code);
-        Assert.Contains("run", stdout);
-        Assert.Contains("bench", stdout);
+        // each verb on its own line of the Commands section, with its description ("run.sh" in the usage line does not count)
+        var commands = stdout[stdout.IndexOf("Commands:", StringComparison.Ordinal)..].Split('\n').Select(l => l.Trim()).ToArray();
+        foreach (var verb in new[] { "run", "node", "matrix", "bench", "compare", "inject", "status" })
+            Assert.Contains(commands, l => System.Text.RegularExpressions.Regex.IsMatch(l, $"^{verb}( <[^>]+>)?\\s{{2,}}\\S"));
     }
 }
 

@@ -23,24 +23,34 @@ public static class TestExperiments
     public static Experiment Load(ExperimentSettings settings) => Experiment.Load(settings);
 }
 
-/// <summary>Attack and defence settings for tests, with every option at the reference default.</summary>
+/// <summary>Option readers for tests: the reference.conf defaults (the one home of defaults: tests keep no copy of
+/// them), with a test's overrides on top.</summary>
+public static class TestOptions
+{
+    public static Core.Config.IOptionReader For(string path, IReadOnlyDictionary<string, object>? overrides = null)
+    {
+        var config = Runtime.Settings.FedActorsSettings.Reference;
+        if (overrides is { Count: > 0 })
+        {
+            var text = string.Join('\n', overrides.Select(kv => $"{path}.{kv.Key} = {Hocon(kv.Value)}"));
+            config = Akka.Configuration.ConfigurationFactory.ParseString(text).WithFallback(config);
+        }
+        return new Runtime.Settings.HoconOptionReader(config, path);
+    }
+
+    private static string Hocon(object value) => value switch
+    {
+        string s => System.Text.Json.JsonSerializer.Serialize(s),
+        bool b => b ? "on" : "off",
+        IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+}
+
+/// <summary>Attack and defence settings for tests, with every option at the reference default unless overridden.</summary>
 public static class TestAttacks
 {
-    public static readonly IReadOnlyDictionary<string, object> Defaults = new Dictionary<string, object>
-    {
-        ["min-lambda"] = 1e-5, ["knowledge"] = "partial", ["b"] = 2.0, ["sigma"] = 200.0, ["direction"] = "minus", ["perturbation"] = "unit-vector",
-        ["gamma-init"] = 10.0, ["tolerance"] = 1e-5, ["fraction"] = 0.5, ["target-label"] = 0, ["patch-size"] = 5, ["patch-value"] = 1.0, ["boost"] = 0.0,
-        ["scale"] = 1.0, ["f"] = 0, ["m"] = 0, ["beta"] = 0, ["check-precondition"] = true, ["iterations"] = 5, ["subsample-size"] = 10_000, ["filter-fraction"] = 1.0,
-        ["noise-lambda"] = 0.001, ["distance-on"] = "updates", ["mask-learning-rate"] = 1e7, ["mask-gradient-clamp"] = 1e-7, ["max-iterations"] = 20,
-        ["early-stop-delta"] = 0.01, ["threshold"] = 0.5, ["no-attack-check"] = "bic", ["benign-cluster"] = "root", ["min-separation"] = 6.0, ["root-scale"] = "raw",
-    };
-
-    private static Core.Config.IOptionReader Options(string path, IReadOnlyDictionary<string, object>? overrides)
-    {
-        var d = Defaults.ToDictionary(kv => kv.Key, kv => kv.Value);
-        foreach (var (k, v) in overrides ?? new Dictionary<string, object>()) d[k] = v;
-        return new Core.Config.DictionaryOptions(path, d);
-    }
+    private static Core.Config.IOptionReader Options(string path, IReadOnlyDictionary<string, object>? overrides) => TestOptions.For(path, overrides);
 
     public static ExperimentSettings WithAttack(this ExperimentSettings s, string kind, double fraction = 0.2, int startRound = 1,
         string knowledge = "colluders", IReadOnlyDictionary<string, object>? options = null, Core.Attacks.PillOptions? pill = null) =>
@@ -53,26 +63,10 @@ public static class TestAttacks
 /// <summary>Personalised settings for tests, each method's options at the reference default.</summary>
 public static class TestPersonalisation
 {
-    public static readonly IReadOnlyDictionary<string, IReadOnlyDictionary<string, object>> Defaults =
-        new Dictionary<string, IReadOnlyDictionary<string, object>>
-        {
-            ["fedala"] = new Dictionary<string, object>
-            {
-                ["eta"] = 1.0, ["sample-percent"] = 80, ["adapted-tensors"] = 2, ["threshold"] = 0.1, ["num-pre-loss"] = 10, ["max-passes"] = 500,
-            },
-            ["dbe"] = new Dictionary<string, object> { ["momentum"] = 1.0, ["kappa"] = 50.0 },
-            ["gpfl"] = new Dictionary<string, object> { ["lambda"] = 0.01, ["mu"] = 0.1 },
-            ["fedcp"] = new Dictionary<string, object> { ["lambda"] = 5.0, ["tau"] = 1.0, ["head-mix"] = 0.5, ["noisy-evaluation"] = true },
-            ["local"] = new Dictionary<string, object>(),
-            ["none"] = new Dictionary<string, object>(),
-        };
-
     public static ExperimentSettings WithPersonalisation(this ExperimentSettings s, string method, int evaluateClients = 0,
         IReadOnlyDictionary<string, object>? overrides = null)
     {
-        var d = Defaults[method].ToDictionary(kv => kv.Key, kv => kv.Value);
-        foreach (var (k, v) in overrides ?? new Dictionary<string, object>()) d[k] = v;
-        return s with { Personalisation = new PersonalisationSettings(method, new Core.Config.DictionaryOptions($"fedactors.personalization.{method}", d), evaluateClients) };
+        return s with { Personalisation = new PersonalisationSettings(method, TestOptions.For($"fedactors.personalization.{method}", overrides), evaluateClients) };
     }
 
     /// <summary>A strongly non-IID task where personalisation pays: 10 overlapping Gaussian classes on 8×8 inputs (hard

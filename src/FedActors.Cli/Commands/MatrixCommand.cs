@@ -68,40 +68,56 @@ public static class MatrixCommand
         catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
         var cells = new List<Cell>();
         var failures = new List<string>();
+        var failed = new List<(string Attack, string Defence, string Pill)>();
         Dataset? data = null;
         Core.Config.DataSettings? loadedFor = null;
+        bool interrupted = false;
         try
         {
             foreach (var (a, d, p, seed, config, settings) in plans)
             {
-                var dataKey = settings.Data with { Partition = loadedFor?.Partition ?? settings.Data.Partition };
-                if (data is null || loadedFor != dataKey || settings.Data.Dataset == "synthetic")
-                {
-                    data?.Dispose();
-                    data = Experiment.LoadData(settings);
-                    loadedFor = settings.Data;
-                }
-                using var experiment = Experiment.Load(settings, data, ownsData: false);
                 var cellDir = Path.Combine(dir, $"{a}-{d}-pill-{p}-seed-{seed}");
                 Directory.CreateDirectory(cellDir);
                 AnsiConsole.MarkupLineInterpolated($"[bold]{a}[/] × [bold]{d}[/] (pill {p}, seed {seed})");
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 var rounds = new List<RoundSummary>();
+                // each cell keeps its own events, as a run does
+                using var logger = RunLogging.Create(MonitoringSettings.Read(config).TargetsFor(cellDir) with { ConsoleLevel = null, SeqBufferPath = null },
+                    settings.Name, Path.GetFileName(cellDir));
                 try
                 {
-                    await SimulationRunner.RunAsync(experiment, config, new RunEvents(Serilog.Core.Logger.None), r =>
+                    var dataKey = settings.Data with { Partition = loadedFor?.Partition ?? settings.Data.Partition };
+                    if (data is null || loadedFor != dataKey || settings.Data.Dataset == "synthetic")
+                    {
+                        data?.Dispose();
+                        data = null;
+                        data = Experiment.LoadData(settings);
+                        loadedFor = settings.Data;
+                    }
+                    using var experiment = Experiment.Load(settings, data, ownsData: false);
+                    await SimulationRunner.RunAsync(experiment, config, new RunEvents(logger), r =>
                     {
                         rounds.Add(r);
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  round {r.Round}: accuracy {RunReport.Pct(r.Accuracy)}, flagged {r.Flagged} ({r.TruePositives} malicious)"));
                     }, cancel: cancel);
                 }
-                catch (Runtime.Actors.RunAbortedException e)
+                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
                 {
-                    // one unsound cell (e.g. a health check that failed) does not throw away the others; it is reported
-                    AnsiConsole.MarkupLineInterpolated($"  [red]cell failed:[/] {e.Message}");
+                    interrupted = true;
                     RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
-                    await File.WriteAllTextAsync(Path.Combine(cellDir, "failed.txt"), e.Message + "\n", cancel);
-                    failures.Add($"{a} × {d} (pill {p}, seed {seed}): {e.Message}");
+                    AnsiConsole.MarkupLine("[yellow]interrupted: the matrix of the cells finished so far is written[/]");
+                    break;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // one failed cell (a health check, data it cannot load, a bug) does not throw away the others: reported, marked
+                    var why = e is Runtime.Actors.RunAbortedException ? e.Message : $"{e.GetType().Name}: {e.GetBaseException().Message}";
+                    if (e is not Runtime.Actors.RunAbortedException) logger.Error(e, "Cell failed");
+                    AnsiConsole.MarkupLineInterpolated($"  [red]cell failed:[/] {why}");
+                    RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
+                    await File.WriteAllTextAsync(Path.Combine(cellDir, "failed.txt"), why + "\n", CancellationToken.None);
+                    failures.Add($"{a} × {d} (pill {p}, seed {seed}): {why}");
+                    failed.Add((a, d, p));
                     continue;
                 }
                 RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
@@ -112,19 +128,21 @@ public static class MatrixCommand
         }
         finally { data?.Dispose(); }
 
-        var table = Summarise(cells);
-        await File.WriteAllTextAsync(Path.Combine(dir, "matrix.csv"), Csv(table), cancel);
-        await File.WriteAllTextAsync(Path.Combine(dir, "matrix.md"), Markdown(table, plans[0].Settings), cancel);
+        var table = Summarise(cells, failed);
+        await File.WriteAllTextAsync(Path.Combine(dir, "matrix.csv"), Csv(table), CancellationToken.None);
+        await File.WriteAllTextAsync(Path.Combine(dir, "matrix.md"), Markdown(table, plans[0].Settings), CancellationToken.None);
         Heatmap(Path.Combine(dir, "heatmap.png"), table, attacks, defences, pills);
         Print(table);
         AnsiConsole.MarkupLineInterpolated($"written to [bold]{dir}[/]");
+        if (interrupted) return ExitCodes.Interrupted;
         if (failures.Count == 0) return ExitCodes.Ok;
-        await File.WriteAllLinesAsync(Path.Combine(dir, "failed.txt"), failures, cancel);
+        await File.WriteAllLinesAsync(Path.Combine(dir, "failed.txt"), failures, CancellationToken.None);
         foreach (var f in failures) AnsiConsole.MarkupLineInterpolated($"[red]failed cell:[/] {f}");
         return ExitCodes.Failed;
     }
 
-    private sealed record Row(string Attack, string Defence, string Pill, int Seeds, Stat Final, Stat Best, Stat Error, Stat Fpr, Stat Fnr);
+    /// <param name="FailedSeeds">Seeds of this cell that failed (left out of the statistics).</param>
+    private sealed record Row(string Attack, string Defence, string Pill, int Seeds, Stat Final, Stat Best, Stat Error, Stat Fpr, Stat Fnr, int FailedSeeds = 0);
 
     private sealed record Stat(double Mean, double Std)
     {
@@ -139,19 +157,26 @@ public static class MatrixCommand
         public string Pct() => double.IsNaN(Mean) ? "n/a" : string.Create(CultureInfo.InvariantCulture, $"{Mean * 100:0.00} ± {Std * 100:0.00}");
     }
 
-    private static List<Row> Summarise(List<Cell> cells) =>
-        cells.GroupBy(c => (c.Attack, c.Defence, c.Pill)).Select(g => new Row(g.Key.Attack, g.Key.Defence, g.Key.Pill, g.Count(),
+    private static List<Row> Summarise(List<Cell> cells, List<(string Attack, string Defence, string Pill)> failed)
+    {
+        var rows = cells.GroupBy(c => (c.Attack, c.Defence, c.Pill)).Select(g => new Row(g.Key.Attack, g.Key.Defence, g.Key.Pill, g.Count(),
             Stat.Of(g.Select(c => c.Summary.FinalAccuracy)), Stat.Of(g.Select(c => c.Summary.BestAccuracy)),
             Stat.Of(g.Select(c => c.Summary.FinalErrorRate)), Stat.Of(g.Select(c => c.Summary.FalsePositiveRate)),
-            Stat.Of(g.Select(c => c.Summary.FalseNegativeRate)))).ToList();
+            Stat.Of(g.Select(c => c.Summary.FalseNegativeRate)), failed.Count(f => f == g.Key))).ToList();
+        // a cell whose every seed failed still has its row, marked, so the grid shows the hole
+        var nan = new Stat(double.NaN, double.NaN);
+        foreach (var key in failed.Distinct().Where(k => !rows.Any(r => (r.Attack, r.Defence, r.Pill) == k)))
+            rows.Add(new Row(key.Attack, key.Defence, key.Pill, 0, nan, nan, nan, nan, nan, failed.Count(f => f == key)));
+        return rows;
+    }
 
     private static string Csv(List<Row> rows)
     {
-        var sb = new StringBuilder("attack,defence,pill,seeds,final_accuracy_mean,final_accuracy_std,best_accuracy_mean,best_accuracy_std,error_rate_mean,error_rate_std,fpr_mean,fpr_std,fnr_mean,fnr_std\n");
+        var sb = new StringBuilder("attack,defence,pill,seeds,final_accuracy_mean,final_accuracy_std,best_accuracy_mean,best_accuracy_std,error_rate_mean,error_rate_std,fpr_mean,fpr_std,fnr_mean,fnr_std,failed_seeds\n");
         static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
         foreach (var r in rows)
             sb.AppendLine(string.Join(',', r.Attack, r.Defence, r.Pill, r.Seeds, F(r.Final.Mean), F(r.Final.Std), F(r.Best.Mean), F(r.Best.Std),
-                F(r.Error.Mean), F(r.Error.Std), F(r.Fpr.Mean), F(r.Fpr.Std), F(r.Fnr.Mean), F(r.Fnr.Std)));
+                F(r.Error.Mean), F(r.Error.Std), F(r.Fpr.Mean), F(r.Fpr.Std), F(r.Fnr.Mean), F(r.Fnr.Std), r.FailedSeeds));
         return sb.ToString();
     }
 

@@ -26,9 +26,10 @@ namespace FedActors.Core.Aggregation;
 /// <c>largest</c>: the larger component is benign (our deviation, assumes f &lt; n/2). Measured on FMNIST under Min-Max:
 /// the root's mask vector lies nearer the colluders' identical averaged update than the diverse non-IID benign ones, so
 /// <c>root</c> can pick the wrong side (README, fidelity).</param>
-public sealed record SkyMaskOptions(double MaskLearningRate = 1e7, double MaskGradientClamp = 1e-7, int MaxIterations = 20,
-    double EarlyStopDelta = 0.01, double Threshold = 0.5, string NoAttackCheck = "separation", string BenignCluster = "root",
-    double MinSeparation = 6, string RootScale = "raw");
+/// <remarks>No defaults here: they live in reference.conf (<c>fedactors.defence.skymask</c>), the one home of defaults.</remarks>
+public sealed record SkyMaskOptions(double MaskLearningRate, double MaskGradientClamp, int MaxIterations,
+    double EarlyStopDelta, double Threshold, string NoAttackCheck, string BenignCluster,
+    double MinSeparation, string RootScale);
 
 /// <summary>
 /// SkyMask — Yan et al., "SkyMask: Attack-agnostic Robust Federated Learning with Fine-grained Learnable Masks",

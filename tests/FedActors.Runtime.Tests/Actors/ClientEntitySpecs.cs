@@ -63,10 +63,21 @@ public class ClientEntitySpecs() : TestKit(LocalSpecConfig.Config)
     [Fact]
     public void ClientEntity_should_ignore_a_result_for_a_round_it_is_not_training()
     {
+        // arrange: a client with a store, so a stray result that it wrongly took would show as a saved round
         using var e = TestExperiments.Load(TestExperiments.Synthetic(dropout: 0));
-        var client = Sys.ActorOf(ClientEntity.Props(1, e, CreateTestProbe(), new InMemoryClientStateStore(), CreateTestProbe()));
+        var store = new InMemoryClientStateStore();
+        var worker = CreateTestProbe();
+        var client = Sys.ActorOf(ClientEntity.Props(1, e, worker, store, CreateTestProbe()));
+        // act: a result for round 9, which it never started
         client.Tell(new TrainDone(1, 9, new ParameterVector([1f]), 1, 0, 0));
+        // assert: nothing submitted or saved, and the client still works (a crashed entity would also stay silent)
         ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        Assert.Null(store.Load(1));
+        client.Tell(new StartTraining(1, 2, TestActor));
+        var task = worker.ExpectMsg<TrainTask>();
+        task.ReplyTo.Tell(new TrainDone(1, 2, new ParameterVector([2f]), 5, 0.1, 1));
+        Assert.Equal(2, ExpectMsg<UpdateSubmitted>().Round);
+        AwaitAssert(() => Assert.Equal(1, store.Load(1)!.RoundsTrained));
     }
 }
 

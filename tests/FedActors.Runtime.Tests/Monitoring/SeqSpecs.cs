@@ -23,6 +23,17 @@ public sealed class FakeSeq : IDisposable
         _loop = Task.Run(Serve);
     }
 
+    /// <summary>A FakeSeq on a port nobody else took: a free port is only free until someone binds it, so it retries.</summary>
+    public static FakeSeq OnFreePort(out int port)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            port = FreePort();
+            try { return new FakeSeq(port); }
+            catch (HttpListenerException) when (attempt < 10) { }
+        }
+    }
+
     public static int FreePort()
     {
         var l = new TcpListener(IPAddress.Loopback, 0);
@@ -84,8 +95,7 @@ public class SeqSpecs
     [Fact]
     public async Task RoundCompleted_events_should_reach_Seq_with_their_properties()
     {
-        int port = FakeSeq.FreePort();
-        using var seq = new FakeSeq(port);
+        using var seq = FakeSeq.OnFreePort(out int port);
         using (var logger = RunLogging.Create(Targets(port, null), "seq-test", "run-1"))
         {
             var events = new RunEvents(logger);
@@ -123,5 +133,37 @@ public class SeqSpecs
         await Eventually(() => seq.Named("RoundCompleted").Count() >= 20, TimeSpan.FromSeconds(30));
         await Task.Delay(300);
         Assert.Equal(Enumerable.Range(1, 20), seq.Named("RoundCompleted").Select(e => e.GetProperty("Round").GetInt32()));
+    }
+}
+
+/// <summary>A whole run while Seq is down, with Seq coming up midway: the durable buffer delivers every event.</summary>
+[Collection("Node")]
+public class SeqRunSpecs
+{
+    [Fact]
+    public async Task Every_event_of_a_run_should_reach_a_Seq_that_was_down_when_the_run_started()
+    {
+        // arrange: nothing listens on Seq's port at start; the durable buffer is on
+        int port = FakeSeq.FreePort();
+        var buffer = Path.Combine(Path.GetTempPath(), $"seq-run-{Guid.NewGuid():N}", "events");
+        using var e = TestSupport.TestExperiments.Load(TestSupport.TestExperiments.Synthetic(rounds: 4));
+        FakeSeq? seq = null;
+        try
+        {
+            using (var logger = RunLogging.Create(new LogTargets(null, null, $"http://127.0.0.1:{port}", null, buffer, TimeSpan.FromMilliseconds(100)), "seq-run", "run-3"))
+            {
+                // act: the run logs rounds 1-2 into the void; Seq comes up after round 2
+                await Hosting.SimulationRunner.RunAsync(e, Support.NodeConfig(), new RunEvents(logger), r => { if (r.Round == 2) seq = new FakeSeq(port); });
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                while ((seq?.Named("RunCompleted").Count() ?? 0) == 0 && DateTime.UtcNow < deadline) await Task.Delay(100);
+            }
+
+            // assert: every round, the start and the end arrived, once each
+            Assert.NotNull(seq);
+            Assert.Equal([1, 2, 3, 4], seq!.Named("RoundCompleted").Select(ev => ev.GetProperty("Round").GetInt32()).Order());
+            Assert.Single(seq.Named("RunStarted"));
+            Assert.Single(seq.Named("RunCompleted"));
+        }
+        finally { seq?.Dispose(); }
     }
 }

@@ -138,13 +138,15 @@ public class FedActorsConfigSpecs
     }
 
     [Fact]
-    public void A_missing_config_file_should_be_named_and_a_truncated_one_should_name_the_empty_key()
+    public void A_missing_config_file_should_be_named_and_a_truncated_one_should_name_its_unclosed_brace()
     {
         var missing = Assert.Throws<ConfigurationError>(() => FedActorsSettings.Load("/nonexistent/x.conf"));
         Assert.Equal("/nonexistent/x.conf", missing.Key);
-        // Akka's HOCON parser accepts a file cut off after "=", leaving the key empty: reading names it.
+        // Akka's HOCON parser accepts a file cut off after "=" (the key left empty); the syntax check refuses it first
         var truncated = Error("fedactors { rounds = ");
-        Assert.Equal("fedactors.rounds", truncated.Key);
+        Assert.EndsWith(".conf", truncated.Key);
+        Assert.Contains("line 1", truncated.Message);
+        Assert.Contains("'{' opened here to be closed", truncated.Message);
     }
 
     [Fact]
@@ -209,11 +211,19 @@ public class FedActorsConfigSpecs
         Assert.Equal("fedactors.monitoring.seq.url", e.Key);
     }
 
-    [Fact]
-    public void The_dataset_files_the_loader_needs_are_the_ones_validation_checks()
+    [Theory]
+    [InlineData("train+test", "t10k-labels-idx1-ubyte.gz")]
+    [InlineData("train", "train-labels-idx1-ubyte.gz")]
+    public void Validation_should_name_each_dataset_file_the_pool_needs(string pool, string missing)
     {
-        Assert.Equal(4, FashionMnist.Files.Length);
-        Assert.All(FashionMnist.Files, f => Assert.EndsWith("-ubyte.gz", f));
+        // arrange: a folder with every file of the pool but one (validation checks presence, not content)
+        var dir = Directory.CreateTempSubdirectory("fmnist-").FullName;
+        foreach (var f in FashionMnist.Files.Where(f => f != missing)) File.WriteAllBytes(Path.Combine(dir, f), []);
+        // act
+        var e = Error($"fedactors.data.directory = \"{dir}\"", $"fedactors.data.pool = \"{pool}\"");
+        // assert
+        Assert.Equal("fedactors.data.directory", e.Key);
+        Assert.Contains(missing, e.Message);
     }
 
     [Fact]
@@ -230,7 +240,7 @@ public class FedActorsConfigSpecs
 
     [Theory]
     [InlineData("fedactors.personalization.method=pfedme", "fedactors.personalization.method", "fedala")]
-    [InlineData("fedactors.personalization.dbe.momentum=2", "fedactors.personalization.dbe.momentum", "")]
+    [InlineData("fedactors.personalization.dbe.momentum=2", "fedactors.personalization.dbe.momentum", "a number in [0, 1]")]
     public void Bad_personalisation_input_should_name_the_key_and_the_valid_values(string set, string key, string hint)
     {
         var e = Error("fedactors.data.dataset = synthetic", set);

@@ -1,0 +1,38 @@
+using Xunit;
+
+namespace FedActors.Cli.Tests;
+
+/// <summary><c>fedactors matrix</c> as a user runs it: a grid of real runs, one of which fails.</summary>
+[Collection("Cli")]
+public class MatrixTests : IDisposable
+{
+    public void Dispose() => RunScriptTests.KillLeftovers();
+
+    [Fact]
+    public void A_failed_cell_should_be_marked_and_the_rest_of_the_grid_written()
+    {
+        // arrange: a sign-flip so large that its updates overflow to ±∞, from most clients: those cells fail their health check
+        var outDir = RunScriptTests.TempDir();
+
+        // act
+        var (code, o, e) = RunScriptTests.RunScript("matrix", "hocon/experiments/quickstart.conf", "--attacks", "none,sign-flip", "--defences", "fedavg,median",
+            "--out", outDir, "--set", "fedactors.rounds=1", "--set", "fedactors.data.limit=2000", "--set", "fedactors.clients.count=10",
+            "--set", "fedactors.clients.per-round=10", "--set", "fedactors.clients.dropout.probability=0", "--set", "fedactors.round.deadline-seconds=0",
+            "--set", "fedactors.attack.fraction=0.8", "--set", "fedactors.attack.sign-flip.scale=1e39");
+
+        // assert: exit 1 for the failed cells, every cell has its folder and events, matrix.csv has all four rows
+        Assert.True(code == 1, o + e);
+        var dir = Assert.Single(Directory.GetDirectories(outDir));
+        var cells = Directory.GetDirectories(dir);
+        Assert.Equal(4, cells.Length);
+        Assert.All(cells, c => Assert.True(File.Exists(Path.Combine(c, "events.clef")), $"{c} has no events.clef"));
+        Assert.Equal(2, cells.Count(c => File.Exists(Path.Combine(c, "failed.txt"))));
+        Assert.Contains("failed its health check", File.ReadAllText(Path.Combine(dir, "failed.txt")));
+        var rows = File.ReadAllLines(Path.Combine(dir, "matrix.csv"));
+        var header = rows[0].Split(',');
+        int failed = Array.IndexOf(header, "failed_seeds"), seeds = Array.IndexOf(header, "seeds");
+        Assert.Equal(5, rows.Length);
+        foreach (var row in rows.Skip(1).Select(r => r.Split(',')))
+            Assert.Equal(row[0] == "sign-flip" ? ("0", "1") : ("1", "0"), (row[seeds], row[failed]));
+    }
+}
