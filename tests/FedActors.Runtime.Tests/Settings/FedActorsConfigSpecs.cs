@@ -17,6 +17,17 @@ public class FedActorsConfigSpecs
         Assert.Throws<ConfigurationError>(() => FedActorsSettings.Read(FedActorsSettings.Load(WriteConf(hocon), overrides)));
 
     [Fact]
+    public void The_few_defaults_code_keeps_should_be_the_reference_defaults()
+    {
+        // reference.conf is the one home of defaults; where a record keeps a default for code that builds settings by
+        // hand (tests, the bare loop), it must say the same
+        var s = FedActorsSettings.Read(FedActorsSettings.Load(null));
+        Assert.Equal(Core.Config.ServerSettings.Default, s.Server);
+        Assert.Equal(Core.Simulation.HealthSettings.Default, s.Round.Health);
+        Assert.Equal(new Core.Training.TrainOptions(s.Train.Epochs, s.Train.BatchSize, s.Train.LearningRate), s.Train);
+    }
+
+    [Fact]
     public void Defaults_should_be_read_from_the_embedded_reference()
     {
         var s = FedActorsSettings.Read(FedActorsSettings.Load(null));
