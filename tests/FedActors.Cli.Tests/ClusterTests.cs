@@ -251,4 +251,32 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         var faults = File.ReadAllLines(Path.Combine(runDir, "faults.jsonl"));
         Assert.Contains(faults, f => f.Contains("\"kind\":\"kill-node\",\"round\":3", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void A_partitioned_clients_node_should_lose_its_updates_while_cut_off_and_rejoin_the_run()
+    {
+        // arrange: two nodes with the throttler in their transports; the clients node is cut off for 2 s as round 2 starts
+        int port = FreePort(), nodePort = FreePort();
+        var runs = RunScriptTests.TempDir();
+        string[] experiment = ["hocon/experiments/quickstart.conf", .. Shared(5, "--set", "fedactors.round.timeout=3s", "--set", "fedactors.cluster.fault-injection=on",
+            "--set", $"fedactors.faults=[{{kind=partition-node,round=2,seconds=2,node=\"127.0.0.1:{nodePort}\"}}]")];
+        using var run = RunScriptTests.Start(["run", .. experiment, "--out", runs, "--port", $"{port}", "--set", "fedactors.cluster.min-nodes=2"]);
+        using var node = RunScriptTests.Start(["node", .. experiment, "--join", $"127.0.0.1:{port}", "--port", $"{nodePort}"]);
+
+        // act
+        Assert.True(run.WaitForExit(TimeSpan.FromMinutes(4)), "the run did not finish");
+        run.WaitForExit();
+        Assert.True(node.WaitForExit(TimeSpan.FromMinutes(1)), "the clients node did not leave");
+
+        // assert: both ended well; round 2 lost the cut-off node's answers to the safety timeout; later rounds are whole again
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal(0, node.ExitCode);
+        var lines = File.ReadAllLines(Path.Combine(Directory.GetDirectories(runs).Single(), "rounds.csv"));
+        var header = lines[0].Split(',');
+        string Cell(int round, string name) => lines[round].Split(',')[Array.IndexOf(header, name)];
+        Assert.Equal("1", Cell(2, "node_faults"));
+        Assert.True(int.Parse(Cell(2, "timed_out")) > 0, string.Join('\n', lines));
+        Assert.Equal("0", Cell(1, "timed_out"));
+        Assert.Equal("8", Cell(5, "responded"));
+    }
 }

@@ -30,7 +30,11 @@ public static class NodeCommand
         var parts = join.Split(':');
         if (parts.Length != 2 || parts[0].Length == 0 || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int joinPort) || joinPort is < 1 or > 65535)
             return ExperimentLoader.Report(new ConfigurationError("--join", join, "HOST:PORT of the run node, e.g. 127.0.0.1:4053"));
-        var overrides = sets.Concat([$"fedactors.cluster.port={port}", $"fedactors.cluster.seed-nodes=[\"akka.tcp://{ActorNames.System}@{parts[0]}:{joinPort}\"]"]).ToList();
+        // the transport's scheme: with the throttler for fault injection, addresses read akka.trttl.tcp://
+        string scheme;
+        try { scheme = FedActorsSettings.Load(configPath, sets).GetBoolean("fedactors.cluster.fault-injection") ? "akka.trttl.tcp" : "akka.tcp"; }
+        catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
+        var overrides = sets.Concat([$"fedactors.cluster.port={port}", $"fedactors.cluster.seed-nodes=[\"{scheme}://{ActorNames.System}@{parts[0]}:{joinPort}\"]"]).ToList();
         LoadedExperiment loaded;
         try { loaded = ExperimentLoader.Load(configPath, overrides, clientsNode: true); }
         catch (ConfigurationError e) { return ExperimentLoader.Report(e); }

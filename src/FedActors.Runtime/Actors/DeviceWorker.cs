@@ -37,6 +37,17 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         Akka.Actor.Props.Create(() => new DeviceWorker(experiment, pool, node ?? NodeIdentity.Anonymous));
 
     private sealed record Announce;
+    private sealed record Heal(Address[] Nodes);
+
+    /// <summary>Sets the transport's throttle towards each node, both ways (the throttler is there with
+    /// <c>fedactors.cluster.fault-injection = on</c>).</summary>
+    private void Throttle(Address[] nodes, Akka.Remote.Transport.ThrottleMode mode)
+    {
+        var transport = ((Akka.Remote.IRemoteActorRefProvider)((ExtendedActorSystem)Context.System).Provider).Transport;
+        foreach (var node in nodes)
+            transport.ManagementCommand(new Akka.Remote.Transport.SetThrottle(node, Akka.Remote.Transport.ThrottleTransportAdapter.Direction.Both, mode))
+                .ContinueWith(t => { if (t.IsFaulted) _log.Error(t.Exception, "Could not throttle the link to {Node}", node); }, TaskScheduler.Default);
+    }
     public ITimerScheduler Timers { get; set; } = null!;
     private readonly NodeIdentity _node;
     private IActorRef _coordinator = ActorRefs.Nobody;
@@ -90,6 +101,19 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         {
             if (m.Factor != _slowFactor) _log.Warning("This node's worker works {Factor}× as slowly (slow-node fault)", m.Factor);
             _slowFactor = m.Factor;
+        });
+        Receive<PartitionNode>(m =>
+        {
+            var cluster = Akka.Cluster.Cluster.Get(Context.System);
+            var others = cluster.State.Members.Select(x => x.Address).Where(a => a != cluster.SelfAddress).ToArray();
+            _log.Warning("This node cuts itself off from {Nodes} node(s) for {Seconds} s (partition-node fault)", others.Length, m.Seconds);
+            Throttle(others, Akka.Remote.Transport.Blackhole.Instance);
+            Timers.StartSingleTimer("heal", new Heal(others), TimeSpan.FromSeconds(m.Seconds));
+        });
+        Receive<Heal>(m =>
+        {
+            _log.Warning("This node's partition ends: links to {Nodes} node(s) restored", m.Nodes.Length);
+            Throttle(m.Nodes, Akka.Remote.Transport.Unthrottled.Instance);
         });
         Receive<KillNode>(m =>
         {

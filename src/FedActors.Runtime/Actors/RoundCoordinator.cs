@@ -20,8 +20,9 @@ namespace FedActors.Runtime.Actors;
 /// <param name="MinNodes">Nodes (their device workers) the run waits for before round 1.</param>
 /// <param name="JoinTimeout">How long it waits for them.</param>
 /// <param name="KeepEvery">Besides the last, keep every this many rounds' checkpoints to fork from (0: none).</param>
+/// <param name="FaultInjection">The nodes' transports have the throttler (<c>fedactors.cluster.fault-injection</c>): partition-node works.</param>
 public sealed record CoordinatorOptions(ICheckpointStore? Checkpoints, string ExperimentHash, (string Key, string Value)[] ExperimentKeys,
-    int MinNodes, TimeSpan JoinTimeout, int KeepEvery = 0)
+    int MinNodes, TimeSpan JoinTimeout, int KeepEvery = 0, bool FaultInjection = false)
 {
     public static readonly CoordinatorOptions Default = new(null, "", [], 1, TimeSpan.FromSeconds(60));
 }
@@ -410,11 +411,13 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     {
         _events.FaultInjected(f);
         _observer.Tell(new FaultTookEffect(f));
-        if (f.Kind != FaultKinds.KillNode) return;
+        if (f.Kind is not (FaultKinds.KillNode or FaultKinds.PartitionNode)) return;
         if (RoundFaults.NodeMatches(f.Node, Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString()))
-            _events.Log.Warning("kill-node of round {Round} names the coordinator's own node {Node}: not carried out (stop the run instead)", f.Round, f.Node);
-        else if (WorkerAt(f.Node) is { } w) w.Tell(new KillNode($"kill-node fault of round {f.Round}"));
-        else _events.Log.Warning("kill-node of round {Round}: no node at {Node}", f.Round, f.Node);
+            _events.Log.Warning("{Kind} of round {Round} names the coordinator's own node {Node}: not carried out (stop the run instead)", f.Kind, f.Round, f.Node);
+        else if (WorkerAt(f.Node) is not { } w)
+            _events.Log.Warning("{Kind} of round {Round}: no node at {Node}", f.Kind, f.Round, f.Node);
+        else if (f.Kind == FaultKinds.KillNode) w.Tell(new KillNode($"kill-node fault of round {f.Round}"));
+        else w.Tell(new PartitionNode(f.Seconds));
     }
 
     private IActorRef? WorkerAt(string node) => _workers.FirstOrDefault(w => RoundFaults.NodeMatches(node, w.Path.Address.ToString()));
@@ -474,8 +477,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
             case FaultKinds.KillNode or FaultKinds.PartitionNode when RoundFaults.NodeMatches(f.Node, Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString()):
                 Sender.Tell(new FaultRefused("node", $"{f.Node} runs the coordinator: stop the run instead (resume it later with run --resume)"));
                 return;
-            case FaultKinds.PartitionNode:
-                Sender.Tell(new FaultRefused("kind", "partition-node is not available yet (kill-node and slow-node are)"));
+            case FaultKinds.PartitionNode when !_options.FaultInjection:
+                Sender.Tell(new FaultRefused("kind", "partition-node needs fedactors.cluster.fault-injection = on (the throttler in every node's transport)"));
                 return;
             case FaultKinds.Resume when !_paused:
                 Sender.Tell(new FaultRefused("kind", "the run is not paused"));

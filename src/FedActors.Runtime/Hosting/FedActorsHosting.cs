@@ -41,6 +41,8 @@ public static class FedActorsHosting
             })
             .WithRemoting(config.GetString("fedactors.cluster.hostname"), config.GetInt("fedactors.cluster.port"))
             .WithClustering(new ClusterOptions { Roles = [ActorNames.Role], SeedNodes = seeds.Length > 0 ? seeds : null });
+        if (config.GetBoolean("fedactors.cluster.fault-injection"))
+            b.AddHocon("akka.remote.dot-netty.tcp.applied-adapters = [trttl]", HoconAddMode.Prepend);
         if (seeds.Length == 0)
             b.WithActors((system, _) => Cluster.Get(system).Join(Cluster.Get(system).SelfAddress));
         return b;

@@ -64,7 +64,8 @@ public static class SimulationRunner
         var keys = HoconText.ExperimentKeys(config).ToArray();
         var hash = HoconText.ExperimentHash(config);
         var coordinator = new CoordinatorOptions(store as ICheckpointStore, hash, keys, config.GetInt("fedactors.cluster.min-nodes"),
-            config.GetTimeSpan("fedactors.cluster.join-timeout"), config.GetInt("fedactors.state.keep-every"));
+            config.GetTimeSpan("fedactors.cluster.join-timeout"), config.GetInt("fedactors.state.keep-every"),
+            config.GetBoolean("fedactors.cluster.fault-injection"));
         return new NodeResources(experiment, pool, store, events, coordinator, new NodeIdentity(hash, keys, exit));
     }
 

@@ -170,5 +170,9 @@ public sealed record RunStatus(string Experiment, int Round, int Rounds, string 
 /// <summary>The node's worker works this many times as slowly (1: normal) from now on.</summary>
 public sealed record SlowDown(double Factor) : IFedActorsMessage;
 
+/// <summary>The node cuts itself off from every other node for <paramref name="Seconds"/> (its links blackholed by the
+/// transport's throttler, <c>fedactors.cluster.fault-injection = on</c>), then heals.</summary>
+public sealed record PartitionNode(double Seconds) : IFedActorsMessage;
+
 /// <summary>The node's process exits at once, as SIGKILL would.</summary>
 public sealed record KillNode(string Reason) : IFedActorsMessage;

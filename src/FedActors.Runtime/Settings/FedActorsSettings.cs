@@ -237,6 +237,8 @@ public static class FedActorsSettings
                 if (!json.ContainsKey("round")) throw new Core.Faults.FaultError("round", "(missing)", $"the round it takes effect in, 1–{s.Rounds}");
                 var fault = Core.Faults.Fault.FromJson(json.ToJsonString());
                 fault.Validate(s.Rounds, s.Clients.Count, scripted: true);
+                if (fault.Kind == Core.Faults.FaultKinds.PartitionNode && !c.GetBoolean("fedactors.cluster.fault-injection"))
+                    throw new Core.Faults.FaultError("kind", fault.Kind, "a fault the run can carry out: partition-node needs fedactors.cluster.fault-injection = on");
                 faults.Add(fault);
             }
             catch (Core.Faults.FaultError e) { throw new ConfigurationError($"{at}.{e.Field}", e.Value, e.Expected); }
