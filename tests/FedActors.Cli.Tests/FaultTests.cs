@@ -91,6 +91,23 @@ public class FaultTests : IDisposable
         Assert.Equal(Rounds(original), Rounds(Assert.Single(Directory.GetDirectories(outDir))));
     }
 
+    [Fact]
+    public void Attack_off_should_make_the_malicious_clients_honest_for_its_rounds()
+    {
+        // arrange: a sign-flip attack switched off in round 2 only
+        var runDir = RunOnce(RunScriptTests.TempDir(), "--set", "fedactors.rounds=3", "--set", "fedactors.attack.kind=sign-flip",
+            "--set", "fedactors.attack.fraction=0.3", "--set", "fedactors.clients.dropout.probability=0", "--set", "fedactors.round.deadline-seconds=0",
+            "--set", "fedactors.faults=[{kind=attack-off,round=2,rounds=1}]");
+        var plain = RunOnce(RunScriptTests.TempDir(), "--set", "fedactors.rounds=3", "--set", "fedactors.attack.kind=none",
+            "--set", "fedactors.clients.dropout.probability=0", "--set", "fedactors.round.deadline-seconds=0");
+
+        // assert: attackers in rounds 1 and 3, none in round 2
+        Assert.True(Column(runDir, 1, "malicious") > 0);
+        Assert.Equal(0, Column(runDir, 2, "malicious"));
+        Assert.True(Column(runDir, 3, "malicious") > 0);
+        Assert.Equal(Column(plain, 2, "responded"), Column(runDir, 2, "responded"));
+    }
+
     private static async Task<(string RunDir, string Url, string Token)> WaitForControl(string outDir, Process run)
     {
         var clock = Stopwatch.StartNew();
