@@ -10,6 +10,9 @@ public sealed record Partition(ImmutableArray<ClientSplit> Clients)
 {
     public int NumClients => Clients.Length;
 
+    /// <summary>Samples may belong to several clients (a cross-device partition, drawn with replacement across clients).</summary>
+    public bool SharesSamples { get; init; }
+
     /// <summary>Every client's test indices, in client order: the pooled test set of the PFLlib protocol.</summary>
     public int[] AllTestIndices() => Clients.SelectMany(c => c.Test).ToArray();
 

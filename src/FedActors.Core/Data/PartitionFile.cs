@@ -31,12 +31,16 @@ public static class PartitionFile
         [property: JsonPropertyName("dataset")] string Dataset,
         [property: JsonPropertyName("pool")] string Pool,
         [property: JsonPropertyName("num_classes")] int NumClasses,
-        [property: JsonPropertyName("clients")] ClientJson[] Clients);
+        [property: JsonPropertyName("clients")] ClientJson[] Clients,
+        [property: JsonPropertyName("sampling")] string? Sampling = null);
+
+    /// <summary>The <c>sampling</c> of a partition whose samples may belong to several clients (cross-device).</summary>
+    public const string SharedSampling = "with-replacement-across-clients";
 
     public static void Write(string path, Partition partition, string dataset, string pool, int numClasses)
     {
         var file = new FileJson(Format, dataset, pool, numClasses,
-            partition.Clients.Select(c => new ClientJson(c.ClientId, [.. c.Train], [.. c.Test])).ToArray());
+            partition.Clients.Select(c => new ClientJson(c.ClientId, [.. c.Train], [.. c.Test])).ToArray(), partition.SharesSamples ? SharedSampling : null);
         File.WriteAllText(path, JsonSerializer.Serialize(file));
     }
 
@@ -72,11 +76,12 @@ public static class PartitionFile
                 if (trainSet.Contains(j)) throw new PartitionFileException(path, $"client {c.Id}: index {j} is in both train and test");
                 if (!testSet.Add(j)) throw new PartitionFileException(path, $"client {c.Id}: index {j} is in its test list twice");
             }
+            if (file.Sampling == SharedSampling) continue; // drawn with replacement across clients, on purpose
             foreach (var i in trainSet.Concat(testSet))
                 if (!owner.TryAdd(i, c.Id)) throw new PartitionFileException(path, $"index {i} belongs to both client {owner[i]} and client {c.Id}");
         }
         if (byId.Keys.Last() != byId.Count - 1)
             throw new PartitionFileException(path, $"client ids must be 0 … {byId.Count - 1}; missing {Enumerable.Range(0, byId.Count).First(i => !byId.ContainsKey(i))}");
-        return new Partition([.. byId.Values.Select(c => new ClientSplit(c.Id, [.. c.Train ?? []], [.. c.Test ?? []]))]);
+        return new Partition([.. byId.Values.Select(c => new ClientSplit(c.Id, [.. c.Train ?? []], [.. c.Test ?? []]))]) { SharesSamples = file.Sampling == SharedSampling };
     }
 }

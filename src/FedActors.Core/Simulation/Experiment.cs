@@ -84,9 +84,10 @@ public sealed class Experiment : IDisposable
         {
             var poolArray = pool.ToArray();
             var labels = poolArray.Select(i => data.Labels[i]).ToArray();
-            var assignment = PartitionerRegistry.Create(d.Partition).Assign(labels, data.NumClasses, settings.Clients.Count, settings.Seed)
+            var partitioner = PartitionerRegistry.Create(d.Partition);
+            var assignment = partitioner.Assign(labels, data.NumClasses, settings.Clients.Count, settings.Seed)
                 .Select(c => c.Select(i => poolArray[i]).ToArray()).ToArray();
-            partition = TrainTestSplit.Apply(assignment, d.Partition.TrainFraction, settings.Seed);
+            partition = TrainTestSplit.Apply(assignment, d.Partition.TrainFraction, settings.Seed) with { SharesSamples = partitioner.SharesSamples };
         }
         int[]? test = d.Evaluation == "held-out" ? Enumerable.Range(heldOut, data.Count - heldOut).ToArray() : null;
         return new Experiment(settings, data, partition, test, root) { _ownsData = ownsData };

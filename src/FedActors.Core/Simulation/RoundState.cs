@@ -20,7 +20,9 @@ public sealed record RoundState(
 
     public bool IsPending(int clientId) => Selected.Contains(clientId) && !Updates.ContainsKey(clientId) && !Dropped.ContainsKey(clientId);
     public IEnumerable<int> Pending => Selected.Where(IsPending);
-    public bool IsComplete => !Pending.Any();
+    /// <summary>Every selected client has answered or been dropped: O(1), as every answer asks it (only selected clients
+    /// are ever recorded, so the counts add up).</summary>
+    public bool IsComplete => Updates.Count + Dropped.Count == Selected.Count;
 
     /// <summary>Takes an update if it is well-formed (finite, <paramref name="expectedLength"/> values), else counts it rejected.</summary>
     public RoundState OnUpdate(ClientUpdate update, int expectedLength, double simSeconds, long computeMs)

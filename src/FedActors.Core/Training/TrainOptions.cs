@@ -9,7 +9,8 @@ public sealed record TrainOptions(int Epochs, int BatchSize, double LearningRate
     /// <summary>Number of SGD steps for <paramref name="samples"/> training samples.</summary>
     public int StepsFor(int samples)
     {
-        int perEpoch = DropLast ? samples / BatchSize : (samples + BatchSize - 1) / BatchSize;
+        // with drop-last, a client smaller than a batch still takes its one partial batch (see Batches)
+        int perEpoch = DropLast ? Math.Max(samples / BatchSize, samples > 0 ? 1 : 0) : (samples + BatchSize - 1) / BatchSize;
         return perEpoch * Epochs;
     }
 }

@@ -222,6 +222,9 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         }
         _global = _method?.InitialGlobal(_experiment) ?? _experiment.InitialWeights();
         _events.RunStarted(_experiment, _global.Length, _workers.Count);
+        var train = _experiment.Settings.Train;
+        int small = train.DropLast ? _experiment.Partition.Clients.Count(c => c.Train.Length < train.BatchSize) : 0;
+        if (small > 0) _events.SmallClients(small, _experiment.Partition.NumClients, train.BatchSize);
         _runClock.Start();
         if (_method is { NeedsPreparation: true })
         {

@@ -22,6 +22,12 @@ public sealed class RunEvents(ILogger log)
             s.Name, s.Rounds, s.Clients.Count, s.Clients.SampledPerRound, s.Model, parameters, s.Seed, nodes);
     }
 
+    /// <summary>Clients with fewer training samples than a batch: with drop-last each trains on its one partial batch
+    /// (PFLlib's loader would give it none), which is worth knowing about a population.</summary>
+    public void SmallClients(int clients, int population, int batchSize) =>
+        For("SmallClients").Warning("{Clients} of {Population} clients have fewer training samples than a batch ({BatchSize}): with drop-last each trains on its one partial batch",
+            clients, population, batchSize);
+
     public void RunResumed(Experiment e, int committedRound) =>
         For("RunResumed").Information("Run {Experiment} resumed after its last committed round {Round} of {Rounds}",
             e.Settings.Name, committedRound, e.Settings.Rounds);

@@ -144,7 +144,9 @@ public static class FedActorsSettings
                     MinSamples: r.Int("fedactors.data.partition.min-samples", 0, int.MaxValue),
                     TrainFraction: r.Double("fedactors.data.partition.train-fraction", 0, 1, minExclusive: true),
                     Bias: r.Double("fedactors.data.partition.bias", 0, 1),
-                    Path: r.String("fedactors.data.partition.path"))),
+                    Path: r.String("fedactors.data.partition.path"),
+                    SamplesMean: r.Double("fedactors.data.partition.samples-mean", 1, 1_000_000),
+                    SamplesSigma: r.Double("fedactors.data.partition.samples-sigma", 0, 5))),
             Model: r.OneOf("fedactors.model.kind", ModelRegistry.Names),
             Train: new TrainOptions(
                 Epochs: r.Int("fedactors.train.epochs", 1, 10_000),
@@ -332,6 +334,15 @@ public static class FedActorsSettings
                     throw new ConfigurationError("fedactors.data.directory", $"\"{s.Data.Directory}\"",
                         $"a folder holding {f}", $"{full} is missing; install Debian's dataset-fashion-mnist or point the key at the IDX files");
             }
+        }
+        if (s.Data.Partition.Kind == "cross-device")
+        {
+            long bytes = Core.Data.Partitioners.CrossDevicePartitioner.EstimatedBytes(clients.Count, s.Data.Partition.SamplesMean);
+            long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+            if (bytes > available / 2)
+                throw new ConfigurationError("fedactors.clients.count", clients.Count.ToString(CultureInfo.InvariantCulture),
+                    "a population whose partition fits in memory",
+                    $"{clients.Count} clients × {s.Data.Partition.SamplesMean} samples need about {bytes / 1048576.0:0} MB of partition, more than half of the {available / 1048576.0:0} MB this process may use");
         }
         if (s.Data.Partition.Kind == "file" && !File.Exists(s.Data.Partition.Path))
             throw new ConfigurationError("fedactors.data.partition.path", $"\"{s.Data.Partition.Path}\"", "an existing fedactors-partition/1 JSON file (kind = file)");

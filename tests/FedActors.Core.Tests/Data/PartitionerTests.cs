@@ -116,6 +116,6 @@ public class PartitionerTests
     public void Registry_should_name_the_valid_partitioners_when_given_an_unknown_one()
     {
         var e = Assert.Throws<ArgumentException>(() => PartitionerRegistry.Create(new PartitionOptions("shards", 0.5, 2, true, 40, 0.75)));
-        Assert.Contains("bias, dirichlet, file, iid, pathological", e.Message);
+        Assert.Contains("bias, cross-device, dirichlet, file, iid, pathological", e.Message);
     }
 }

@@ -29,6 +29,21 @@ public class TrainingTests
     }
 
     [Fact]
+    public void A_client_smaller_than_a_batch_should_train_on_its_partial_batch_even_with_drop_last()
+    {
+        // 7 samples, batch 10, drop-last on: one batch of 7 per epoch (PFLlib's loader would give none); 27 samples: two
+        // full batches, the last 7 dropped as usual
+        var options = new TrainOptions(2, 10, 0.1, DropLast: true);
+        var small = Batches.Shuffled(Enumerable.Range(0, 7).ToArray(), options, new Rng(1)).ToArray();
+        var large = Batches.Shuffled(Enumerable.Range(0, 27).ToArray(), options, new Rng(1)).ToArray();
+        Assert.Equal([7, 7], small.Select(b => b.Count));
+        Assert.Equal([10, 10, 10, 10], large.Select(b => b.Count));
+        Assert.Equal(2, options.StepsFor(7));
+        Assert.Equal(4, options.StepsFor(27));
+        Assert.Equal(0, options.StepsFor(0));
+    }
+
+    [Fact]
     public async Task Training_should_be_bit_identical_for_the_same_seed()
     {
         using var e = TestExperiments.Load(TestExperiments.Synthetic(clients: 4, samples: 800));

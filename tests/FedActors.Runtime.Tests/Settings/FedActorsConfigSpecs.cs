@@ -126,7 +126,7 @@ public class FedActorsConfigSpecs
     public void An_unknown_registered_name_should_list_the_valid_ones()
     {
         var e = Error("fedactors.data.partition.kind = shards");
-        Assert.Contains("bias, dirichlet, file, iid, pathological", e.Message);
+        Assert.Contains("bias, cross-device, dirichlet, file, iid, pathological", e.Message);
         e = Error("fedactors.defence.rule = krumm");
         Assert.Contains("fedavg", e.Message);
     }

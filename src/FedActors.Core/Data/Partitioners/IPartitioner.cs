@@ -5,4 +5,8 @@ namespace FedActors.Core.Data.Partitioners;
 public interface IPartitioner
 {
     int[][] Assign(long[] labels, int numClasses, int numClients, long seed);
+
+    /// <summary>Whether a sample may go to several clients (drawn with replacement across clients): the partition file
+    /// then says so, and its check allows it.</summary>
+    bool SharesSamples => false;
 }

@@ -3,8 +3,10 @@ namespace FedActors.Core.Data.Partitioners;
 /// <summary>Partitioner options as read from <c>fedactors.data.partition</c>.</summary>
 /// <param name="Bias">b of the Fang-style bias split (kind = bias).</param>
 /// <param name="Path">The partition file (kind = file).</param>
+/// <param name="SamplesMean">Mean samples per client (kind = cross-device).</param>
+/// <param name="SamplesSigma">Log-space σ of the clients' sample counts (kind = cross-device).</param>
 public sealed record PartitionOptions(string Kind, double Alpha, int ClassesPerClient, bool Balanced, int MinSamples, double TrainFraction, double Bias = 0.5,
-    string Path = "");
+    string Path = "", double SamplesMean = 20, double SamplesSigma = 0.5);
 
 /// <summary>Partitioners by their config name. One line per partitioner, alphabetical.</summary>
 public static class PartitionerRegistry
@@ -13,6 +15,7 @@ public static class PartitionerRegistry
         new SortedDictionary<string, Func<PartitionOptions, IPartitioner>>(StringComparer.Ordinal)
         {
             ["bias"] = o => new BiasPartitioner(o.Bias),
+            ["cross-device"] = o => new CrossDevicePartitioner(o.SamplesMean, o.SamplesSigma, o.Alpha),
             ["dirichlet"] = o => new DirichletPartitioner(o.Alpha, o.MinSamples),
             ["iid"] = _ => new IidPartitioner(),
             ["pathological"] = o => new PathologicalPartitioner(o.ClassesPerClient, o.Balanced, o.MinSamples),
