@@ -37,7 +37,14 @@ public static class BenchCommand
         var cluster = new Command("cluster", "The same run on 1, 2, 3… processes on loopback: round time, updates/s, bytes sent") { clusterConfig, nodes, connection, set, output };
         cluster.SetAction((parse, cancel) => ClusterBench.RunAsync(parse.GetValue(clusterConfig)!, parse.GetValue(set) ?? [], parse.GetValue(nodes)!,
             parse.GetValue(connection), parse.GetValue(output)!, cancel));
-        return new Command("bench", "Benchmarks; results are printed as a table and written to a file") { overhead, cluster };
+        var scaleConfig = new Argument<string>("config") { Description = "HOCON experiment file", DefaultValueFactory = _ => ScaleBench.DefaultConfig };
+        var sizes = new Option<string>("--clients") { Description = "Population sizes, comma-separated", DefaultValueFactory = _ => "1000,10000,100000" };
+        var perRound = new Option<int?>("--per-round") { Description = "Clients sampled per round (default: the config's)" };
+        var method = new Option<string?>("--method") { Description = "A personalisation method (default: the config's)" };
+        var scale = new Command("scale", "Round time, updates/s, peak RSS and the bare-loop ratio by population size") { scaleConfig, sizes, perRound, method, set, output };
+        scale.SetAction((parse, cancel) => ScaleBench.RunAsync(parse.GetValue(scaleConfig)!, parse.GetValue(set) ?? [], parse.GetValue(sizes)!,
+            parse.GetValue(perRound), parse.GetValue(method), parse.GetValue(output)!, cancel));
+        return new Command("bench", "Benchmarks; results are printed as a table and written to a file") { overhead, cluster, scale };
     }
 
     private sealed record Measurement(string Variant, int Workers, int Threads, double[] Seconds, double[] ComputeSeconds)

@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using FedActors.Cli.Output;
+using FedActors.Core.Simulation;
+using FedActors.Core.Training;
+using FedActors.Runtime.Settings;
+using Spectre.Console;
+
+namespace FedActors.Cli.Commands;
+
+/// <summary>
+/// <c>fedactors bench scale --clients 1000,10000,100000 [--per-round N] [--method M]</c>: the same cross-device
+/// experiment at each population size. Each size runs as its own process (<c>fedactors run</c>, so its peak RSS is its
+/// own, read from /proc while it runs); the bare Core loop (<see cref="PlainSimulation"/>) then does the same clients'
+/// work in this process. Per size: median round time (round 1, which warms up, left out), client updates per second,
+/// peak RSS, the state store's size, the share of round time outside client training, and the ratio against the bare
+/// loop. Ratios measured in one run are what travel to other machines.
+/// </summary>
+public static class ScaleBench
+{
+    public const string DefaultConfig = "hocon/experiments/bench-scale.conf";
+
+    private sealed record Row(int Clients, int PerRound, string Method, int Rounds, double MedianRoundS, double UpdatesPerS, double PeakRssMb,
+        double StoreMb, double OutsideTraining, double BareRoundS)
+    {
+        public double Ratio => MedianRoundS / BareRoundS;
+    }
+
+    public static async Task<int> RunAsync(string configPath, IReadOnlyList<string> overrides, string sizes, int? perRound, string? method, string outRoot,
+        CancellationToken cancel)
+    {
+        int[] populations;
+        try
+        {
+            populations = sizes.Split(',', StringSplitOptions.TrimEntries).Select(x => int.Parse(x, NumberStyles.None, CultureInfo.InvariantCulture)).ToArray();
+            if (populations.Length == 0 || populations.Any(n => n < 1)) throw new FormatException();
+        }
+        catch (Exception e) when (e is FormatException or OverflowException)
+        {
+            return ExperimentLoader.Report(new ConfigurationError("--clients", sizes, "a comma-separated list of population sizes ≥ 1, e.g. 1000,10000"));
+        }
+        if (perRound is < 1) return ExperimentLoader.Report(new ConfigurationError("--per-round", $"{perRound}", "an integer ≥ 1"));
+        var common = overrides.ToList();
+        if (perRound is { } p) common.Add($"fedactors.clients.per-round={p}");
+        if (method is not null) common.Add($"fedactors.personalization.method={method}");
+        // every size is checked before any work: a per-round above a population is an error naming the key
+        foreach (var n in populations)
+        {
+            try { FedActorsSettings.Read(FedActorsSettings.Load(configPath, [.. common, $"fedactors.clients.count={n}"])); }
+            catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
+        }
+        string dir;
+        try { dir = RunFolder.Create(outRoot, "bench-scale"); }
+        catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
+        AnsiConsole.MarkupLineInterpolated($"[bold]bench scale[/]: populations {sizes}, {Environment.ProcessorCount} cores");
+        var rows = new List<Row>();
+        var scratch = Directory.CreateTempSubdirectory("fedactors-bench-scale-").FullName;
+        try
+        {
+            foreach (var n in populations)
+            {
+                string[] sets = [.. common, $"fedactors.clients.count={n}"];
+                var row = await MeasureAsync(configPath, sets, Path.Combine(scratch, $"n{n}"), cancel);
+                if (row is null) return ExitCodes.Failed;
+                rows.Add(row);
+                AnsiConsole.WriteLine(Inv($"  {n} clients: round {row.MedianRoundS:0.00} s, {row.UpdatesPerS:0} updates/s, peak RSS {row.PeakRssMb:0} MB, ×{row.Ratio:0.00} the bare loop"));
+            }
+        }
+        finally
+        {
+            try { Directory.Delete(scratch, true); } catch (IOException) { }
+        }
+
+        var table = new Table().AddColumns("clients", "per round", "median round s", "updates/s", "peak RSS MB", "store MB", "outside training", "bare round s", "÷ bare");
+        foreach (var r in rows)
+            table.AddRow(Inv($"{r.Clients}"), Inv($"{r.PerRound}"), Inv($"{r.MedianRoundS:0.000}"), Inv($"{r.UpdatesPerS:0}"), Inv($"{r.PeakRssMb:0}"),
+                Inv($"{r.StoreMb:0.0}"), Inv($"{r.OutsideTraining:P0}"), Inv($"{r.BareRoundS:0.000}"), Inv($"{r.Ratio:0.00}"));
+        AnsiConsole.Write(table);
+        var csv = new StringBuilder("clients,per_round,method,rounds,median_round_s,updates_per_s,peak_rss_mb,store_mb,outside_training,bare_round_s,ratio\n");
+        foreach (var r in rows)
+            csv.AppendLine(Inv($"{r.Clients},{r.PerRound},{r.Method},{r.Rounds},{r.MedianRoundS:0.000},{r.UpdatesPerS:0.0},{r.PeakRssMb:0},{r.StoreMb:0.0},{r.OutsideTraining:0.000},{r.BareRoundS:0.000},{r.Ratio:0.000}"));
+        await File.WriteAllTextAsync(Path.Combine(dir, "scale.csv"), csv.ToString(), CancellationToken.None);
+        var md = new StringBuilder(Inv($"# bench scale\n\n{Environment.ProcessorCount} cores, {DateTime.UtcNow:u}, config {configPath}\n\n"));
+        md.AppendLine("| clients | per round | method | median round s | updates/s | peak RSS MB | store MB | outside training | bare round s | ÷ bare |")
+            .AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var r in rows)
+            md.AppendLine(Inv($"| {r.Clients} | {r.PerRound} | {r.Method} | {r.MedianRoundS:0.000} | {r.UpdatesPerS:0} | {r.PeakRssMb:0} | {r.StoreMb:0.0} | {r.OutsideTraining:P0} | {r.BareRoundS:0.000} | {r.Ratio:0.00} |"));
+        md.AppendLine().AppendLine("Round 1 (warm-up) left out of round times. Outside training: 1 − (client training time ÷ workers) ÷ round time. " +
+            "Bare: the Core loop doing the same clients' work in the bench's own process, same threads.");
+        await File.WriteAllTextAsync(Path.Combine(dir, "scale.md"), md.ToString(), CancellationToken.None);
+        AnsiConsole.MarkupLineInterpolated($"written to [bold]{dir}[/]");
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<Row?> MeasureAsync(string configPath, string[] sets, string outDir, CancellationToken cancel)
+    {
+        var self = Environment.ProcessPath!;
+        var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(ScaleBench).Assembly.Location);
+        foreach (var a in (string[])["run", configPath, .. sets.SelectMany(s => new[] { "--set", s }), "--set", "fedactors.control.enabled=off", "--out", outDir])
+            psi.ArgumentList.Add(a);
+        psi.Environment["NO_COLOR"] = "1";
+        var output = new StringBuilder();
+        using var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        long peakKb = 0;
+        while (!p.HasExited)
+        {
+            peakKb = Math.Max(peakKb, PeakRssKb(p.Id));
+            await Task.Delay(200, cancel);
+        }
+        await p.WaitForExitAsync(cancel);
+        if (p.ExitCode != 0)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]the run exited {p.ExitCode}[/]");
+            AnsiConsole.WriteLine(output.ToString());
+            return null;
+        }
+        var runDir = Directory.GetDirectories(outDir).Single();
+        var lines = File.ReadAllLines(Path.Combine(runDir, "rounds.csv"));
+        var header = lines[0].Split(',');
+        int ms = Array.IndexOf(header, "round_ms"), compute = Array.IndexOf(header, "compute_ms"), responded = Array.IndexOf(header, "responded");
+        var rounds = lines.Skip(1).Select(l => l.Split(',')).Select(f => (Ms: double.Parse(f[ms], CultureInfo.InvariantCulture),
+            Compute: double.Parse(f[compute], CultureInfo.InvariantCulture), Responded: int.Parse(f[responded], CultureInfo.InvariantCulture))).ToList();
+        var timed = rounds.Count > 1 ? rounds.Skip(1).ToList() : rounds;
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json")));
+        double store = summary.RootElement.TryGetProperty("state_bytes", out var sb) && sb.ValueKind == JsonValueKind.Number ? sb.GetInt64() / 1048576.0 : 0;
+
+        // the bare loop: the same experiment's clients trained by Core alone, in this process, with the run's threads
+        var loaded = ExperimentLoader.Load(configPath, sets);
+        using var experiment = loaded.Experiment;
+        var device = loaded.Settings.Device;
+        using var pool = new TorchWorkerPool(device.EffectiveWorkers, device.ThreadsPerWorker, experiment.CreateModel);
+        var bare = new PlainSimulation(experiment, pool).Run().ToList();
+        var bareTimed = bare.Count > 1 ? bare.Skip(1).ToList() : bare;
+        double median = Median(timed.Select(r => r.Ms / 1000));
+        double outside = 1 - timed.Sum(r => r.Compute / device.EffectiveWorkers) / timed.Sum(r => r.Ms);
+        return new Row(loaded.Settings.Clients.Count, loaded.Settings.Clients.SampledPerRound, loaded.Settings.PersonalisationOrNone.Method, rounds.Count,
+            median, timed.Sum(r => r.Responded) / timed.Sum(r => r.Ms / 1000), peakKb / 1024.0, store, Math.Max(0, outside), Median(bareTimed.Select(r => r.RoundMs / 1000.0)));
+    }
+
+    private static double Median(IEnumerable<double> xs)
+    {
+        var s = xs.Order().ToArray();
+        return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    /// <summary>The process's peak resident set (VmHWM), in kB; 0 when /proc cannot tell.</summary>
+    private static long PeakRssKb(int pid)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return 0;
+    }
+
+    private static string Inv(FormattableString f) => f.ToString(CultureInfo.InvariantCulture);
+}
