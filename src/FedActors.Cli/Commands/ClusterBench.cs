@@ -105,8 +105,8 @@ public static class ClusterBench
             $"fedactors.state.connection=\"{connection}\""]).SelectMany(x => new[] { "--set", x }).ToArray();
         long loopbackBefore = LoopbackBytes();
         var clock = Stopwatch.StartNew();
-        var run = Start(["run", configPath, .. sets, "--set", $"fedactors.cluster.min-nodes={nodes}", "--out", outDir, "--port", $"{port}"]);
-        var clients = Enumerable.Range(1, nodes - 1).Select(_ => Start(["node", configPath, .. sets, "--join", $"127.0.0.1:{port}"])).ToList();
+        using var run = new ChildRun(["run", configPath, .. sets, "--set", $"fedactors.cluster.min-nodes={nodes}", "--out", outDir, "--port", $"{port}"]);
+        var clients = Enumerable.Range(1, nodes - 1).Select(_ => new ChildRun(["node", configPath, .. sets, "--join", $"127.0.0.1:{port}"])).ToList();
         try
         {
             var all = clients.Prepend(run).ToList();
@@ -117,7 +117,7 @@ public static class ClusterBench
                 if (p.Process.ExitCode != 0)
                 {
                     AnsiConsole.MarkupLineInterpolated($"[red]{nodes} nodes: a process exited {p.Process.ExitCode}[/]");
-                    AnsiConsole.WriteLine(p.Output.ToString());
+                    AnsiConsole.WriteLine(p.Output);
                     return null;
                 }
             var runDir = Directory.GetDirectories(outDir).Single();
@@ -132,7 +132,7 @@ public static class ClusterBench
             var tasks = new List<int>();
             foreach (var c in clients)
             {
-                var m = Regex.Match(c.Output.ToString(), @"after (\d+) client tasks\s+on\s+this\s+node\s+\((\d+)\s+payload\s+bytes\s+sent\)");
+                var m = Regex.Match(c.Output, @"after (\d+) client tasks\s+on\s+this\s+node\s+\((\d+)\s+payload\s+bytes\s+sent\)");
                 tasks.Add(int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
                 payload += long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
             }
@@ -143,28 +143,8 @@ public static class ClusterBench
         }
         finally
         {
-            foreach (var p in clients.Prepend(run))
-                if (!p.Process.HasExited) p.Process.Kill(true);
+            foreach (var c in clients) c.Dispose();
         }
-    }
-
-    private sealed record Child(Process Process, StringBuilder Output);
-
-    /// <summary>Starts this CLI again (the same build) with <paramref name="args"/>, output collected.</summary>
-    private static Child Start(string[] args)
-    {
-        var self = Environment.ProcessPath!;
-        var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(ClusterBench).Assembly.Location);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["NO_COLOR"] = "1";
-        var output = new StringBuilder();
-        var p = Process.Start(psi)!;
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        return new Child(p, output);
     }
 
     private static int FreePort()

@@ -96,18 +96,8 @@ public static class ScaleBench
 
     private static async Task<Row?> MeasureAsync(string configPath, string[] sets, string outDir, CancellationToken cancel)
     {
-        var self = Environment.ProcessPath!;
-        var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(ScaleBench).Assembly.Location);
-        foreach (var a in (string[])["run", configPath, .. sets.SelectMany(s => new[] { "--set", s }), "--set", "fedactors.control.enabled=off", "--out", outDir])
-            psi.ArgumentList.Add(a);
-        psi.Environment["NO_COLOR"] = "1";
-        var output = new StringBuilder();
-        using var p = Process.Start(psi)!;
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
+        using var child = new ChildRun(["run", configPath, .. sets.SelectMany(s => new[] { "--set", s }), "--set", "fedactors.control.enabled=off", "--out", outDir]);
+        var p = child.Process;
         long peakKb = 0;
         while (!p.HasExited)
         {
@@ -118,7 +108,7 @@ public static class ScaleBench
         if (p.ExitCode != 0)
         {
             AnsiConsole.MarkupLineInterpolated($"[red]the run exited {p.ExitCode}[/]");
-            AnsiConsole.WriteLine(output.ToString());
+            AnsiConsole.WriteLine(child.Output);
             return null;
         }
         var runDir = Directory.GetDirectories(outDir).Single();
