@@ -7,12 +7,28 @@ namespace FedActors.Core.Aggregation;
 /// FedAvg — McMahan et al., "Communication-Efficient Learning of Deep Networks from Decentralized Data",
 /// AISTATS 2017. The aggregate is the sample-weighted mean of the clients' Δ: Σ nₖ·Δₖ / Σ nₖ.
 /// </summary>
-/// <remarks>Sums run in double precision in the order given (client-id order), so the result is bit-identical
-/// whatever order the updates arrived in.</remarks>
-public sealed class FedAvg : IAggregationRule
+/// <remarks>The sum is an <see cref="ExactSum"/> (fixed point, order-free), so the server can add updates as they arrive and
+/// keep no update (<see cref="IStreamingRule"/>), with the same bits as this rule on the whole list, whatever the arrival
+/// order or node count. <c>fedactors.defence.fedavg.summation = ordered</c> gives the earlier reading instead: a double
+/// sum of nₖ/Σn·Δₖ in client-id order (results up to this change were measured with it), which needs every update kept.</remarks>
+public sealed class FedAvg(string summation = FedAvg.Exact) : IStreamingRule
 {
-    public AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates) =>
-        new(WeightedMean(updates), [.. updates.Select(u => u.ClientId)]);
+    public const string Exact = "exact";
+    public const string Ordered = "ordered";
+
+    /// <summary>Whether updates may be summed as they arrive (exact summation) or must all be kept (ordered).</summary>
+    public bool Streams => summation == Exact;
+
+    public AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates)
+    {
+        if (!Streams) return new(WeightedMean(updates), [.. updates.Select(u => u.ClientId)]);
+        if (updates.Count == 0) throw new ArgumentException("FedAvg needs at least one update", nameof(updates));
+        var sum = new ExactSum(updates[0].Delta.Length);
+        foreach (var u in updates) sum.Add(u.Delta, u.NumSamples);
+        return new(Finish(sum), [.. updates.Select(u => u.ClientId)]);
+    }
+
+    public ParameterVector Finish(ExactSum sum) => sum.Mean();
 
     /// <summary>Σ nₖ·Δₖ / Σ nₖ; the zero vector of the right length when there are no updates is the caller's job.</summary>
     public static ParameterVector WeightedMean(IReadOnlyList<ClientUpdate> updates)

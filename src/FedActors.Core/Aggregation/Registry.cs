@@ -13,7 +13,7 @@ public static class AggregationRegistry
         {
             ["bulyan"] = o => new Bulyan(new BulyanOptions(o.Int("f", 0), o.Bool("check-precondition"))),
             ["dnc"] = o => new DnC(new DnCOptions(o.Int("f", 0), o.Int("iterations", 1), o.Int("subsample-size", 1), o.Double("filter-fraction", 0))),
-            ["fedavg"] = _ => new FedAvg(),
+            ["fedavg"] = o => new FedAvg(o is DictionaryOptions d && !d.Has("summation") ? FedAvg.Exact : o.OneOf("summation", FedAvg.Exact, FedAvg.Ordered)),
             ["flame"] = o => new Flame(new FlameOptions(o.Double("noise-lambda", 0), o.OneOf("distance-on", "updates", "models"))),
             ["fltrust"] = _ => new FLTrust(),
             ["krum"] = o => new Krum(new KrumOptions(o.Int("f", 0), o.Bool("check-precondition"))),

@@ -19,6 +19,8 @@ public interface IOptionReader
 /// <summary>Options from an in-memory dictionary (tests, programmatic use). Missing keys throw.</summary>
 public sealed class DictionaryOptions(string path, IReadOnlyDictionary<string, object> values) : IOptionReader
 {
+    public bool Has(string key) => values.ContainsKey(key);
+
     public string Path { get; } = path;
     private object Get(string key) => values.TryGetValue(key, out var v) ? v : throw new KeyNotFoundException($"{Path}.{key} is not set");
     public int Int(string key, int min = int.MinValue, int max = int.MaxValue) => Convert.ToInt32(Get(key), System.Globalization.CultureInfo.InvariantCulture);

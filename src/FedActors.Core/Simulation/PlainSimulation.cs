@@ -72,7 +72,8 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
         foreach (var (u, sim, ms) in honest)
         {
             var submitted = crafted.TryGetValue(u.ClientId, out var c) ? u with { Delta = c } : u;
-            state = state.OnUpdate(submitted, global.Length, sim, ms);
+            // the plain loop keeps every update (it is the baseline), but refuses what a streaming server would refuse
+            state = state.OnUpdate(submitted, global.Length, sim, ms, summable: _rule is IStreamingRule { Streams: true });
         }
         var updates = state.OrderedUpdates;
         var (next, result) = pool.Run(slot => ServerStep.Run(experiment, slot, _rule, global, round, selected.Length, updates)).GetAwaiter().GetResult();

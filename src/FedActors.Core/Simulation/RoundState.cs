@@ -25,19 +25,28 @@ public sealed record RoundState(
     public bool IsComplete => Updates.Count + Dropped.Count == Selected.Count;
 
     /// <summary>Takes an update if it is well-formed (finite, <paramref name="expectedLength"/> values), else counts it rejected.</summary>
-    public RoundState OnUpdate(ClientUpdate update, int expectedLength, double simSeconds, long computeMs)
+    /// <param name="summable">The rule sums updates (<see cref="IStreamingRule"/>): the update must also fit the sum.</param>
+    /// <param name="keepVector">False for a server that added the vector to its running sum: only the update's receipt
+    /// (id, samples, loss) is kept.</param>
+    public RoundState OnUpdate(ClientUpdate update, int expectedLength, double simSeconds, long computeMs, bool summable = false, bool keepVector = true)
     {
         if (!IsPending(update.ClientId)) return this;
-        bool valid = Problem(update, expectedLength) is null;
+        bool valid = Problem(update, expectedLength, summable) is null;
         var next = this with { SimSeconds = Math.Max(SimSeconds, simSeconds), ComputeMs = ComputeMs + computeMs };
         return valid
-            ? next with { Updates = Updates.Add(update.ClientId, update) }
+            ? next with { Updates = Updates.Add(update.ClientId, keepVector ? update : update with { Delta = Receipt }) }
             : next with { Dropped = Dropped.Add(update.ClientId, DropReason.Rejected) };
     }
 
+    /// <summary>The vector a streamed update leaves in the state: none (its values went into the round's sum).</summary>
+    public static readonly Updates.ParameterVector Receipt = new([]);
+
     /// <summary>What is wrong with an update (null: nothing): the check that failed, in words.</summary>
-    public static string? Problem(ClientUpdate update, int expectedLength)
+    public static string? Problem(ClientUpdate update, int expectedLength, bool summable = false)
     {
+        if (summable && update.Delta.Length == expectedLength && update.NumSamples > 0 && update.Delta.IsFinite()
+            && ExactSum.Problem(update.Delta, update.NumSamples) is { } tooLarge)
+            return tooLarge;
         if (update.Delta.Length != expectedLength) return $"{update.Delta.Length} values where the model has {expectedLength}";
         int bad = 0;
         foreach (var v in update.Delta.Values) if (!float.IsFinite(v)) bad++;

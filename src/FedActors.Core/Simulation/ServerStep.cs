@@ -19,9 +19,12 @@ public static class ServerStep
         try { rule.Validate(updates.Count); }
         catch (RulePreconditionException) { return (global, null); }
         var result = rule.Aggregate(new RoundContext(round, global, selected, seed, rootUpdate, server), updates);
-        var step = serverLearningRate == 1.0 ? result.Delta : new ParameterVector(result.Delta.Values.Select(v => (float)(serverLearningRate * v)).ToArray());
-        return (global.Add(step), result);
+        return (Step(global, result.Delta, serverLearningRate), result);
     }
+
+    /// <summary>w + η_g·aggregate: the step itself, also for an aggregate a streaming server summed as updates arrived.</summary>
+    public static ParameterVector Step(ParameterVector global, ParameterVector aggregate, double serverLearningRate) =>
+        global.Add(serverLearningRate == 1.0 ? aggregate : new ParameterVector(aggregate.Values.Select(v => (float)(serverLearningRate * v)).ToArray()));
 
     /// <summary>The whole server step of a round on a worker's thread: the root update when the rule needs one, then
     /// <see cref="Apply"/>. Shared by the device worker and the plain loop.</summary>

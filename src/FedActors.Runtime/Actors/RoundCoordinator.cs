@@ -76,6 +76,11 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private HashSet<int> _evaluating = [];
     private readonly Dictionary<int, EvalOutcome> _evaluations = [];
 
+    /// <summary>The rule, when it sums updates as they arrive (FedAvg): the coordinator then keeps the round's running sum,
+    /// not its updates, and takes the server step itself (managed code, O(parameters)).</summary>
+    private readonly IStreamingRule? _streaming;
+    private ExactSum? _sum;
+
     /// <summary>Every fault of the run, scripted and injected.</summary>
     private FaultSchedule _faults;
     /// <summary>The round in progress's fault plan, and what it did.</summary>
@@ -125,6 +130,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _events = events;
         _method = experiment.Settings.CreatePersonalisation();
         _faults = new FaultSchedule(experiment.Settings.Faults, experiment.Settings.Seed, experiment.Settings.Clients.Count);
+        _streaming = experiment.Settings.CreateRule() is IStreamingRule { Streams: true } s ? s : null;
         _plan = _faults.For(0);
         Receive<RegisterWorker>(HandleRegisterWorker);
         Receive<InjectFault>(HandleInjectFault);
@@ -379,6 +385,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         foreach (var f in _faults.StartingIn(round)) TakeEffect(f);
         var selected = ClientSampler.Sample(s.Seed, round, s.Clients.Count, _plan.PerRound ?? s.Clients.SampledPerRound);
         _round = RoundState.Start(round, selected);
+        _sum = _streaming is null ? null : new ExactSum(_global.Length);
         _faultCounts = FaultCounts.Of(_plan, selected);
         _problem = null;
         _phase = "training";
@@ -521,9 +528,11 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     {
         if (m.Round != _round.Round) return;
         var update = new ClientUpdate(m.ClientId, m.Delta, m.NumSamples, m.TrainLoss);
-        _round = _round.OnUpdate(update, _global.Length, m.SimSeconds, m.ComputeMs);
+        bool pending = _round.IsPending(m.ClientId);
+        _round = _round.OnUpdate(update, _global.Length, m.SimSeconds, m.ComputeMs, summable: _sum is not null, keepVector: _sum is null);
+        if (pending && _sum is not null && _round.Updates.ContainsKey(m.ClientId)) _sum.Add(m.Delta, m.NumSamples); // then the update is dropped
         if (_round.Dropped.TryGetValue(m.ClientId, out var r) && r == DropReason.Rejected)
-            _events.UpdateRejected(m.Round, m.ClientId, RoundState.Problem(update, _global.Length) ?? "");
+            _events.UpdateRejected(m.Round, m.ClientId, RoundState.Problem(update, _global.Length, summable: _sum is not null) ?? "");
         CloseIfComplete();
     }
 
@@ -557,6 +566,15 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         }
         Timers.Cancel("round-timeout");
         _phase = "aggregating";
+        if (_sum is not null)
+        {
+            // the running sum is the aggregate: no update was kept, none is sent anywhere
+            var accepted = _round.Updates.Keys.ToArray();
+            var global = accepted.Length == 0 ? _global : ServerStep.Step(_global, _streaming!.Finish(_sum), _experiment.Settings.ServerOrDefault.LearningRate);
+            _sum = null;
+            Self.Tell(new RoundAggregated(_round.Round, global, accepted.Length == 0 ? null : accepted));
+            return;
+        }
         _evaluator.Tell(new AggregateRound(_round.Round, _global, _round.Selected.Count, [.. _round.OrderedUpdates], Self));
     }
 
