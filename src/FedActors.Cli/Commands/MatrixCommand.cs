@@ -142,7 +142,12 @@ public static class MatrixCommand
     }
 
     /// <param name="FailedSeeds">Seeds of this cell that failed (left out of the statistics).</param>
-    private sealed record Row(string Attack, string Defence, string Pill, int Seeds, Stat Final, Stat Best, Stat Error, Stat Fpr, Stat Fnr, int FailedSeeds = 0);
+    /// <param name="Increase">The attack's effect as the papers measure it: final error rate minus the <c>none</c> row's
+    /// under the same defence, per seed (seeds both rows ran), then mean ± std; NaN without a <c>none</c> row.</param>
+    private sealed record Row(string Attack, string Defence, string Pill, int Seeds, Stat Final, Stat Best, Stat Error, Stat Fpr, Stat Fnr, int FailedSeeds = 0)
+    {
+        public Stat Increase { get; init; } = new(double.NaN, double.NaN);
+    }
 
     private sealed record Stat(double Mean, double Std)
     {
@@ -163,6 +168,13 @@ public static class MatrixCommand
             Stat.Of(g.Select(c => c.Summary.FinalAccuracy)), Stat.Of(g.Select(c => c.Summary.BestAccuracy)),
             Stat.Of(g.Select(c => c.Summary.FinalErrorRate)), Stat.Of(g.Select(c => c.Summary.FalsePositiveRate)),
             Stat.Of(g.Select(c => c.Summary.FalseNegativeRate)), failed.Count(f => f == g.Key))).ToList();
+        // the increase of error over the no-attack run of the same defence and seed (Pill paper, FLPoison)
+        var baseline = cells.Where(c => c.Attack == "none").GroupBy(c => (c.Defence, c.Seed)).ToDictionary(g => g.Key, g => g.First().Summary.FinalErrorRate);
+        rows = rows.Select(r => r.Attack == "none" ? r : r with
+        {
+            Increase = Stat.Of(cells.Where(c => (c.Attack, c.Defence, c.Pill) == (r.Attack, r.Defence, r.Pill) && baseline.ContainsKey((c.Defence, c.Seed)))
+                .Select(c => c.Summary.FinalErrorRate - baseline[(c.Defence, c.Seed)])),
+        }).ToList();
         // a cell whose every seed failed still has its row, marked, so the grid shows the hole
         var nan = new Stat(double.NaN, double.NaN);
         foreach (var key in failed.Distinct().Where(k => !rows.Any(r => (r.Attack, r.Defence, r.Pill) == k)))
@@ -172,28 +184,28 @@ public static class MatrixCommand
 
     private static string Csv(List<Row> rows)
     {
-        var sb = new StringBuilder("attack,defence,pill,seeds,final_accuracy_mean,final_accuracy_std,best_accuracy_mean,best_accuracy_std,error_rate_mean,error_rate_std,fpr_mean,fpr_std,fnr_mean,fnr_std,failed_seeds\n");
+        var sb = new StringBuilder("attack,defence,pill,seeds,final_accuracy_mean,final_accuracy_std,best_accuracy_mean,best_accuracy_std,error_rate_mean,error_rate_std,fpr_mean,fpr_std,fnr_mean,fnr_std,failed_seeds,error_increase_mean,error_increase_std\n");
         static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
         foreach (var r in rows)
             sb.AppendLine(string.Join(',', r.Attack, r.Defence, r.Pill, r.Seeds, F(r.Final.Mean), F(r.Final.Std), F(r.Best.Mean), F(r.Best.Std),
-                F(r.Error.Mean), F(r.Error.Std), F(r.Fpr.Mean), F(r.Fpr.Std), F(r.Fnr.Mean), F(r.Fnr.Std), r.FailedSeeds));
+                F(r.Error.Mean), F(r.Error.Std), F(r.Fpr.Mean), F(r.Fpr.Std), F(r.Fnr.Mean), F(r.Fnr.Std), r.FailedSeeds, F(r.Increase.Mean), F(r.Increase.Std)));
         return sb.ToString();
     }
 
     private static string Markdown(List<Row> rows, Core.Config.ExperimentSettings s)
     {
         var sb = new StringBuilder($"# matrix: {s.Name}\n\n{s.Rounds} rounds, {s.Clients.Count} clients ({s.Clients.SampledPerRound} per round), model {s.Model}, partition {s.Data.Partition.Kind}; values in %, mean ± std over seeds.\n\n");
-        sb.AppendLine("| attack | defence | pill | seeds | final accuracy | best accuracy | error rate | FPR | FNR |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| attack | defence | pill | seeds | final accuracy | best accuracy | error rate | error increase over none | FPR | FNR |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)
-            sb.AppendLine($"| {r.Attack} | {r.Defence} | {r.Pill} | {r.Seeds} | {r.Final.Pct()} | {r.Best.Pct()} | {r.Error.Pct()} | {r.Fpr.Pct()} | {r.Fnr.Pct()} |");
+            sb.AppendLine($"| {r.Attack} | {r.Defence} | {r.Pill} | {r.Seeds} | {r.Final.Pct()} | {r.Best.Pct()} | {r.Error.Pct()} | {r.Increase.Pct()} | {r.Fpr.Pct()} | {r.Fnr.Pct()} |");
         return sb.ToString();
     }
 
     private static void Print(List<Row> rows)
     {
-        var t = new Table().AddColumns("attack", "defence", "pill", "final acc %", "error %", "FPR %", "FNR %");
-        foreach (var r in rows) t.AddRow(r.Attack, r.Defence, r.Pill, r.Final.Pct(), r.Error.Pct(), r.Fpr.Pct(), r.Fnr.Pct());
+        var t = new Table().AddColumns("attack", "defence", "pill", "final acc %", "error %", "increase %", "FPR %", "FNR %");
+        foreach (var r in rows) t.AddRow(r.Attack, r.Defence, r.Pill, r.Final.Pct(), r.Error.Pct(), r.Increase.Pct(), r.Fpr.Pct(), r.Fnr.Pct());
         AnsiConsole.Write(t);
     }
 
