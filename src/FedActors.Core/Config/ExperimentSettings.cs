@@ -73,7 +73,8 @@ public sealed record SpeedSettings(double SamplesPerSecond, double Sigma, double
 /// <param name="Timeout">Wall-clock safety timeout for real failures (a crashed entity, a lost message).</param>
 /// <param name="EvaluateEvery">Evaluate the global model every k rounds (and always on the last).</param>
 /// <param name="Health">What a round that leaves the run unsound does (null: <see cref="Simulation.HealthSettings.Default"/>).</param>
-public sealed record RoundSettings(double DeadlineSeconds, TimeSpan Timeout, int EvaluateEvery, Simulation.HealthSettings? Health = null)
+/// <param name="MaxInFlight">Requests (training, personal evaluation) the server has out at once; the rest wait.</param>
+public sealed record RoundSettings(double DeadlineSeconds, TimeSpan Timeout, int EvaluateEvery, Simulation.HealthSettings? Health = null, int MaxInFlight = 256)
 {
     public Simulation.HealthSettings HealthOrDefault => Health ?? Simulation.HealthSettings.Default;
 }

@@ -60,9 +60,10 @@ public sealed record RoundState(
             ? this with { Dropped = Dropped.Add(clientId, reason), SimSeconds = Math.Max(SimSeconds, simSeconds) }
             : this;
 
-    /// <summary>The wall-clock safety timeout fired: everyone still pending timed out.</summary>
-    public RoundState OnTimeout() =>
-        this with { Dropped = Dropped.AddRange(Pending.ToArray().Select(id => KeyValuePair.Create(id, DropReason.TimedOut))) };
+    /// <summary>The wall-clock safety timeout fired: everyone still pending (or only <paramref name="clients"/>, those that
+    /// were asked, under flow control) timed out.</summary>
+    public RoundState OnTimeout(IEnumerable<int>? clients = null) =>
+        this with { Dropped = Dropped.AddRange((clients ?? Pending).Where(IsPending).ToArray().Select(id => KeyValuePair.Create(id, DropReason.TimedOut))) };
 
     public int Count(DropReason reason) => Dropped.Values.Count(r => r == reason);
 

@@ -363,7 +363,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         Receive<AggregationFailed>(m => Fail($"aggregation of round {m.Round} failed: {m.Error}"));
         Receive<EvaluationDone>(HandleEvaluationDone);
         Receive<ClientEvaluated>(HandleClientEvaluated);
-        Receive<EvaluationTimeout>(m => { if (m.Round == _round.Round && _evaluating.Count > 0) FinishPersonalEvaluation(); });
+        Receive<EvaluationTimeout>(HandleEvaluationTimeout);
         Receive<EvaluationFailed>(m => Fail($"evaluation of round {m.Round} failed: {m.Error}"));
         Receive<StartRun>(m => m.ReplyTo.Tell(new RunFailed("a run is already in progress")));
     }
@@ -396,12 +396,30 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _adversaryEngaged = selected.Select((id, i) => _experiment.Collusion.CollusionNeeded(id, round, faults[i].Attack)).Any(x => x);
         if (_adversaryEngaged)
             _adversary.Tell(new AdversaryRoundStarted(round, selected, _global, faults.Any(f => f != ClientFault.None) ? faults : null));
-        for (int i = 0; i < selected.Length; i++)
-        {
-            if (faults[i].LoseTask) continue; // lost on the way: the safety timeout finds the client missing
-            _clients.Tell(new StartTraining(selected[i], round, Self, faults[i] == ClientFault.None ? null : faults[i]));
-        }
+        // flow control: colluders wait for each other's honest updates, so the window lets them all out, and one more
+        int colluders = selected.Where((id, i) => _experiment.Collusion.CollusionNeeded(id, round, faults[i].Attack)).Count();
+        _window = new RequestWindow(Math.Max(s.Round.MaxInFlight, colluders + 1), selected);
+        _roundFaults = selected.Zip(faults).ToDictionary(p => p.First, p => p.Second);
+        SendTraining();
         Timers.StartSingleTimer("round-timeout", new RoundTimeout(round), s.Round.Timeout);
+    }
+
+    /// <summary>The training requests of the round in flight, with each client's part of the fault plan.</summary>
+    private RequestWindow _window = new(1, []);
+    private Dictionary<int, ClientFault> _roundFaults = [];
+
+    /// <summary>Lets out as many training requests as the window has room for. A request the plan loses on the way, or
+    /// whose answer it loses, holds no slot (nothing will come back; the safety timeout finds the client missing).</summary>
+    private void SendTraining()
+    {
+        for (var next = _window.Take(); next.Count > 0; next = _window.Take())
+            foreach (var id in next)
+            {
+                var f = _roundFaults[id];
+                if (f.LoseTask || f.LoseUpdate) _window.Release(id);
+                if (f.LoseTask) continue; // lost on the way
+                _clients.Tell(new StartTraining(id, _round.Round, Self, f == ClientFault.None ? null : f));
+            }
     }
 
     /// <summary>Tells each node's worker its slow-down factor for the round, when it changed.</summary>
@@ -531,6 +549,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         bool pending = _round.IsPending(m.ClientId);
         _round = _round.OnUpdate(update, _global.Length, m.SimSeconds, m.ComputeMs, summable: _sum is not null, keepVector: _sum is null);
         if (pending && _sum is not null && _round.Updates.ContainsKey(m.ClientId)) _sum.Add(m.Delta, m.NumSamples); // then the update is dropped
+        if (_window.Release(m.ClientId)) SendTraining();
         if (_round.Dropped.TryGetValue(m.ClientId, out var r) && r == DropReason.Rejected)
             _events.UpdateRejected(m.Round, m.ClientId, RoundState.Problem(update, _global.Length, summable: _sum is not null) ?? "");
         CloseIfComplete();
@@ -542,16 +561,20 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         if (m.Error is not null && !m.Injected) _events.ClientFailed(m.Round, m.ClientId, m.Error);
         _round = _round.OnDropped(m.ClientId, m.Reason, m.SimSeconds);
         if (_adversaryEngaged) _adversary.Tell(new ClientsMissing(m.Round, [m.ClientId]));
+        if (_window.Release(m.ClientId)) SendTraining();
         CloseIfComplete();
     }
 
     private void HandleTimeout(RoundTimeout m)
     {
         if (m.Round != _round.Round || _round.IsComplete) return;
-        var missing = _round.Pending.ToArray();
+        // only clients that were asked can have timed out; the window's waiting ones go out now
+        var missing = _round.Pending.Where(_window.WasSent).ToArray();
         _events.ClientsTimedOut(m.Round, missing);
         if (_adversaryEngaged) _adversary.Tell(new ClientsMissing(m.Round, missing));
-        _round = _round.OnTimeout();
+        _round = _round.OnTimeout(missing);
+        foreach (var id in missing) _window.Release(id);
+        SendTraining();
         CloseIfComplete();
     }
 
@@ -604,14 +627,44 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _evaluating = ClientEvaluation.Pick(s.Seed, round, s.Clients.Count, s.PersonalisationOrNone.EvaluateClients).ToHashSet();
         _evaluations.Clear();
         Broadcast(new GlobalModel(round + 1, _global, _extra));
-        foreach (var id in _evaluating.Order()) _clients.Tell(new EvaluateClient(id, round, Self));
+        _evalWindow = new RequestWindow(s.Round.MaxInFlight, _evaluating.Order());
+        SendEvaluations();
         Timers.StartSingleTimer("evaluation-timeout", new EvaluationTimeout(round), s.Round.Timeout);
+    }
+
+    /// <summary>The personal evaluations of the round in flight (each client sends its personal state to the worker).</summary>
+    private RequestWindow _evalWindow = new(1, []);
+
+    private void SendEvaluations()
+    {
+        foreach (var id in _evalWindow.Take()) _clients.Tell(new EvaluateClient(id, _round.Round, Self));
+    }
+
+    /// <summary>The evaluation's safety timeout: the clients asked and silent are given up; those still waiting are asked.</summary>
+    private void HandleEvaluationTimeout(EvaluationTimeout m)
+    {
+        if (m.Round != _round.Round || _evaluating.Count == 0) return;
+        var silent = _evaluating.Where(_evalWindow.WasSent).Order().ToArray();
+        if (silent.Length > 0) _events.ClientsTimedOut(m.Round, silent);
+        foreach (var id in silent)
+        {
+            _evaluating.Remove(id);
+            _evalWindow.Release(id);
+        }
+        if (_evaluating.Count == 0)
+        {
+            FinishPersonalEvaluation();
+            return;
+        }
+        SendEvaluations();
+        Timers.StartSingleTimer("evaluation-timeout", new EvaluationTimeout(m.Round), _experiment.Settings.Round.Timeout);
     }
 
     private void HandleClientEvaluated(ClientEvaluated m)
     {
         if (m.Round != _round.Round || !_evaluating.Remove(m.ClientId)) return;
         if (m.Outcome is { } o) _evaluations[m.ClientId] = o;
+        if (_evalWindow.Release(m.ClientId)) SendEvaluations();
         if (_evaluating.Count == 0) FinishPersonalEvaluation();
         else Timers.StartSingleTimer("evaluation-timeout", new EvaluationTimeout(m.Round), _experiment.Settings.Round.Timeout);
     }

@@ -172,6 +172,7 @@ public static class FedActorsSettings
                 DeadlineSeconds: r.Double("fedactors.round.deadline-seconds", 0, double.MaxValue),
                 Timeout: r.Duration("fedactors.round.timeout"),
                 EvaluateEvery: r.Int("fedactors.round.evaluate-every", 1, int.MaxValue),
+                MaxInFlight: r.Int("fedactors.round.max-in-flight", 1, 1_000_000),
                 Health: new Core.Simulation.HealthSettings(
                     MaxRejectedFraction: r.Double("fedactors.round.health.max-rejected-fraction", 0, 1),
                     OnFailure: r.OneOf("fedactors.round.health.on-failure", Core.Simulation.HealthSettings.Actions))),

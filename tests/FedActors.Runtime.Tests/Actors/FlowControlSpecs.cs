@@ -1,0 +1,87 @@
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using FedActors.Core.Simulation;
+using FedActors.Core.Training;
+using FedActors.Core.Updates;
+using FedActors.Runtime.Actors;
+using FedActors.Runtime.Hosting;
+using FedActors.Runtime.Protocol;
+using FedActors.TestSupport;
+using Xunit;
+
+namespace FedActors.Runtime.Tests.Actors;
+
+/// <summary>Flow control: the coordinator has at most <c>round.max-in-flight</c> requests out, and it changes nothing
+/// but when clients start.</summary>
+[Collection("Node")]
+public class FlowControlSpecs() : TestKit(LocalSpecConfig.Config)
+{
+    [Fact]
+    public void The_window_should_let_out_its_size_and_one_more_for_each_answer_and_cut_only_asked_clients()
+    {
+        var w = new RequestWindow(2, [5, 1, 9, 3]);
+        Assert.Equal([5, 1], w.Take());
+        Assert.Empty(w.Take());
+        Assert.True(w.Release(1));
+        Assert.False(w.Release(1));
+        Assert.Equal([9], w.Take());
+        Assert.True(w.WasSent(9));
+        Assert.False(w.WasSent(3));
+        Assert.Equal((2, 1), (w.Out, w.Waiting));
+    }
+
+    [Fact]
+    public void The_coordinator_should_keep_at_most_the_window_of_training_requests_out()
+    {
+        // arrange: 6 clients a round, a window of 2; this test plays the clients
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(rounds: 1, clients: 10, perRound: 6) with
+        {
+            Round = new Core.Config.RoundSettings(0, TimeSpan.FromSeconds(30), 1, MaxInFlight: 2),
+        });
+        using var pool = new TorchWorkerPool(1, 1, e.CreateModel);
+        var worker = Sys.ActorOf(DeviceWorker.Props(e, pool));
+        var clients = CreateTestProbe();
+        var coordinator = Sys.ActorOf(RoundCoordinator.Props(e, clients, worker, CreateTestProbe(), Support.Events().Events));
+        coordinator.Tell(new RegisterWorker(worker));
+
+        // act + assert: two requests, no third until one is answered; each answer lets exactly one more out
+        coordinator.Tell(new StartRun(TestActor));
+        var first = clients.ExpectMsg<StartTraining>(TimeSpan.FromSeconds(10));
+        var second = clients.ExpectMsg<StartTraining>();
+        clients.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        var delta = new ParameterVector(new float[e.InitialWeights().Length]);
+        var answered = new List<int> { first.ClientId, second.ClientId };
+        coordinator.Tell(new UpdateSubmitted(first.ClientId, 1, delta, 10, 0.1, 1, 1));
+        for (int i = 0; i < 4; i++)
+        {
+            var next = clients.ExpectMsg<StartTraining>();
+            clients.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+            answered.Add(next.ClientId);
+            coordinator.Tell(new ClientDropped(answered[i + 1], 1, DropReason.DroppedOut, 1));
+        }
+        coordinator.Tell(new UpdateSubmitted(answered[^1], 1, delta, 10, 0.1, 1, 1));
+        var round = ExpectMsg<RoundFinished>(TimeSpan.FromSeconds(30)).Summary;
+        Assert.Equal((6, 2, 4), (round.Selected, round.Responded, round.DroppedOut));
+        Assert.Equal(ClientSampler.Sample(e.Seed, 1, 10, 6).Order(), answered.Order());
+    }
+
+    [Fact]
+    public async Task A_narrow_window_should_give_the_same_rounds_as_a_wide_one()
+    {
+        // arrange: the same experiment with every request out at once, and one at a time (colluders included)
+        var settings = TestExperiments.Synthetic(rounds: 3, clients: 12, perRound: 8).WithAttack("lie", fraction: 0.25);
+        async Task<IReadOnlyList<RoundSummary>> Run(int window)
+        {
+            using var e = TestExperiments.Load(settings with { Round = settings.Round with { MaxInFlight = window } });
+            return (await SimulationRunner.RunAsync(e, Support.NodeConfig(), Support.Events().Events)).Rounds.Select(r => r with { RoundMs = 0, ComputeMs = 0 }).ToArray();
+        }
+
+        // act
+        var wide = await Run(256);
+        var narrow = await Run(1);
+
+        // assert
+        Assert.Equal(wide, narrow);
+        Assert.True(wide.Sum(r => r.Malicious) > 0);
+    }
+}
