@@ -237,7 +237,9 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
             _phase = "preparing";
             Become(Preparing);
             Broadcast(new GlobalModel(0, _global));
-            for (int id = 0; id < _experiment.Settings.Clients.Count; id++) _clients.Tell(new PrepareClient(id, Self));
+            // every client is asked, through the window: each answer carries a model-sized contribution
+            _prepWindow = new RequestWindow(_experiment.Settings.Round.MaxInFlight, Enumerable.Range(0, _experiment.Settings.Clients.Count));
+            SendPreparations();
             Timers.StartSingleTimer("preparation-timeout", new PreparationTimeout(), _experiment.Settings.Round.Timeout);
             return;
         }
@@ -325,11 +327,32 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         Receive<ClientPrepared>(m =>
         {
             _prepared[m.ClientId] = (m.Samples, m.Contribution);
-            if (_prepared.Count == _experiment.Settings.Clients.Count) FinishPreparation();
+            if (_prepWindow.Release(m.ClientId)) SendPreparations();
+            if (_prepared.Count + _prepGivenUp.Count == _experiment.Settings.Clients.Count) FinishPreparation();
             else Timers.StartSingleTimer("preparation-timeout", new PreparationTimeout(), _experiment.Settings.Round.Timeout);
         });
-        Receive<PreparationTimeout>(_ => FinishPreparation());
+        Receive<PreparationTimeout>(_ =>
+        {
+            // the clients asked and silent are given up; those still waiting are asked
+            foreach (var id in Enumerable.Range(0, _experiment.Settings.Clients.Count).Where(id => _prepWindow.WasSent(id) && !_prepared.ContainsKey(id)))
+                if (_prepGivenUp.Add(id)) _prepWindow.Release(id);
+            if (_prepWindow.Waiting == 0) FinishPreparation();
+            else
+            {
+                SendPreparations();
+                Timers.StartSingleTimer("preparation-timeout", new PreparationTimeout(), _experiment.Settings.Round.Timeout);
+            }
+        });
         Receive<StartRun>(m => m.ReplyTo.Tell(new RunFailed("a run is already in progress")));
+    }
+
+    /// <summary>The preparation requests (every client once), and the clients that never answered.</summary>
+    private RequestWindow _prepWindow = new(1, []);
+    private readonly HashSet<int> _prepGivenUp = [];
+
+    private void SendPreparations()
+    {
+        foreach (var id in _prepWindow.Take()) _clients.Tell(new PrepareClient(id, Self));
     }
 
     private void FinishPreparation()

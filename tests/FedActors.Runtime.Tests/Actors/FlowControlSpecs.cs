@@ -84,4 +84,24 @@ public class FlowControlSpecs() : TestKit(LocalSpecConfig.Config)
         Assert.Equal(wide, narrow);
         Assert.True(wide.Sum(r => r.Malicious) > 0);
     }
+
+    [Fact]
+    public async Task A_personalised_run_through_a_window_of_one_should_give_the_rounds_of_a_wide_one()
+    {
+        // arrange: DBE (a preparation call to every client) with every client evaluated each round
+        var settings = TestPersonalisation.NonIid(rounds: 2).WithPersonalisation("dbe");
+        async Task<IReadOnlyList<RoundSummary>> Run(int window)
+        {
+            using var e = TestPersonalisation.Load(settings with { Round = settings.Round with { MaxInFlight = window } });
+            return (await SimulationRunner.RunAsync(e, Support.NodeConfig(), Support.Events().Events)).Rounds.Select(r => r with { RoundMs = 0, ComputeMs = 0 }).ToArray();
+        }
+
+        // act
+        var wide = await Run(256);
+        var narrow = await Run(1);
+
+        // assert: the same rounds, every client evaluated
+        Assert.Equal(wide, narrow);
+        Assert.All(narrow, r => Assert.Equal(settings.Clients.Count, r.EvaluatedClients));
+    }
 }
