@@ -53,6 +53,10 @@ public class BadInputTests
     [InlineData("fedactors.cluster.shards=0", "fedactors.cluster.shards")]
     [InlineData("akka.loglevel=BANANA", "akka.loglevel")]
     [InlineData("fedactors.state.passivate-idle-after=0s", "fedactors.state.passivate-idle-after")]
+    [InlineData("fedactors.state.max-active-entities=3", "fedactors.state.max-active-entities")]
+    [InlineData("fedactors.state.max-active-entities=-1", "fedactors.state.max-active-entities")]
+    [InlineData("fedactors.round.max-in-flight=0", "fedactors.round.max-in-flight")]
+    [InlineData("fedactors.data.partition.samples-sigma=-1", "fedactors.data.partition.samples-sigma")]
     [InlineData("fedactors.defence.skymask.threshold=1", "fedactors.defence.skymask.threshold")]
     [InlineData("fedactors.defence.skymask.mask-learning-rate=0", "fedactors.defence.skymask.mask-learning-rate")]
     public void A_bad_value_should_be_refused_naming_its_key(string set, string key)

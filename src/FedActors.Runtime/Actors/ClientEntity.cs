@@ -21,9 +21,10 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
     /// <param name="passivateAfter">Idle time after which the entity asks its shard to stop it (its state is in the store);
     /// never while a task is on the worker, whose reply comes straight back to this incarnation. Null: never.</param>
     /// <param name="region">Where requests that arrive while passivating go back to (default: the client shard region).</param>
+    /// <param name="residency">The node's <see cref="ResidencyGuard"/> (null: no cap on resident entities).</param>
     public static Props Props(int clientId, Experiment experiment, IActorRef worker, IClientStateStore store, IActorRef adversary,
-        TimeSpan? passivateAfter = null, IActorRef? region = null) =>
-        Akka.Actor.Props.Create(() => new ClientEntity(clientId, experiment, worker, store, adversary, passivateAfter, region));
+        TimeSpan? passivateAfter = null, IActorRef? region = null, IActorRef? residency = null) =>
+        Akka.Actor.Props.Create(() => new ClientEntity(clientId, experiment, worker, store, adversary, passivateAfter, region, residency));
 
     private sealed record Pending(int Round, IActorRef ReplyTo, double SimSeconds, ClientFault Fault, TrainDone? Honest = null);
 
@@ -49,8 +50,9 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
 
 
     public ClientEntity(int clientId, Experiment experiment, IActorRef worker, IClientStateStore store, IActorRef adversary, TimeSpan? passivateAfter = null,
-        IActorRef? region = null)
+        IActorRef? region = null, IActorRef? residency = null)
     {
+        _residency = residency;
         _region = region;
         _clientId = clientId;
         _experiment = experiment;
@@ -60,12 +62,13 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
         _method = experiment.Settings.CreatePersonalisation();
         _state = store.Load(clientId) ?? ClientState.New(clientId);
         if (_method is not null && _state.Personal is null) _state = _state with { Personal = _method.Initial(experiment, clientId) };
-        Receive<StartTraining>(m => { if (!Redelivered(m)) HandleStartTraining(m); });
+        Receive<StartTraining>(m => { if (!Redelivered(m)) { Touch(); HandleStartTraining(m); } });
         Receive<TrainDone>(HandleTrainDone);
         Receive<TrainFailed>(HandleTrainFailed);
         Receive<PoisonedUpdate>(HandlePoisonedUpdate);
-        Receive<PrepareClient>(m => { if (!Redelivered(m)) StartPersonal(PersonalWork.Prepare, 0, 0, m.ReplyTo); });
-        Receive<EvaluateClient>(m => { if (!Redelivered(m)) StartPersonal(PersonalWork.Evaluate, m.Round + 1, m.Round, m.ReplyTo); });
+        Receive<PrepareClient>(m => { if (!Redelivered(m)) { Touch(); StartPersonal(PersonalWork.Prepare, 0, 0, m.ReplyTo); } });
+        Receive<EvaluateClient>(m => { if (!Redelivered(m)) { Touch(); StartPersonal(PersonalWork.Evaluate, m.Round + 1, m.Round, m.ReplyTo); } });
+        Receive<PassivateIfIdle>(_ => PassivateIfIdle());
         Receive<PersonalTaskDone>(HandlePersonalDone);
         Receive<ReceiveTimeout>(_ => PassivateIfIdle());
         if (passivateAfter is { } idle) Context.SetReceiveTimeout(idle);
@@ -83,6 +86,16 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
 
     private bool _passivating;
     private readonly IActorRef? _region;
+    private readonly IActorRef? _residency;
+
+    /// <summary>Tells the node's residency guard this client was just used.</summary>
+    private void Touch() => _residency?.Tell(new EntityActive(_clientId, Self));
+
+    protected override void PostStop()
+    {
+        _residency?.Tell(new EntityStopped(_clientId, Self));
+        base.PostStop();
+    }
 
     /// <summary>A request that reached this incarnation after it asked to stop (it was already in the mailbox) would start
     /// work whose reply nobody receives; it goes back through the region instead, which holds it until the entity has

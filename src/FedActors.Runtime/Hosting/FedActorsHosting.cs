@@ -61,14 +61,17 @@ public static class FedActorsHosting
     /// <summary>Client entities, sharded by client id; remember-entities off, ddata state store.</summary>
     public static AkkaConfigurationBuilder WithClientShards(this AkkaConfigurationBuilder b, NodeResources r, Config config) =>
         b.WithShardRegion<ClientEntity>(ActorNames.ClientRegion,
-            (_, registry, _) =>
+            (system, registry, _) =>
             {
                 var worker = registry.Get<DeviceWorker>();
                 var adversary = registry.Get<Adversary>();
                 TimeSpan? passivate = config.GetString("fedactors.state.passivate-idle-after") is "off" or "none"
                     ? null
                     : config.GetTimeSpan("fedactors.state.passivate-idle-after");
-                return id => ClientEntity.Props(int.Parse(id, System.Globalization.CultureInfo.InvariantCulture), r.Experiment, worker, r.Store, adversary, passivate);
+                int limit = config.GetInt("fedactors.state.max-active-entities");
+                var residency = limit > 0 ? system.ActorOf(ResidencyGuard.Props(limit), "residency") : null;
+                return id => ClientEntity.Props(int.Parse(id, System.Globalization.CultureInfo.InvariantCulture), r.Experiment, worker, r.Store, adversary, passivate,
+                    residency: residency);
             },
             new ClientMessageExtractor(config.GetInt("fedactors.cluster.shards")),
             new ShardOptions { StateStoreMode = StateStoreMode.DData, RememberEntities = false, Role = ActorNames.Role });

@@ -43,6 +43,11 @@ public static class ClusterSettings
             if (idle <= TimeSpan.Zero)
                 throw new ConfigurationError("fedactors.state.passivate-idle-after", $"\"{passivate}\"", "a positive duration (e.g. 120s) or off");
         }
+        int cap;
+        try { cap = c.GetInt("fedactors.state.max-active-entities"); }
+        catch (Exception e) when (e is FormatException or OverflowException) { cap = -1; }
+        if (cap < 0)
+            throw new ConfigurationError("fedactors.state.max-active-entities", $"\"{c.GetString("fedactors.state.max-active-entities")}\"", "an integer ≥ 0 (0 = no cap)");
         foreach (var key in new[] { "akka.loglevel", "akka.stdout-loglevel" })
         {
             var level = c.GetString(key) ?? "";

@@ -194,6 +194,9 @@ public static class FedActorsSettings
         settings = settings with { Faults = ReadFaults(c, settings) };
         ValidateRule(settings);
         Validate(settings);
+        if (int.TryParse(c.GetString("fedactors.state.max-active-entities"), out int cap) && cap > 0 && cap < settings.Clients.SampledPerRound)
+            throw new ConfigurationError("fedactors.state.max-active-entities", cap.ToString(CultureInfo.InvariantCulture),
+                $"0 or at least the clients per round ({settings.Clients.SampledPerRound}): a round's clients must be resident together");
         if (settings.PersonalisationOrNone.Enabled && settings.Round.HealthOrDefault.OnFailure == Core.Simulation.HealthSettings.KeepLastGood)
             throw new ConfigurationError("fedactors.round.health.on-failure", "\"keep-last-good\"", "stop with a personalisation method",
                 "its clients take the new global model into their personal state while they are evaluated; a discarded round would leave that in them");

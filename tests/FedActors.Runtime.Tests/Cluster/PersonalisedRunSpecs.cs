@@ -52,6 +52,22 @@ public class PersonalisedRunSpecs(ITestOutputHelper output)
         Assert.Equal(resident.Rounds.Select(Untimed), passivating.Rounds.Select(Untimed));
     }
 
+    [Fact]
+    public async Task A_cap_on_resident_entities_should_passivate_the_least_recently_used_and_change_nothing()
+    {
+        // arrange: FedALA (a personal model per client), 12 clients, 6 a round; idle passivation off, so only the cap stops entities
+        var settings = TestExperiments.Synthetic(rounds: 4, clients: 12, perRound: 6).WithPersonalisation("fedala", evaluateClients: 6);
+        var uncapped = await Run(settings, null, "fedactors.state.passivate-idle-after = off");
+        var store = new CountingStore();
+
+        // act
+        var capped = await Run(settings, store, "fedactors.state.passivate-idle-after = off", "fedactors.state.max-active-entities = 6");
+
+        // assert: entities beyond the cap stopped and came back from the store (more loads than clients), same rounds
+        Assert.True(store.Loads > 12 + 3, $"expected entities to be passivated by the cap, saw {store.Loads} loads");
+        Assert.Equal(uncapped.Rounds.Select(Untimed), capped.Rounds.Select(Untimed));
+    }
+
     private static readonly Lazy<Task<RunResult>> FedAvg = new(() => Run(Settings));
 
     [Theory]
