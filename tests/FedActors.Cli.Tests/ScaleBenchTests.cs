@@ -33,6 +33,22 @@ public class ScaleBenchTests : IDisposable
         }
     }
 
+    [Fact]
+    public void Bench_scale_with_a_personalisation_method_should_give_no_bare_loop_ratio()
+    {
+        // the plain loop has no personalisation methods: a ratio against FedAvg's loop would mislead
+        var outDir = RunScriptTests.TempDir();
+        var (code, o, e) = RunScriptTests.RunScript("bench", "scale", "--clients", "40", "--per-round", "10", "--method", "fedala", "--out", outDir,
+            "--set", "fedactors.rounds=2", "--set", "fedactors.data.limit=3000");
+        Assert.True(code == 0, o + e);
+        var lines = File.ReadAllLines(Path.Combine(Assert.Single(Directory.GetDirectories(outDir, "bench-scale-*")), "scale.csv"));
+        var row = lines[1].Split(',');
+        var header = lines[0].Split(',');
+        Assert.Equal("fedala", row[Array.IndexOf(header, "method")]);
+        Assert.Equal("NaN", row[Array.IndexOf(header, "ratio")]);
+        Assert.True(double.Parse(row[Array.IndexOf(header, "peak_rss_mb")], System.Globalization.CultureInfo.InvariantCulture) > 50);
+    }
+
     [Theory]
     [InlineData("--clients", "0,10", "--clients")]
     [InlineData("--clients", "ten", "--clients")]

@@ -44,7 +44,8 @@ public static class ScaleBench
         if (perRound is < 1) return ExperimentLoader.Report(new ConfigurationError("--per-round", $"{perRound}", "an integer ≥ 1"));
         var common = overrides.ToList();
         if (perRound is { } p) common.Add($"fedactors.clients.per-round={p}");
-        if (method is not null) common.Add($"fedactors.personalization.method={method}");
+        // a personalised model is tested on its client's own test split (held-out evaluation is for one global model)
+        if (method is not null) common.InsertRange(0, [$"fedactors.personalization.method={method}", "fedactors.data.evaluation=clients"]);
         // every size is checked before any work: a per-round above a population is an error naming the key
         foreach (var n in populations)
         {
@@ -121,12 +122,13 @@ public static class ScaleBench
         using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json")));
         double store = summary.RootElement.TryGetProperty("state_bytes", out var sb) && sb.ValueKind == JsonValueKind.Number ? sb.GetInt64() / 1048576.0 : 0;
 
-        // the bare loop: the same experiment's clients trained by Core alone, in this process, with the run's threads
+        // the bare loop: the same experiment's clients trained by Core alone, in this process, with the run's threads (the
+        // plain loop has no personalisation methods: with one, there is no bare figure to compare with)
         var loaded = ExperimentLoader.Load(configPath, sets);
         using var experiment = loaded.Experiment;
         var device = loaded.Settings.Device;
         using var pool = new TorchWorkerPool(device.EffectiveWorkers, device.ThreadsPerWorker, experiment.CreateModel);
-        var bare = new PlainSimulation(experiment, pool).Run().ToList();
+        var bare = loaded.Settings.PersonalisationOrNone.Enabled ? [] : new PlainSimulation(experiment, pool).Run().ToList();
         var bareTimed = bare.Count > 1 ? bare.Skip(1).ToList() : bare;
         double median = Median(timed.Select(r => r.Ms / 1000));
         double outside = 1 - timed.Sum(r => r.Compute / device.EffectiveWorkers) / timed.Sum(r => r.Ms);
