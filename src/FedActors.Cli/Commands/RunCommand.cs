@@ -242,7 +242,8 @@ public static class RunCommand
                     AnsiConsole.MarkupLineInterpolated($"[yellow]warning: the control API listens on {control.Host}, reachable from other machines; anyone with the token in control.json can inject faults[/]");
                     logger.Warning("The control API listens on {Host}, not loopback", control.Host);
                 }
-                AnsiConsole.MarkupLineInterpolated($"control API at [bold]{server.Endpoint.Url}[/] (token in {Path.Combine(runDir, Control.ControlEndpoint.FileName)}): fedactors inject <kind> --run {runDir}");
+                // one unwrapped line (a console that is not a terminal would be wrapped at 80 columns by Spectre)
+                Console.WriteLine($"control API at {server.Endpoint.Url}: fedactors inject <kind> --run {runDir} (token in control.json)");
                 return server;
             } : null;
             try
@@ -304,44 +305,6 @@ public static class RunCommand
         finally
         {
             Log.Logger = Serilog.Core.Logger.None;
-        }
-    }
-}
-
-/// <summary><c>&lt;run folder&gt;/faults.jsonl</c>: every fault that took effect, one JSON object a line, in order. As the
-/// script of another run (<c>--faults</c>) it gives the same rounds. A resumed run that redoes a round does not write its
-/// faults twice.</summary>
-public sealed class FaultLog
-{
-    private readonly string _path;
-    private readonly HashSet<string> _written;
-    private readonly List<Core.Faults.Fault> _faults = [];
-
-    public FaultLog(string path)
-    {
-        _path = path;
-        var lines = File.Exists(path) ? File.ReadAllLines(path).Where(l => l.Length > 0).ToArray() : [];
-        _written = [.. lines];
-        foreach (var l in lines)
-            try { _faults.Add(Core.Faults.Fault.FromJson(l)); }
-            catch (Core.Faults.FaultError) { } // a line half-written by a killed run: not ours to repair
-    }
-
-    public IReadOnlyList<Core.Faults.Fault> Faults
-    {
-        get { lock (_faults) return [.. _faults]; }
-    }
-
-    public void Append(Core.Faults.Fault fault)
-    {
-        // pause and resume change no result: the record of what shaped the run leaves them out
-        if (fault.Kind is Core.Faults.FaultKinds.Pause or Core.Faults.FaultKinds.Resume) return;
-        var line = fault.ToJson();
-        lock (_faults)
-        {
-            if (!_written.Add(line)) return;
-            _faults.Add(fault);
-            File.AppendAllText(_path, line + "\n");
         }
     }
 }

@@ -45,6 +45,14 @@ public sealed class ExactSum
         if (delta.Length != _acc.Length) throw new ArgumentException($"update length {delta.Length} ≠ {_acc.Length}");
         if (weight <= 0) throw new ArgumentException($"a weight of {weight} samples");
         if (Problem(delta, weight) is { } problem) throw new ArgumentException(problem);
+        AddValidated(delta, weight);
+    }
+
+    /// <summary>Adds an update the caller has already checked with <see cref="Problem"/> (a streaming server, whose
+    /// <c>RoundState.OnUpdate(summable: true)</c> did): the same sum without a second pass over the vector.</summary>
+    public void AddValidated(ParameterVector delta, int weight)
+    {
+        if (delta.Length != _acc.Length) throw new ArgumentException($"update length {delta.Length} ≠ {_acc.Length}");
         // fewer than 2^14 terms of at most 2^48 cannot overflow the 64 integer bits; beyond, every add is checked
         if (_terms < 1 << 14) AddUnchecked(delta.Values, weight);
         else AddChecked(delta.Values, weight);

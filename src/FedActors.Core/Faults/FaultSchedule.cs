@@ -151,12 +151,14 @@ public sealed record FaultCounts(int Dropped = 0, int Crashed = 0, int LostMessa
 
     /// <summary>Counts the plan's effects on the selected clients. A client hit twice counts once, by what happened first
     /// (a lost task before a crash before a drop before a lost update).</summary>
-    public static FaultCounts Of(RoundFaults plan, IEnumerable<int> selected)
+    public static FaultCounts Of(RoundFaults plan, IEnumerable<int> selected) => Of(plan, selected.Select(plan.Client));
+
+    /// <param name="faults">The selected clients' parts of the plan.</param>
+    public static FaultCounts Of(RoundFaults plan, IEnumerable<ClientFault> faults)
     {
         int dropped = 0, crashed = 0, lost = 0, straggled = 0;
-        foreach (var id in selected)
+        foreach (var f in faults)
         {
-            var f = plan.Client(id);
             if (f.LoseTask) { lost++; continue; }
             if (f.StraggleSeconds > 0) straggled++;
             if (f.Crash) crashed++;

@@ -133,8 +133,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _streaming = experiment.Settings.CreateRule() is IStreamingRule { Streams: true } s ? s : null;
         _plan = _faults.For(0);
         Receive<RegisterWorker>(HandleRegisterWorker);
-        Receive<InjectFault>(HandleInjectFault);
-        Receive<GetRunStatus>(_ => Sender.Tell(Status()));
+        ReceiveControl();
         Receive<Terminated>(t => _workers.Remove(t.ActorRef));
         Receive<StartRun>(HandleStartRun);
         Receive<Akka.Cluster.Sharding.ClusterShardingStats>(HandleShardingStats);
@@ -409,13 +408,13 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         var selected = ClientSampler.Sample(s.Seed, round, s.Clients.Count, _plan.PerRound ?? s.Clients.SampledPerRound);
         _round = RoundState.Start(round, selected);
         _sum = _streaming is null ? null : new ExactSum(_global.Length);
-        _faultCounts = FaultCounts.Of(_plan, selected);
+        var faults = selected.Select(_plan.Client).ToArray(); // each client's part of the plan, computed once
+        _faultCounts = FaultCounts.Of(_plan, faults);
         _problem = null;
         _phase = "training";
         _roundClock.Restart();
         SlowNodes();
         Broadcast(new GlobalModel(round, _global, _extra));
-        var faults = selected.Select(_plan.Client).ToArray();
         _adversaryEngaged = selected.Select((id, i) => _experiment.Collusion.CollusionNeeded(id, round, faults[i].Attack)).Any(x => x);
         if (_adversaryEngaged)
             _adversary.Tell(new AdversaryRoundStarted(round, selected, _global, faults.Any(f => f != ClientFault.None) ? faults : null));
@@ -571,7 +570,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         var update = new ClientUpdate(m.ClientId, m.Delta, m.NumSamples, m.TrainLoss);
         bool pending = _round.IsPending(m.ClientId);
         _round = _round.OnUpdate(update, _global.Length, m.SimSeconds, m.ComputeMs, summable: _sum is not null, keepVector: _sum is null);
-        if (pending && _sum is not null && _round.Updates.ContainsKey(m.ClientId)) _sum.Add(m.Delta, m.NumSamples); // then the update is dropped
+        if (pending && _sum is not null && _round.Updates.ContainsKey(m.ClientId)) _sum.AddValidated(m.Delta, m.NumSamples); // OnUpdate checked it; then the update is dropped
         if (_window.Release(m.ClientId)) SendTraining();
         if (_round.Dropped.TryGetValue(m.ClientId, out var r) && r == DropReason.Rejected)
             _events.UpdateRejected(m.Round, m.ClientId, RoundState.Problem(update, _global.Length, summable: _sum is not null) ?? "");
