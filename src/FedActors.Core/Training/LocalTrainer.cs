@@ -45,7 +45,7 @@ public static class LocalTrainer
             lossSum += loss.item<float>();
             steps++;
         }
-        var delta = ParameterVector.From(model).Subtract(global);
+        var delta = ParameterVector.DeltaFrom(model, global);
         return new TrainOutcome(delta, indices.Count, steps > 0 ? lossSum / steps : double.NaN, steps);
     }
 }

@@ -45,6 +45,28 @@ public class ExactSumTests(ITestOutputHelper output)
         Assert.Contains(Enumerable.Range(0, 500), i => Forward(i) != Backward(i));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(37)] // not a multiple of any SIMD width: the scalar tail is used too
+    [InlineData(1000)]
+    public void The_SIMD_sum_should_hold_the_same_integers_as_a_scalar_128_bit_sum(int length)
+    {
+        // arrange: values of both signs over many magnitudes, so lower words wrap and carry often
+        var updates = Updates(60, length, 4);
+        var reference = new Int128[length];
+        foreach (var u in updates)
+            for (int i = 0; i < length; i++) reference[i] += ExactSum.Fixed((double)u.Delta.Values[i] * u.NumSamples);
+
+        // act
+        var sum = new ExactSum(length);
+        foreach (var u in updates) sum.Add(u.Delta, u.NumSamples);
+
+        // assert: the mean of the reference integers, computed the same way, bit for bit
+        double total = updates.Sum(u => (double)u.NumSamples);
+        var expected = reference.Select(x => (float)(((double)(long)(x >> 64) + (double)(ulong)x * (1.0 / 18446744073709551616.0)) / total)).ToArray();
+        Assert.Equal(expected, sum.Mean().Values);
+    }
+
     [Fact]
     public void The_mean_should_be_the_weighted_mean_to_float_precision()
     {
