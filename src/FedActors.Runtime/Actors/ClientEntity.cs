@@ -32,8 +32,12 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
     /// starts it again from the state store.</summary>
     public sealed class InjectedCrash(int clientId, int round) : Exception($"client {clientId} crashed in round {round} (injected fault)");
 
-    /// <summary>The personal task on the worker: which work, for which request.</summary>
-    private sealed record InFlight(PersonalWork Work, int RequestRound, IActorRef ReplyTo);
+    /// <summary>The personal task on the worker: which work, for which request; <paramref name="Saving"/> once its result is
+    /// being written to the store.</summary>
+    private sealed record InFlight(PersonalWork Work, int RequestRound, IActorRef ReplyTo, bool Saving = false);
+
+    /// <summary>The store has written the state <paramref name="Done"/> produced (or failed to, with <paramref name="Error"/>).</summary>
+    private sealed record PersonalSaved(PersonalTaskDone Done, string? Error = null);
 
     private readonly int _clientId;
     private readonly Experiment _experiment;
@@ -70,6 +74,7 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
         Receive<EvaluateClient>(m => { if (!Redelivered(m)) { Touch(); StartPersonal(PersonalWork.Evaluate, m.Round + 1, m.Round, m.ReplyTo); } });
         Receive<PassivateIfIdle>(_ => PassivateIfIdle());
         Receive<PersonalTaskDone>(HandlePersonalDone);
+        Receive<PersonalSaved>(HandlePersonalSaved);
         Receive<ReceiveTimeout>(_ => PassivateIfIdle());
         if (passivateAfter is { } idle) Context.SetReceiveTimeout(idle);
     }
@@ -149,12 +154,25 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
 
     private void HandlePersonalDone(PersonalTaskDone m)
     {
-        if (_inFlight is not { } f || f.Work != m.Work) return;
-        _inFlight = null;
-        // versioned by the run's round the work belongs to (an evaluation of round r is round r's), saved before any
-        // reply, so a checkpoint of round r never misses a client's state of round r
+        if (_inFlight is not { } f || f.Work != m.Work || f.Saving) return;
+        // versioned by the run's round the work belongs to (an evaluation of round r is round r's), and written before any
+        // reply, so a checkpoint of round r never misses a client's state of round r; the entity stays busy meanwhile
         _state = _state with { Personal = m.State, Version = f.RequestRound };
-        _store.Save(_state);
+        _inFlight = f with { Saving = true };
+        _store.SaveDurably(_state).PipeTo(Self, success: () => new PersonalSaved(m), failure: e => new PersonalSaved(m, e.GetBaseException().Message));
+    }
+
+    private void HandlePersonalSaved(PersonalSaved saved)
+    {
+        if (_inFlight is not { Saving: true } f) return;
+        var m = saved.Done;
+        if (saved.Error is { } error)
+        {
+            _log.Error("Client {ClientId} could not save its state of round {Round}: {Error}", _clientId, f.RequestRound, error);
+            HandleTrainFailed(new TrainFailed(_clientId, f.RequestRound, $"its state could not be saved: {error}"));
+            return;
+        }
+        _inFlight = null;
         switch (m.Work)
         {
             case PersonalWork.Prepare:

@@ -19,8 +19,23 @@ public interface IClientStateStore
     /// <summary>The client's newest version.</summary>
     ClientState? Load(int clientId);
 
-    /// <summary>Keeps this version (replacing one of the same <see cref="ClientState.Version"/>).</summary>
+    /// <summary>Keeps this version (replacing one of the same <see cref="ClientState.Version"/>). A batching store may
+    /// write it later; <see cref="Load"/> sees it at once either way.</summary>
     void Save(ClientState state);
+
+    /// <summary>Keeps this version; the task completes once it is written where the store keeps it (for a database, committed),
+    /// so what is said after it (a reply that lets the coordinator commit the round) can rely on it.</summary>
+    Task SaveDurably(ClientState state)
+    {
+        Save(state);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Keeps these versions together (a database store: in one transaction).</summary>
+    void SaveAll(IReadOnlyCollection<ClientState> states)
+    {
+        foreach (var s in states) Save(s);
+    }
 }
 
 /// <summary>The run's per-round checkpoints, next to the client states they go with.</summary>

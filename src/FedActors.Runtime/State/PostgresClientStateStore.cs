@@ -81,15 +81,34 @@ public sealed class PostgresClientStateStore : IClientStateStore, ICheckpointSto
         return new ClientState(clientId, r.GetInt32(0), r.GetInt32(1), personal, r.GetInt32(3));
     }
 
-    public void Save(ClientState state) =>
-        Execute("""
-            INSERT INTO fedactors_client_states (run, client_id, version, rounds_trained, last_round, personal)
-            VALUES (@run, @id, @version, @trained, @last, @personal)
-            ON CONFLICT (run, client_id, version) DO UPDATE SET rounds_trained = excluded.rounds_trained,
-                last_round = excluded.last_round, personal = excluded.personal
-            """,
-            ("run", _run), ("id", state.ClientId), ("version", state.Version), ("trained", state.RoundsTrained), ("last", state.LastRound),
-            ("personal", state.Personal is null ? DBNull.Value : state.Personal.ToBytes()));
+    public void Save(ClientState state) => SaveAll([state]);
+
+    /// <summary>One transaction, the rows sent as one batch (one round trip).</summary>
+    public void SaveAll(IReadOnlyCollection<ClientState> states)
+    {
+        if (states.Count == 0) return;
+        using var c = _db.OpenConnection();
+        using var tx = c.BeginTransaction();
+        using var batch = new NpgsqlBatch(c, tx);
+        foreach (var state in states)
+        {
+            var cmd = new NpgsqlBatchCommand("""
+                INSERT INTO fedactors_client_states (run, client_id, version, rounds_trained, last_round, personal)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (run, client_id, version) DO UPDATE SET rounds_trained = excluded.rounds_trained,
+                    last_round = excluded.last_round, personal = excluded.personal
+                """);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = _run });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = state.ClientId });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = state.Version });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = state.RoundsTrained });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = state.LastRound });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = state.Personal is null ? DBNull.Value : state.Personal.ToBytes(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bytea });
+            batch.BatchCommands.Add(cmd);
+        }
+        batch.ExecuteNonQuery();
+        tx.Commit();
+    }
 
     public void Commit(RunCheckpoint checkpoint, int keepEvery = 0)
     {

@@ -75,7 +75,7 @@ public static class StateStores
                         throw new ConfigurationError("fedactors.name", $"\"{c.GetString("fedactors.name")}\"",
                             "an experiment this database does not hold yet",
                             $"it holds a run of this very experiment, committed up to round {other.Round}: resume it with --resume <its folder>, or give the new run another fedactors.name");
-                    var ready = store;
+                    var ready = new GroupCommitStateStore(store);
                     store = null;
                     return ready;
                 }
@@ -97,7 +97,7 @@ public static class StateStores
                         throw new ConfigurationError("fedactors.state.path", $"\"{path}\"", "a state file no run holds yet",
                             sqlite.Last() is { } held ? $"it holds a run committed up to round {held.Round}: resume it with --resume <its folder>, or choose another state.path"
                                 : "it holds another run's client states: choose another state.path");
-                    return sqlite;
+                    return new GroupCommitStateStore(sqlite);
                 }
                 catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or InvalidDataException)
                 {

@@ -10,17 +10,19 @@ namespace FedActors.Runtime.Tests.State;
 /// <summary>Per-round checkpoints and round-versioned client state, in every store (PostgreSQL: a real throwaway server).</summary>
 public class CheckpointStoreSpecs(PostgresServer postgres) : IClassFixture<PostgresServer>
 {
-    public static TheoryData<string> Stores => new() { "sqlite", "memory", "postgres" };
+    /// <summary>Each database store also behind the group commit that runs use (<see cref="GroupCommitStateStore"/>).</summary>
+    public static TheoryData<string> Stores => new() { "sqlite", "memory", "postgres", "grouped-sqlite", "grouped-postgres" };
 
     /// <param name="path">The SQLite file, or the PostgreSQL run key, to open again.</param>
     private (IClientStateStore Clients, ICheckpointStore Checkpoints) Open(string kind, string? path = null)
     {
-        IClientStateStore store = kind switch
+        IClientStateStore store = kind.Replace("grouped-", "", StringComparison.Ordinal) switch
         {
             "sqlite" => new SqliteClientStateStore(path ?? Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.db")),
             "postgres" => new PostgresClientStateStore(postgres.ConnectionString, path ?? Guid.NewGuid().ToString("N")),
             _ => new InMemoryClientStateStore(),
         };
+        if (kind.StartsWith("grouped-", StringComparison.Ordinal)) store = new GroupCommitStateStore(store);
         return (store, (ICheckpointStore)store);
     }
 
