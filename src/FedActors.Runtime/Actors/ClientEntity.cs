@@ -24,7 +24,7 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
     /// <param name="residency">The node's <see cref="ResidencyGuard"/> (null: no cap on resident entities).</param>
     public static Props Props(int clientId, Experiment experiment, IActorRef worker, IClientStateStore store, IActorRef adversary,
         TimeSpan? passivateAfter = null, IActorRef? region = null, IActorRef? residency = null) =>
-        Akka.Actor.Props.Create(() => new ClientEntity(clientId, experiment, worker, store, adversary, passivateAfter, region, residency));
+        ActorFactory<ClientEntity>.Props(() => new ClientEntity(clientId, experiment, worker, store, adversary, passivateAfter, region, residency));
 
     private sealed record Pending(int Round, IActorRef ReplyTo, double SimSeconds, ClientFault Fault, TrainDone? Honest = null);
 
