@@ -41,9 +41,24 @@ public sealed class ExactSum
     {
         if (weight > MaxWeight) return $"its {weight} samples exceed {MaxWeight}";
         double limit = MaxTerm / Math.Max(weight, 1);
+        if (Vector.IsHardwareAccelerated && AllBelow(delta.Values, limit)) return null;
         foreach (var v in delta.Values)
             if (Math.Abs(v) >= limit) return $"a value of {v:G4} is beyond what a sum of updates can hold (|n·Δ| < 2^48)";
         return null;
+    }
+
+    /// <summary>Whether every |v| &lt; <paramref name="limit"/>, compared in double as the scalar check does (false for NaN).</summary>
+    private static bool AllBelow(ReadOnlySpan<float> values, double limit)
+    {
+        var l = new Vector<double>(limit);
+        int i = 0;
+        for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
+        {
+            Vector.Widen(new Vector<float>(values[i..]), out var low, out var high);
+            if (!Vector.LessThanAll(Vector.Abs(low), l) || !Vector.LessThanAll(Vector.Abs(high), l)) return false;
+        }
+        for (; i < values.Length; i++) if (!(Math.Abs(values[i]) < limit)) return false;
+        return true;
     }
 
     /// <summary>Adds <paramref name="weight"/>·<paramref name="delta"/>.</summary>

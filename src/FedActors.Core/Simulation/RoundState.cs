@@ -44,15 +44,15 @@ public sealed record RoundState(
     /// <summary>What is wrong with an update (null: nothing): the check that failed, in words.</summary>
     public static string? Problem(ClientUpdate update, int expectedLength, bool summable = false)
     {
-        if (summable && update.Delta.Length == expectedLength && update.NumSamples > 0 && update.Delta.IsFinite()
-            && ExactSum.Problem(update.Delta, update.NumSamples) is { } tooLarge)
-            return tooLarge;
         if (update.Delta.Length != expectedLength) return $"{update.Delta.Length} values where the model has {expectedLength}";
-        int bad = 0;
-        foreach (var v in update.Delta.Values) if (!float.IsFinite(v)) bad++;
-        if (bad > 0) return $"{bad} of its {update.Delta.Length} values are NaN or infinite";
+        if (!update.Delta.IsFinite())
+        {
+            int bad = 0;
+            foreach (var v in update.Delta.Values) if (!float.IsFinite(v)) bad++;
+            return $"{bad} of its {update.Delta.Length} values are NaN or infinite";
+        }
         if (update.NumSamples <= 0) return $"it claims {update.NumSamples} training samples";
-        return null;
+        return summable ? ExactSum.Problem(update.Delta, update.NumSamples) : null;
     }
 
     public RoundState OnDropped(int clientId, DropReason reason, double simSeconds) =>

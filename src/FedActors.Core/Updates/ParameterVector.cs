@@ -45,7 +45,15 @@ public sealed record ParameterVector(float[] Values)
     /// <summary>True when every value is finite (no NaN, no ±∞).</summary>
     public bool IsFinite()
     {
-        foreach (var v in Values) if (!float.IsFinite(v)) return false;
+        // v − v is 0 for every finite v and NaN for NaN and ±∞
+        int i = 0;
+        var values = Values.AsSpan();
+        for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
+        {
+            var v = new Vector<float>(values[i..]);
+            if (!Vector.EqualsAll(v - v, Vector<float>.Zero)) return false;
+        }
+        for (; i < values.Length; i++) if (!float.IsFinite(values[i])) return false;
         return true;
     }
 
