@@ -16,7 +16,7 @@ public static class PersonalisationRegistry
         {
             ["dbe"] = o => new FedDbeMethod(new FedDbeOptions(o.Double("momentum", 0, 1), o.Double("kappa", 0))),
             ["fedala"] = o => new FedAlaMethod(new FedAlaOptions(o.Double("eta", 0), o.Int("sample-percent", 0, 100), o.Int("adapted-tensors", 0),
-                o.Double("threshold", 0), o.Int("num-pre-loss", 1), MaxPasses: o.Int("max-passes", 1))),
+                o.Double("threshold", 0), o.Int("num-pre-loss", 1), MaxPasses: o.Int("max-passes", 1), KeepWholeModel: o.OneOf("keep", "adapted", "whole") == "whole")),
             ["fedcp"] = o => new FedCpMethod(new FedCpOptions(o.Double("lambda", 0), o.Double("tau", 1e-6), o.Double("head-mix", 0, 1), o.Bool("noisy-evaluation"))),
             ["gpfl"] = o => new GpflMethod(new GpflOptions(o.Double("lambda", 0), o.Double("mu", 0))),
             ["local"] = _ => new LocalMethod(),

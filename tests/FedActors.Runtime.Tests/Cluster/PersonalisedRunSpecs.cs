@@ -68,6 +68,29 @@ public class PersonalisedRunSpecs(ITestOutputHelper output)
         Assert.Equal(uncapped.Rounds.Select(Untimed), capped.Rounds.Select(Untimed));
     }
 
+    [Fact]
+    public async Task FedALA_keeping_only_its_adapted_tensors_should_give_the_same_run_as_keeping_the_whole_model()
+    {
+        // arrange: every client evaluated every round (each takes in every version, the skip test runs each time), clients
+        // trained in some rounds only, entities passivating whenever idle (so the state really comes back from the store)
+        var adapted = TestExperiments.Synthetic(rounds: 5, clients: 12, perRound: 5).WithPersonalisation("fedala");
+        var whole = TestExperiments.Synthetic(rounds: 5, clients: 12, perRound: 5)
+            .WithPersonalisation("fedala", overrides: new Dictionary<string, object> { ["keep"] = "whole" });
+        var adaptedStore = new InMemoryClientStateStore();
+        var wholeStore = new InMemoryClientStateStore();
+
+        // act
+        var a = await Run(adapted, adaptedStore, "fedactors.state.passivate-idle-after = 20ms");
+        var w = await Run(whole, wholeStore, "fedactors.state.passivate-idle-after = 20ms");
+
+        // assert: the same rounds, bit for bit, from a fraction of the personal state
+        Assert.Equal(w.Rounds.Select(Untimed), a.Rounds.Select(Untimed));
+        Assert.All(a.Rounds, r => Assert.Equal(12, r.EvaluatedClients));
+        long Floats(InMemoryClientStateStore store) => store.StatesAt(5).Sum(s => s.Personal!.Parts.Values.Sum(v => (long)v.Length));
+        output.WriteLine($"personal state: adapted {Floats(adaptedStore)} floats, whole {Floats(wholeStore)}");
+        Assert.True(Floats(adaptedStore) * 5 < Floats(wholeStore), $"adapted keeps {Floats(adaptedStore)} floats, whole {Floats(wholeStore)}");
+    }
+
     private static readonly Lazy<Task<RunResult>> FedAvg = new(() => Run(Settings));
 
     [Theory]
