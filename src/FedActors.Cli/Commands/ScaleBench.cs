@@ -23,9 +23,10 @@ public static class ScaleBench
     public const string DefaultConfig = "hocon/experiments/bench-scale.conf";
 
     private sealed record Row(int Clients, int PerRound, string Method, int Rounds, double MedianRoundS, double UpdatesPerS, double PeakRssMb,
-        double StoreMb, double OutsideTraining, double BareRoundS)
+        double StoreMb, double OutsideTraining, double BareRoundS, double ClientEvalS, double PooledEvalS)
     {
         public double Ratio => MedianRoundS / BareRoundS;
+        public double EvalRatio => ClientEvalS / PooledEvalS;
     }
 
     public static async Task<int> RunAsync(string configPath, IReadOnlyList<string> overrides, string sizes, int? perRound, string? method, string outRoot,
@@ -74,22 +75,26 @@ public static class ScaleBench
             try { Directory.Delete(scratch, true); } catch (IOException) { }
         }
 
-        var table = new Table().AddColumns("clients", "per round", "median round s", "updates/s", "peak RSS MB", "store MB", "outside training", "bare round s", "÷ bare");
+        var table = new Table().AddColumns("clients", "per round", "median round s", "updates/s", "peak RSS MB", "store MB", "outside training", "bare round s", "÷ bare",
+            "per-client eval s", "pooled eval s", "÷ pooled");
         foreach (var r in rows)
             table.AddRow(Inv($"{r.Clients}"), Inv($"{r.PerRound}"), Inv($"{r.MedianRoundS:0.000}"), Inv($"{r.UpdatesPerS:0}"), Inv($"{r.PeakRssMb:0}"),
-                Inv($"{r.StoreMb:0.0}"), Inv($"{r.OutsideTraining:P0}"), Inv($"{r.BareRoundS:0.000}"), Inv($"{r.Ratio:0.00}"));
+                Inv($"{r.StoreMb:0.0}"), Inv($"{r.OutsideTraining:P0}"), Inv($"{r.BareRoundS:0.000}"), Inv($"{r.Ratio:0.00}"),
+                Inv($"{r.ClientEvalS:0.000}"), Inv($"{r.PooledEvalS:0.000}"), Inv($"{r.EvalRatio:0.00}"));
         AnsiConsole.Write(table);
-        var csv = new StringBuilder("clients,per_round,method,rounds,median_round_s,updates_per_s,peak_rss_mb,store_mb,outside_training,bare_round_s,ratio\n");
+        var csv = new StringBuilder("clients,per_round,method,rounds,median_round_s,updates_per_s,peak_rss_mb,store_mb,outside_training,bare_round_s,ratio,client_eval_s,pooled_eval_s,eval_ratio\n");
         foreach (var r in rows)
-            csv.AppendLine(Inv($"{r.Clients},{r.PerRound},{r.Method},{r.Rounds},{r.MedianRoundS:0.000},{r.UpdatesPerS:0.0},{r.PeakRssMb:0},{r.StoreMb:0.0},{r.OutsideTraining:0.000},{r.BareRoundS:0.000},{r.Ratio:0.000}"));
+            csv.AppendLine(Inv($"{r.Clients},{r.PerRound},{r.Method},{r.Rounds},{r.MedianRoundS:0.000},{r.UpdatesPerS:0.0},{r.PeakRssMb:0},{r.StoreMb:0.0},{r.OutsideTraining:0.000},{r.BareRoundS:0.000},{r.Ratio:0.000},{r.ClientEvalS:0.000},{r.PooledEvalS:0.000},{r.EvalRatio:0.000}"));
         await File.WriteAllTextAsync(Path.Combine(dir, "scale.csv"), csv.ToString(), CancellationToken.None);
         var md = new StringBuilder(Inv($"# bench scale\n\n{Environment.ProcessorCount} cores, {DateTime.UtcNow:u}, config {configPath}\n\n"));
-        md.AppendLine("| clients | per round | method | median round s | updates/s | peak RSS MB | store MB | outside training | bare round s | ÷ bare |")
-            .AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        md.AppendLine("| clients | per round | method | median round s | updates/s | peak RSS MB | store MB | outside training | bare round s | ÷ bare | per-client eval s | pooled eval s | ÷ pooled |")
+            .AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)
-            md.AppendLine(Inv($"| {r.Clients} | {r.PerRound} | {r.Method} | {r.MedianRoundS:0.000} | {r.UpdatesPerS:0} | {r.PeakRssMb:0} | {r.StoreMb:0.0} | {r.OutsideTraining:P0} | {r.BareRoundS:0.000} | {r.Ratio:0.00} |"));
+            md.AppendLine(Inv($"| {r.Clients} | {r.PerRound} | {r.Method} | {r.MedianRoundS:0.000} | {r.UpdatesPerS:0} | {r.PeakRssMb:0} | {r.StoreMb:0.0} | {r.OutsideTraining:P0} | {r.BareRoundS:0.000} | {r.Ratio:0.00} | {r.ClientEvalS:0.000} | {r.PooledEvalS:0.000} | {r.EvalRatio:0.00} |"));
         md.AppendLine().AppendLine("Round 1 (warm-up) left out of round times. Outside training: 1 − (client training time ÷ workers) ÷ round time. " +
-            "Bare: the Core loop doing the same clients' work in the bench's own process, same threads.");
+            "Bare: the Core loop doing the same clients' work in the bench's own process, same threads. Per-client eval: the global model " +
+            "on every client's test split with each client's accuracy (the `clients` protocol); pooled: the same samples as one test set; " +
+            "medians of 3, in the bench's process.");
         await File.WriteAllTextAsync(Path.Combine(dir, "scale.md"), md.ToString(), CancellationToken.None);
         AnsiConsole.MarkupLineInterpolated($"written to [bold]{dir}[/]");
         return ExitCodes.Ok;
@@ -130,10 +135,32 @@ public static class ScaleBench
         using var pool = new TorchWorkerPool(device.EffectiveWorkers, device.ThreadsPerWorker, experiment.CreateModel);
         var bare = loaded.Settings.PersonalisationOrNone.Enabled ? [] : new PlainSimulation(experiment, pool).Run().ToList();
         var bareTimed = bare.Count > 1 ? bare.Skip(1).ToList() : bare;
+        var (clientEval, pooledEval) = MeasureEvaluation(configPath, sets, pool);
         double median = Median(timed.Select(r => r.Ms / 1000));
         double outside = 1 - timed.Sum(r => r.Compute / device.EffectiveWorkers) / timed.Sum(r => r.Ms);
         return new Row(loaded.Settings.Clients.Count, loaded.Settings.Clients.SampledPerRound, loaded.Settings.PersonalisationOrNone.Method, rounds.Count,
-            median, timed.Sum(r => r.Responded) / timed.Sum(r => r.Ms / 1000), peakKb / 1024.0, store, Math.Max(0, outside), Median(bareTimed.Select(r => r.RoundMs / 1000.0)));
+            median, timed.Sum(r => r.Responded) / timed.Sum(r => r.Ms / 1000), peakKb / 1024.0, store, Math.Max(0, outside), Median(bareTimed.Select(r => r.RoundMs / 1000.0)),
+            clientEval, pooledEval);
+    }
+
+    /// <summary>Seconds to evaluate the initial global model on every client's test split with per-client results (the
+    /// <c>clients</c> protocol), and on the same samples as one pooled test set: medians of 3, on the pool's threads.</summary>
+    private static (double ClientS, double PooledS) MeasureEvaluation(string configPath, string[] sets, TorchWorkerPool pool)
+    {
+        var loaded = ExperimentLoader.Load(configPath, [.. sets, "fedactors.data.evaluation=clients"]);
+        using var experiment = loaded.Experiment;
+        var weights = experiment.InitialWeights();
+        var perClient = experiment.EvaluationChunks().ToArray();
+        var pooled = Enumerable.Range(0, (experiment.TestIndices.Length + 1999) / 2000)
+            .Select(i => new EvaluationChunk([-1], [new ArraySegment<int>(experiment.TestIndices, i * 2000, Math.Min(2000, experiment.TestIndices.Length - i * 2000))]))
+            .ToArray();
+        double Time(EvaluationChunk[] chunks) => Median(Enumerable.Range(0, 3).Select(_ =>
+        {
+            var clock = Stopwatch.StartNew();
+            Task.WaitAll([.. chunks.Select(c => pool.Run(slot => experiment.EvaluateChunk(slot, weights, c)))]);
+            return clock.Elapsed.TotalSeconds;
+        }));
+        return (Time(perClient), Time(pooled));
     }
 
     private static double Median(IEnumerable<double> xs)

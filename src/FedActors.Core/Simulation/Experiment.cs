@@ -144,26 +144,44 @@ public sealed class Experiment : IDisposable
             SeedStream.Rng(Seed, round, clientId, Purpose.Shuffle), poison, SeedStream.Rng(Seed, round, clientId, Purpose.Poison));
     }
 
-    /// <summary>Evaluates one chunk of the test set: accuracy and loss, plus the backdoor's success when the attack has one.</summary>
-    public EvalOutcome EvaluateChunk(WorkerSlot slot, ParameterVector weights, IReadOnlyList<int> chunk)
+    /// <summary>Evaluates one chunk of the test set: accuracy and loss per part (each client's, or the held-out chunk's), plus
+    /// the backdoor's success over the whole chunk when the attack has one (credited to its first part: only sums use it).</summary>
+    public EvalOutcome[] EvaluateChunk(WorkerSlot slot, ParameterVector weights, EvaluationChunk chunk)
     {
-        var clean = Evaluator.Evaluate(slot.Model, weights, Data, chunk);
-        return Collusion.Attack?.Data is IBackdoor backdoor ? clean.Plus(Evaluator.Backdoor(slot.Model, Data, chunk, backdoor)) : clean;
+        var outcomes = chunk.Clients[0] < 0
+            ? [Evaluator.Evaluate(slot.Model, weights, Data, chunk.Samples[0])]
+            : Evaluator.EvaluateGroups(slot.Model, weights, Data, chunk.Samples);
+        if (Collusion.Attack?.Data is IBackdoor backdoor)
+            outcomes[0] = outcomes[0].Plus(Evaluator.Backdoor(slot.Model, Data, [.. chunk.Samples.SelectMany(s => s)], backdoor));
+        return outcomes;
     }
 
     /// <summary>The test set in pieces evaluated as separate tasks, fixed by the experiment alone, so the summed result
-    /// does not depend on how many workers there are: one piece per client for the <c>clients</c> protocol (so the
-    /// round also has each client's accuracy), chunks of <paramref name="chunk"/> samples of the held-out set.</summary>
+    /// does not depend on how many workers there are: consecutive clients' test splits up to about <paramref name="chunk"/>
+    /// samples a piece for the <c>clients</c> protocol (evaluated in shared batches, and the round also has each client's
+    /// accuracy), chunks of <paramref name="chunk"/> samples of the held-out set.</summary>
     public IEnumerable<EvaluationChunk> EvaluationChunks(int chunk = 2000)
     {
         if (Settings.Data.Evaluation == "clients" && TestIndices.Length == Partition.Clients.Sum(c => c.Test.Length))
         {
+            var clients = new List<int>();
+            var parts = new List<IReadOnlyList<int>>();
+            int samples = 0;
             for (int id = 0; id < Partition.NumClients; id++)
-                if (Partition.Clients[id].Test.Length > 0) yield return new EvaluationChunk(id, Partition.Clients[id].Test);
+            {
+                if (Partition.Clients[id].Test.Length == 0) continue;
+                clients.Add(id);
+                parts.Add(Partition.Clients[id].Test);
+                samples += Partition.Clients[id].Test.Length;
+                if (samples < chunk) continue;
+                yield return new EvaluationChunk([.. clients], [.. parts]);
+                (clients, parts, samples) = ([], [], 0);
+            }
+            if (clients.Count > 0) yield return new EvaluationChunk([.. clients], [.. parts]);
             yield break;
         }
         for (int start = 0; start < TestIndices.Length; start += chunk)
-            yield return new EvaluationChunk(-1, new ArraySegment<int>(TestIndices, start, Math.Min(chunk, TestIndices.Length - start)));
+            yield return new EvaluationChunk([-1], [new ArraySegment<int>(TestIndices, start, Math.Min(chunk, TestIndices.Length - start))]);
     }
 
     public void Dispose()
@@ -172,15 +190,16 @@ public sealed class Experiment : IDisposable
     }
 }
 
-/// <summary>A piece of the global model's test set: one client's test split (<see cref="Client"/> ≥ 0) or a chunk of the
-/// held-out set (−1).</summary>
-public sealed record EvaluationChunk(int Client, IReadOnlyList<int> Samples)
+/// <summary>A piece of the global model's test set: consecutive clients' test splits (<see cref="Clients"/> ≥ 0, one
+/// sample list each) or one chunk of the held-out set (<see cref="Clients"/> = [−1]).</summary>
+public sealed record EvaluationChunk(int[] Clients, IReadOnlyList<int>[] Samples)
 {
-    /// <summary>Sums the pieces' outcomes in order; with one piece per client also their spread.</summary>
-    public static (EvalOutcome Total, ClientEvaluation? Clients) Combine(IReadOnlyList<EvaluationChunk> chunks, IReadOnlyList<EvalOutcome> outcomes)
+    /// <summary>Sums the pieces' outcomes in order; with per-client pieces also their spread.</summary>
+    public static (EvalOutcome Total, ClientEvaluation? Clients) Combine(IReadOnlyList<EvaluationChunk> chunks, IReadOnlyList<EvalOutcome[]> outcomes)
     {
-        var total = outcomes.Aggregate(EvalOutcome.Empty, (acc, o) => acc.Plus(o));
-        if (chunks.Count == 0 || chunks.Any(c => c.Client < 0)) return (total, null);
-        return (total, ClientEvaluation.Of(chunks.Select((c, i) => (c.Client, outcomes[i])).ToDictionary(p => p.Client, p => p.Item2)));
+        var all = outcomes.SelectMany(o => o).ToArray();
+        var total = all.Aggregate(EvalOutcome.Empty, (acc, o) => acc.Plus(o));
+        if (chunks.Count == 0 || chunks.Any(c => c.Clients[0] < 0)) return (total, null);
+        return (total, ClientEvaluation.Of(chunks.SelectMany(c => c.Clients).Zip(all).ToDictionary(p => p.First, p => p.Second)));
     }
 }

@@ -86,7 +86,7 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
     public (EvalOutcome Total, ClientEvaluation? Clients) EvaluateWithClients(ParameterVector weights)
     {
         var chunks = experiment.EvaluationChunks().ToArray();
-        var tasks = chunks.Select(chunk => pool.Run(slot => experiment.EvaluateChunk(slot, weights, chunk.Samples))).ToArray();
+        var tasks = chunks.Select(chunk => pool.Run(slot => experiment.EvaluateChunk(slot, weights, chunk))).ToArray();
         return EvaluationChunk.Combine(chunks, tasks.Select(t => t.GetAwaiter().GetResult()).ToArray());
     }
 }

@@ -206,7 +206,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     {
         var experiment = _experiment;
         var chunks = experiment.EvaluationChunks().ToArray();
-        var parts = chunks.Select(chunk => _pool.Run(slot => experiment.EvaluateChunk(slot, m.Weights, chunk.Samples))).ToArray();
+        var parts = chunks.Select(chunk => _pool.Run(slot => experiment.EvaluateChunk(slot, m.Weights, chunk))).ToArray();
         _log.Debug("Evaluating round {Round} in {Chunks} chunks", m.Round, parts.Length);
         // awaited, not continued "only on success": a chunk that throws reaches the coordinator with its own message
         // (a cancelled continuation would say only "A task was canceled")

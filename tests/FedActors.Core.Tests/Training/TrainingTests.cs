@@ -13,6 +13,26 @@ namespace FedActors.Core.Tests.Training;
 public class TrainingTests
 {
     [Fact]
+    public async Task Clients_evaluated_in_shared_batches_should_get_what_each_gets_alone()
+    {
+        // arrange: 30 clients' test splits of unequal sizes, a partly trained model (so predictions vary)
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(clients: 30, samples: 3000));
+        using var pool = new TorchWorkerPool(1, 1, e.CreateModel);
+        var global = e.InitialWeights();
+        var weights = global.Add((await pool.Run(s => e.Train(s, global, 0, 1))).Delta);
+        var groups = e.Partition.Clients.Select(c => (IReadOnlyList<int>)c.Test).ToArray();
+
+        // act: one call, batches of 64 samples that cut across clients
+        var grouped = await pool.Run(s => Evaluator.EvaluateGroups(s.Model, weights, e.Data, groups, batchSize: 64));
+        var alone = await pool.Run(s => groups.Select(g => Evaluator.Evaluate(s.Model, weights, e.Data, g)).ToArray());
+
+        // assert: the same hits and counts per client, losses equal to float precision
+        Assert.Equal(alone.Select(o => (o.Correct, o.Count)), grouped.Select(o => (o.Correct, o.Count)));
+        Assert.All(alone.Zip(grouped), p => Assert.Equal(p.First.LossSum, p.Second.LossSum, Math.Max(1e-5 * p.First.LossSum, 1e-6)));
+        Assert.Contains(alone, o => o.Correct > 0 && o.Correct < o.Count);
+    }
+
+    [Fact]
     public async Task Local_training_should_lower_the_loss_and_return_the_delta_from_the_global_model()
     {
         using var e = TestExperiments.Load(TestExperiments.Synthetic(clients: 4, samples: 800));
