@@ -34,9 +34,23 @@ public sealed record RunSummary(
     /// <summary>Every fault that took effect, as in <c>faults.jsonl</c>.</summary>
     public IReadOnlyList<Core.Faults.Fault> Faults { get; init; } = [];
 
+    /// <summary>How the run was evaluated: the cadence, the protocol and how many clients an evaluation round takes.</summary>
+    public EvaluationCadence? Evaluation { get; init; }
+
     /// <summary>Why the run ended before <c>rounds</c>: null (it did not), "stopped" (a stop fault), "budget"
     /// (<c>--max-minutes</c>) or "interrupted" (SIGINT/SIGTERM).</summary>
     public string? EndedEarly { get; init; }
+}
+
+/// <summary>The run's evaluation: every <paramref name="Every"/> rounds and the last (0: the last only); <paramref name="Protocol"/>
+/// "held-out" (the global model on the t10k set), "clients" (the global model on every client's test split) or "personalised"
+/// (each evaluated client's own model on its split); <paramref name="Clients"/> evaluated out of <paramref name="Population"/>
+/// (a seeded sample drawn afresh each evaluation round when fewer).</summary>
+public sealed record EvaluationCadence(int Every, string Protocol, int Clients, int Population)
+{
+    public override string ToString() =>
+        (Every > 0 ? $"every {Every} round(s) and the last" : "the last round") + ", " + Protocol +
+        (Protocol == "held-out" ? "" : Clients < Population ? $", a seeded {Clients:N0} of {Population:N0} clients" : $", all {Population:N0} clients");
 }
 
 /// <summary>Writes <c>rounds.csv</c> and <c>summary.json</c>, and prints the final table.</summary>
@@ -101,6 +115,9 @@ public static class RunReport
             FinalErrorRate = last is null ? double.NaN : 1 - last.Accuracy,
             FinalAttackSuccess = last?.AttackSuccess ?? double.NaN,
             Personalization = s.PersonalisationOrNone.Method,
+            Evaluation = s.PersonalisationOrNone.Enabled
+                ? new EvaluationCadence(s.Round.EvaluateEvery, "personalised", s.PersonalisationOrNone.EvaluatedOf(s.Clients.Count), s.Clients.Count)
+                : new EvaluationCadence(s.Round.EvaluateEvery, s.Data.Evaluation, s.Clients.Count, s.Clients.Count),
             FinalClientAccuracyMin = last?.ClientAccuracyMin ?? double.NaN,
             FinalClientAccuracyMedian = last?.ClientAccuracyMedian ?? double.NaN,
             FinalClientAccuracyMax = last?.ClientAccuracyMax ?? double.NaN,
@@ -144,6 +161,7 @@ public static class RunReport
         Row("clients (per round)", $"{s.Clients} ({s.PerRound})");
         Row("model / partition", $"{s.Model} / {s.Partition}");
         if (s.Personalization != "none") Row("personalization", s.Personalization);
+        if (s.Evaluation is { } evaluation) Row("evaluation", evaluation.ToString());
         Row("final accuracy", Pct(s.FinalAccuracy));
         Row("best accuracy (round)", $"{Pct(s.BestAccuracy)} ({s.BestRound})");
         if (!double.IsNaN(s.FinalClientAccuracyMedian))

@@ -112,4 +112,15 @@ public sealed record PersonalisationSettings(string Method, IOptionReader? Optio
 {
     public static readonly PersonalisationSettings None = new(Core.Personalisation.PersonalisationRegistry.None, null);
     public bool Enabled => Method != Core.Personalisation.PersonalisationRegistry.None;
+
+    /// <summary>Populations up to this evaluate every client under <c>evaluate-clients = auto</c>; larger ones a sample of this many.</summary>
+    public const int AutoEvaluationLimit = 10_000;
+
+    /// <summary><c>auto</c>: every client (0) up to <see cref="AutoEvaluationLimit"/> clients — every population PFLlib's
+    /// experiments use — and a seeded sample of that many beyond, so an evaluation round of a cross-device population costs
+    /// a bounded time.</summary>
+    public static int AutoEvaluateClients(int population) => population <= AutoEvaluationLimit ? 0 : AutoEvaluationLimit;
+
+    /// <summary>Clients evaluated in an evaluation round, out of <paramref name="population"/>.</summary>
+    public int EvaluatedOf(int population) => EvaluateClients <= 0 || EvaluateClients >= population ? population : EvaluateClients;
 }

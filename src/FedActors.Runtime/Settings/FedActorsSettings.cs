@@ -256,8 +256,15 @@ public static class FedActorsSettings
     {
         const string key = "fedactors.personalization.method";
         var method = r.OneOf(key, PersonalisationRegistry.Names);
-        var p = new PersonalisationSettings(method, new HoconOptionReader(c, $"fedactors.personalization.{method}"),
-            r.Int("fedactors.personalization.evaluate-clients", 0, s.Clients.Count));
+        const string evaluateKey = "fedactors.personalization.evaluate-clients";
+        int evaluateClients;
+        if (c.GetString(evaluateKey) == "auto") evaluateClients = PersonalisationSettings.AutoEvaluateClients(s.Clients.Count);
+        else
+        {
+            try { evaluateClients = r.Int(evaluateKey, 0, s.Clients.Count); }
+            catch (ConfigurationError e) { throw new ConfigurationError(evaluateKey, e.Value, $"auto or an integer in [0, {s.Clients.Count}] (0 = every client)"); }
+        }
+        var p = new PersonalisationSettings(method, new HoconOptionReader(c, $"fedactors.personalization.{method}"), evaluateClients);
         // Every method's section is read and checked now, so a bad value fails up front even for a method not chosen.
         foreach (var name in PersonalisationRegistry.Names.Where(n => n != PersonalisationRegistry.None))
             PersonalisationRegistry.Create(name, new HoconOptionReader(c, $"fedactors.personalization.{name}"));

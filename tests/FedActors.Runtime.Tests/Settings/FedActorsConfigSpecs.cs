@@ -27,6 +27,20 @@ public class FedActorsConfigSpecs
         Assert.Equal(new Core.Training.TrainOptions(s.Train.Epochs, s.Train.BatchSize, s.Train.LearningRate), s.Train);
     }
 
+    [Theory]
+    [InlineData(2000, 0)] // PFLlib's setting: everyone
+    [InlineData(10000, 0)]
+    [InlineData(100000, 10000)] // a cross-device population: a seeded sample
+    public void Personalised_evaluation_should_take_every_client_up_to_ten_thousand_and_a_sample_beyond(int population, int expected)
+    {
+        var s = FedActorsSettings.Read(FedActorsSettings.Load(WriteConf("fedactors { personalization.method = fedala }"),
+            [$"fedactors.clients.count={population}", "fedactors.data.partition.kind=cross-device"]));
+        Assert.Equal(expected, s.Personalisation!.EvaluateClients);
+        Assert.Equal(Math.Min(population, 10000), s.Personalisation.EvaluatedOf(population));
+        var e = Error("fedactors { personalization.method = fedala, personalization.evaluate-clients = lots }");
+        Assert.Equal(("fedactors.personalization.evaluate-clients", "auto or an integer in [0, 100] (0 = every client)"), (e.Key, e.Expected));
+    }
+
     [Fact]
     public void Defaults_should_be_read_from_the_embedded_reference()
     {
