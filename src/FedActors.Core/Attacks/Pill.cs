@@ -13,7 +13,8 @@ namespace FedActors.Core.Attacks;
 /// become 0 (our reading of the figure); <c>zero-update</c>: Δ̃[D] = 0; <c>off</c>.</param>
 /// <param name="SimAdjust"><c>min</c>: if cos(Δ̃, Δ_ref) is below the smallest cosine of the attackers' honest updates to
 /// Δ_ref, pull the pill toward Δ_ref[P] by bisection; <c>mean</c>: the same against the mean cosine; <c>off</c>.</param>
-/// <param name="DistAdjust"><c>norm</c>: rescale Δ̃ to the attackers' mean honest norm when it is longer; <c>off</c>.</param>
+/// <param name="DistAdjust"><c>norm</c>: rescale Δ̃ to the attackers' mean honest norm when it is longer; <c>match</c>: to
+/// that norm either way (the spec's Δ̃·r̄/‖Δ̃‖, which can also scale up); <c>off</c>.</param>
 /// <param name="Reference"><c>extra-trained</c>: Δ_ref is the global model trained for <paramref name="ExtraEpochs"/> epochs on
 /// the pooled data of this round's colluders (the paper's reference; spec default E_extra = f·E, [infer]); <c>mean</c>:
 /// the attackers' mean honest update (cheap).</param>
@@ -22,11 +23,24 @@ namespace FedActors.Core.Attacks;
 /// attacking round, the spec's default), <c>one-time</c> (in the first attacking round, then kept) or <c>adaptive</c>
 /// (again every <paramref name="AdaptivePeriod"/> rounds; the paper's trigger is unknown, this period is our reading).</param>
 /// <param name="ClassifierPattern">The same for the classifier neurons (with a kept path, their connections follow it).</param>
+/// <param name="Budget">How much the base attack may deviate on the pill (spec §2.3 step 2, [infer]): <c>pill-only</c> runs
+/// the base attack on the pill's coordinates alone, so its constraint (LIE's z·σ, Min-Max's γ) is measured there and the
+/// pill deviates from the benign mean no more than a whole-vector attack does on those coordinates; <c>concentrated</c>
+/// runs it on whole vectors and puts its whole deviation ‖Δ̂ − μ‖ on the pill (the pill part of the deviation, rescaled
+/// to the full length) — the reading in which the pill carries the attack's entire budget.</param>
 public sealed record PillOptions(bool Enabled = false, int ClassifierNeurons = 2, string Search = "max", string Disconnection = "zero-weight",
     string SimAdjust = "min", string DistAdjust = "norm", string Reference = "extra-trained", int ExtraEpochs = 0,
-    string FeaturePattern = "repeated", string ClassifierPattern = "repeated", int AdaptivePeriod = 5)
+    string FeaturePattern = "repeated", string ClassifierPattern = "repeated", int AdaptivePeriod = 5, string Budget = "pill-only")
 {
     public int ExtraEpochsFor(int colluders, int localEpochs) => ExtraEpochs > 0 ? ExtraEpochs : Math.Max(1, colluders) * localEpochs;
+}
+
+/// <summary>What the Pill did in a round, per colluder: SimAdjust's β (1 = the poisoned pill as crafted, 0 = pulled all the
+/// way to the reference) and ‖Δ̃[P] − Δ[P]‖, how far the submitted pill is from the colluder's own honest update there.</summary>
+public sealed record PillReport(int Round, IReadOnlyDictionary<int, double> Beta, IReadOnlyDictionary<int, double> PillDeviation)
+{
+    /// <summary>Share of colluders whose pill SimAdjust emptied (β = 0: no poison left).</summary>
+    public double ZeroBetaShare => Beta.Count == 0 ? 0 : Beta.Values.Count(b => b == 0) / (double)Beta.Count;
 }
 
 /// <summary>The pill of a round: the parameter coordinates P it holds and the disconnected coordinates D.</summary>
@@ -47,6 +61,10 @@ public sealed record PillStructure(int[] Neurons, int[] Coordinates, int[] Disco
 public sealed class Pill(IModelPoisoningAttack baseAttack, PillOptions options) : IModelPoisoningAttack, IRemembersRounds
 {
     public PillOptions Options => options;
+
+    /// <summary>The last round's <see cref="PillReport"/>; null before the first crafting.</summary>
+    public PillReport? LastReport { get { lock (_lock) return _report; } }
+    private PillReport? _report;
 
     // The attackers' memory of the pill between rounds (one-time and adaptive patterns): the feature path and the
     // classifier neurons, each with the round it was searched in. Rounds only go forward within a run; a round at or
@@ -109,18 +127,21 @@ public sealed class Pill(IModelPoisoningAttack baseAttack, PillOptions options) 
             ? (context.Reference ?? throw new InvalidOperationException("the Pill's extra-trained reference was not computed")).Values
             : VectorMath.Mean(malicious.Select(m => m.Delta.Values).ToArray());
 
-        // Stage 2: the base attack on the pill's coordinates only.
-        ClientUpdate[] Sub(IReadOnlyList<ClientUpdate> us) => us.Select(u => u with { Delta = new ParameterVector(p.Select(i => u.Delta.Values[i]).ToArray()) }).ToArray();
-        var poisoned = baseAttack.Craft(context with { Layout = null }, Sub(known), Sub(malicious));
+        // Stage 2: the base attack on the pill's coordinates only, or its whole-vector deviation concentrated on them.
+        var poisoned = options.Budget == "concentrated"
+            ? Concentrate(baseAttack.Craft(context with { Layout = null }, known, malicious), known, p)
+            : baseAttack.Craft(context with { Layout = null }, Sub(known, p), Sub(malicious, p)).ToDictionary(x => x.Key, x => x.Value.Values);
 
         // Stage 3: insertion, disconnection, SimAdjust, DistAdjust.
         var honestCos = malicious.Select(m => VectorMath.Cosine(m.Delta.Values, reference)).ToArray();
         double target = options.SimAdjust == "mean" ? honestCos.Average() : honestCos.Min();
         double meanNorm = malicious.Average(m => VectorMath.Norm(m.Delta.Values));
         var result = new Dictionary<int, ParameterVector>();
+        var betas = new Dictionary<int, double>();
+        var deviations = new Dictionary<int, double>();
         foreach (var m in malicious)
         {
-            var pi = poisoned[m.ClientId].Values;
+            var pi = poisoned[m.ClientId];
             float[] Build(double beta)
             {
                 var x = (float[])m.Delta.Values.Clone();
@@ -130,6 +151,7 @@ public sealed class Pill(IModelPoisoningAttack baseAttack, PillOptions options) 
                 return x;
             }
             var crafted = Build(1);
+            double beta = 1;
             if (options.SimAdjust != "off" && VectorMath.Cosine(crafted, reference) < target)
             {
                 double lo = 0, hi = 1;
@@ -139,13 +161,35 @@ public sealed class Pill(IModelPoisoningAttack baseAttack, PillOptions options) 
                     if (VectorMath.Cosine(Build(mid), reference) >= target) lo = mid; else hi = mid;
                 }
                 crafted = Build(lo);
+                beta = lo;
             }
-            if (options.DistAdjust == "norm")
-            {
-                double norm = VectorMath.Norm(crafted);
-                if (norm > meanNorm && norm > 0) crafted = crafted.Select(v => (float)(v * meanNorm / norm)).ToArray();
-            }
+            double norm = VectorMath.Norm(crafted);
+            if (norm > 0 && (options.DistAdjust == "match" || (options.DistAdjust == "norm" && norm > meanNorm)))
+                crafted = crafted.Select(v => (float)(v * meanNorm / norm)).ToArray();
             result[m.ClientId] = crafted.ToVector();
+            betas[m.ClientId] = beta;
+            deviations[m.ClientId] = Math.Sqrt(p.Sum(i => Math.Pow((double)crafted[i] - m.Delta.Values[i], 2)));
+        }
+        lock (_lock) _report = new PillReport(context.Round, betas, deviations);
+        return result;
+    }
+
+    private static ClientUpdate[] Sub(IReadOnlyList<ClientUpdate> us, int[] p) =>
+        [.. us.Select(u => u with { Delta = new ParameterVector([.. p.Select(i => u.Delta.Values[i])]) })];
+
+    /// <summary>The <c>concentrated</c> budget: each crafted whole vector's deviation from the mean of what the attack knew,
+    /// d = Δ̂ − μ, moved onto the pill: μ[P] + d[P]·‖d‖/‖d[P]‖ (d[P] alone when it is 0).</summary>
+    internal static Dictionary<int, float[]> Concentrate(IReadOnlyDictionary<int, ParameterVector> crafted, IReadOnlyList<ClientUpdate> known, int[] p)
+    {
+        var mean = VectorMath.Mean(known.Select(k => k.Delta.Values).ToArray());
+        var result = new Dictionary<int, float[]>();
+        foreach (var (id, v) in crafted)
+        {
+            double whole = 0, onPill = 0;
+            for (int i = 0; i < mean.Length; i++) whole += Math.Pow((double)v.Values[i] - mean[i], 2);
+            foreach (var i in p) onPill += Math.Pow((double)v.Values[i] - mean[i], 2);
+            double scale = onPill > 0 ? Math.Sqrt(whole / onPill) : 0;
+            result[id] = [.. p.Select(i => (float)(mean[i] + ((double)v.Values[i] - mean[i]) * scale))];
         }
         return result;
     }

@@ -127,6 +127,10 @@ public sealed class Adversary : ReceiveActor, IWithTimers
             _malicious.Values.Select(ToUpdate).ToArray(), _benign.Values.Select(ToUpdate).ToArray(), reference);
         foreach (var (id, honest) in _malicious)
             honest.Client.Tell(new PoisonedUpdate(id, round.Round, crafted[id]));
+        if (collusion.Attack?.Model is Core.Attacks.Pill { LastReport: { } pill } && pill.Round == round.Round)
+            _log.Info("Round {Round}: the Pill's beta per colluder {Beta}, pill deviation from the honest update {PillDeviation}, share emptied by SimAdjust {ZeroBetaShare}",
+                round.Round, pill.Beta.OrderBy(b => b.Key).Select(b => Math.Round(b.Value, 4)).ToArray(),
+                pill.PillDeviation.OrderBy(b => b.Key).Select(b => Math.Round(b.Value, 6)).ToArray(), pill.ZeroBetaShare);
         if (_awaiting.Count > 0)
             _log.Warning("Round {Round}: crafted without {Missing} expected honest update(s)", round.Round, _awaiting.Count);
         _done = round.Round;

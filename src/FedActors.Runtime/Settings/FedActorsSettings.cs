@@ -302,12 +302,13 @@ public static class FedActorsSettings
                 r.OneOf("fedactors.attack.pill.search", ["max", "min"]),
                 r.OneOf("fedactors.attack.pill.disconnection", ["zero-weight", "zero-update", "off"]),
                 r.OneOf("fedactors.attack.pill.sim-adjust", ["min", "mean", "off"]),
-                r.OneOf("fedactors.attack.pill.dist-adjust", ["norm", "off"]),
+                r.OneOf("fedactors.attack.pill.dist-adjust", ["norm", "match", "off"]),
                 r.OneOf("fedactors.attack.pill.reference", ["mean", "extra-trained"]),
                 r.Int("fedactors.attack.pill.extra-epochs", 0, 100_000),
                 r.OneOf("fedactors.attack.pill.feature-pattern", ["repeated", "one-time", "adaptive"]),
                 r.OneOf("fedactors.attack.pill.classifier-pattern", ["repeated", "one-time", "adaptive"]),
-                r.Int("fedactors.attack.pill.adaptive-period", 1, 100_000)));
+                r.Int("fedactors.attack.pill.adaptive-period", 1, 100_000),
+                r.OneOf("fedactors.attack.pill.budget", ["pill-only", "concentrated"])));
         if (attack.Pill!.Enabled && (kind == "none" || AttackRegistry.Create(kind, attack.Options!).Model is null))
             throw new ConfigurationError("fedactors.attack.pill.enabled", "on", $"a model-poisoning attack to wrap (fedactors.attack.kind = {kind})");
         if (attack.Enabled) AttackRegistry.Create(kind, attack.Options!); // reads and checks its options now

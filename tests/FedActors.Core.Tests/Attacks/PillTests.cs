@@ -87,6 +87,72 @@ public class PillTests
         }
     }
 
+    [Fact]
+    public void A_concentrated_budget_should_move_the_whole_deviation_onto_the_pill()
+    {
+        // hand-sized: μ = 0, the attack's whole vector [1, 2, 1, 2] deviates by √10; the pill (coordinates 0 and 2) holds √2 of it
+        var known = new[] { new ClientUpdate(0, new ParameterVector([1f, 1f, -1f, 0f]), 1, 0), new ClientUpdate(1, new ParameterVector([-1f, -1f, 1f, 0f]), 1, 0) };
+        var crafted = new Dictionary<int, ParameterVector> { [7] = new([1f, 2f, 1f, 2f]) };
+        var pill = Pill.Concentrate(crafted, known, [0, 2])[7];
+        Assert.Equal(Math.Sqrt(5), pill[0], 5); // the pill part's direction, stretched to the whole length
+        Assert.Equal(Math.Sqrt(5), pill[1], 5);
+        Assert.Equal(Math.Sqrt(10), Math.Sqrt(pill.Sum(v => (double)v * v)), 5);
+    }
+
+    [Fact]
+    public void Pill_only_should_spend_the_pills_share_of_LIEs_budget_and_concentrated_all_of_it()
+    {
+        // arrange: LIE around the colluders' mean; no disconnection or adjustment, so the pill coordinates are the poison
+        var (layout, g) = Cnn();
+        var rng = new Rng(5);
+        ClientUpdate Update(int id) => new(id, new ParameterVector(Enumerable.Range(0, g.Length).Select(_ => (float)(0.01 * rng.NextGaussian())).ToArray()), 10, 0);
+        var malicious = Enumerable.Range(0, 5).Select(Update).ToArray();
+        var ctx = new AttackContext(1, new ParameterVector(g), 20, 5, 1, layout);
+        var p = Pill.Construct(layout, g, new PillOptions()).Coordinates;
+        var mean = VectorMath.Mean(malicious.Select(m => m.Delta.Values).ToArray());
+        var lie = new Lie(new LieOptions()).Craft(ctx with { Layout = null }, malicious, malicious)[0].Values;
+        double Deviation(float[] v, IEnumerable<int> idx) => Math.Sqrt(idx.Sum(i => Math.Pow((double)v[i] - mean[i], 2)));
+        PillOptions Options(string budget) => new(Disconnection: "off", SimAdjust: "off", DistAdjust: "off", Reference: "mean", Budget: budget);
+
+        // act
+        var pillOnly = new Pill(new Lie(new LieOptions()), Options("pill-only")).Craft(ctx, malicious, malicious)[0].Values;
+        var concentrated = new Pill(new Lie(new LieOptions()), Options("concentrated")).Craft(ctx, malicious, malicious)[0].Values;
+
+        // assert: on the pill, pill-only deviates as LIE does there (z·‖σ[P]‖), concentrated by LIE's whole z·‖σ‖ (~37× more here)
+        Assert.Equal(Deviation(lie, p), Deviation(pillOnly, p), 4);
+        Assert.Equal(Deviation(lie, Enumerable.Range(0, g.Length)), Deviation(concentrated, p), 3);
+        Assert.True(Deviation(concentrated, p) > 10 * Deviation(pillOnly, p));
+    }
+
+    [Fact]
+    public void DistAdjust_match_should_also_scale_a_short_update_up_and_the_report_should_say_beta()
+    {
+        // arrange: a mild sign flip of the pill leaves each update a little shorter than the colluders' mean norm
+        var (layout, g) = Cnn();
+        var rng = new Rng(6);
+        ClientUpdate Update(int id) => new(id, new ParameterVector(Enumerable.Range(0, g.Length).Select(_ => (float)((0.01 + 0.005 * id) * rng.NextGaussian())).ToArray()), 10, 0);
+        var malicious = Enumerable.Range(0, 4).Select(Update).ToArray();
+        var ctx = new AttackContext(3, new ParameterVector(g), 10, 4, 1, layout);
+        double meanNorm = malicious.Average(m => VectorMath.Norm(m.Delta.Values));
+        Pill Make(string dist) => new(new SignFlip(new SignFlipOptions(0.1)), new PillOptions(Disconnection: "off", SimAdjust: "off", DistAdjust: dist, Reference: "mean"));
+
+        // act
+        var off = Make("off").Craft(ctx, malicious, malicious);
+        var norm = Make("norm").Craft(ctx, malicious, malicious);
+        var matchPill = Make("match");
+        var match = matchPill.Craft(ctx, malicious, malicious);
+
+        // assert: norm only shrinks (client 0's update is shorter than the mean: untouched), match brings every update to the mean norm
+        Assert.True(VectorMath.Norm(off[0].Values) < meanNorm * 0.9);
+        Assert.Equal(off[0].Values, norm[0].Values);
+        Assert.All(match.Values, v => Assert.Equal(meanNorm, VectorMath.Norm(v.Values), meanNorm * 1e-5));
+        var report = matchPill.LastReport!;
+        Assert.Equal(3, report.Round);
+        Assert.All(report.Beta.Values, b => Assert.Equal(1, b)); // SimAdjust off
+        Assert.Equal(0, report.ZeroBetaShare);
+        Assert.All(report.PillDeviation.Values, d => Assert.True(d > 0));
+    }
+
     [Theory]
     [InlineData("repeated", new[] { true, true, true, true, true, true })]
     [InlineData("one-time", new[] { true, false, false, false, false, false })]
