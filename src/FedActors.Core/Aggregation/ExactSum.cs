@@ -174,4 +174,7 @@ public interface IStreamingRule : IAggregationRule
     /// <summary>The aggregate of the updates added to <paramref name="sum"/>, equal bit for bit to
     /// <see cref="IAggregationRule.Aggregate"/> on the same updates.</summary>
     ParameterVector Finish(ExactSum sum);
+
+    /// <summary>The weight an update is added to the sum with (its training samples, or 1 for a plain mean).</summary>
+    int Weight(ClientUpdate update) => update.NumSamples;
 }

@@ -11,20 +11,26 @@ namespace FedActors.Core.Aggregation;
 /// keep no update (<see cref="IStreamingRule"/>), with the same bits as this rule on the whole list, whatever the arrival
 /// order or node count. <c>fedactors.defence.fedavg.summation = ordered</c> gives the earlier reading instead: a double
 /// sum of nₖ/Σn·Δₖ in client-id order (results up to this change were measured with it), which needs every update kept.</remarks>
-public sealed class FedAvg(string summation = FedAvg.Exact) : IStreamingRule
+/// <param name="weighting"><c>samples</c>: Σ nₖ·Δₖ / Σ nₖ (McMahan et al., PFLlib); <c>uniform</c>: (1/n) Σ Δₖ, as SkyMask's and
+/// FLPoison's reference code average client models.</param>
+public sealed class FedAvg(string summation = FedAvg.Exact, string weighting = FedAvg.BySamples) : IStreamingRule
 {
     public const string Exact = "exact";
     public const string Ordered = "ordered";
+    public const string BySamples = "samples";
+    public const string Uniform = "uniform";
+
+    public int Weight(ClientUpdate update) => weighting == Uniform ? 1 : update.NumSamples;
 
     /// <summary>Whether updates may be summed as they arrive (exact summation) or must all be kept (ordered).</summary>
     public bool Streams => summation == Exact;
 
     public AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates)
     {
-        if (!Streams) return new(WeightedMean(updates), [.. updates.Select(u => u.ClientId)]);
+        if (!Streams) return new(WeightedMean([.. updates.Select(u => u with { NumSamples = Weight(u) })]), [.. updates.Select(u => u.ClientId)]);
         if (updates.Count == 0) throw new ArgumentException("FedAvg needs at least one update", nameof(updates));
         var sum = new ExactSum(updates[0].Delta.Length);
-        foreach (var u in updates) sum.Add(u.Delta, u.NumSamples);
+        foreach (var u in updates) sum.Add(u.Delta, Weight(u));
         return new(Finish(sum), [.. updates.Select(u => u.ClientId)]);
     }
 

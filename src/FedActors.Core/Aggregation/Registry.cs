@@ -13,7 +13,8 @@ public static class AggregationRegistry
         {
             ["bulyan"] = o => new Bulyan(new BulyanOptions(o.Int("f", 0), o.Bool("check-precondition"))),
             ["dnc"] = o => new DnC(new DnCOptions(o.Int("f", 0), o.Int("iterations", 1), o.Int("subsample-size", 1), o.Double("filter-fraction", 0))),
-            ["fedavg"] = o => new FedAvg(o is DictionaryOptions d && !d.Has("summation") ? FedAvg.Exact : o.OneOf("summation", FedAvg.Exact, FedAvg.Ordered)),
+            ["fedavg"] = o => new FedAvg(o is DictionaryOptions d && !d.Has("summation") ? FedAvg.Exact : o.OneOf("summation", FedAvg.Exact, FedAvg.Ordered),
+                o is DictionaryOptions e && !e.Has("weighting") ? FedAvg.BySamples : o.OneOf("weighting", FedAvg.BySamples, FedAvg.Uniform)),
             ["flame"] = o => new Flame(new FlameOptions(o.Double("noise-lambda", 0), o.OneOf("distance-on", "updates", "models"))),
             ["fltrust"] = _ => new FLTrust(),
             ["krum"] = o => new Krum(new KrumOptions(o.Int("f", 0), o.Bool("check-precondition"))),
@@ -22,7 +23,8 @@ public static class AggregationRegistry
             ["skymask"] = o => new SkyMask(new SkyMaskOptions(o.Double("mask-learning-rate", 0, double.MaxValue, exclusive: true),
                 o.Double("mask-gradient-clamp", 0, double.MaxValue, exclusive: true),
                 o.Int("max-iterations", 1), o.Double("early-stop-delta", 0), o.Double("threshold", 0, 1, exclusive: true), o.OneOf("no-attack-check", "separation", "bic", "off"),
-                o.OneOf("benign-cluster", "root", "largest"), o.Double("min-separation", 0), o.OneOf("root-scale", "raw", "client-mean"))),
+                o.OneOf("benign-cluster", "root", "largest"), o.Double("min-separation", 0), o.OneOf("root-scale", "raw", "client-mean"),
+                o.OneOf("step-order", "step-then-check", "check-then-step"))),
             ["trimmed-mean"] = o => new TrimmedMean(new TrimmedMeanOptions(o.Int("beta", 0))),
         };
 

@@ -26,10 +26,13 @@ namespace FedActors.Core.Aggregation;
 /// <c>largest</c>: the larger component is benign (our deviation, assumes f &lt; n/2). Measured on FMNIST under Min-Max:
 /// the root's mask vector lies nearer the colluders' identical averaged update than the diverse non-IID benign ones, so
 /// <c>root</c> can pick the wrong side (README, fidelity).</param>
+/// <param name="StepOrder"><c>step-then-check</c>: each iteration takes its mask step and then makes the early-stop test, as
+/// the authors' code does (<c>optimizer.step()</c> before the check: a stop at iteration 10 leaves 11 steps);
+/// <c>check-then-step</c>: the test comes first and a stop skips that iteration's step (10), this project's earlier order.</param>
 /// <remarks>No defaults here: they live in reference.conf (<c>fedactors.defence.skymask</c>), the one home of defaults.</remarks>
 public sealed record SkyMaskOptions(double MaskLearningRate, double MaskGradientClamp, int MaxIterations,
     double EarlyStopDelta, double Threshold, string NoAttackCheck, string BenignCluster,
-    double MinSeparation, string RootScale);
+    double MinSeparation, string RootScale, string StepOrder);
 
 /// <summary>
 /// SkyMask — Yan et al., "SkyMask: Attack-agnostic Robust Federated Learning with Fine-grained Learnable Masks",
@@ -48,6 +51,9 @@ public sealed record SkyMaskOptions(double MaskLearningRate, double MaskGradient
 public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
 {
     public bool NeedsRootUpdate => true;
+
+    /// <summary>Mask steps the last <see cref="TrainMasks"/> took.</summary>
+    internal int LastSteps { get; private set; }
 
     public AggregationResult Aggregate(RoundContext context, IReadOnlyList<ClientUpdate> updates)
     {
@@ -82,6 +88,7 @@ public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
         using var maskLr = options.MaskLearningRate.ToScalar();
         var rng = SeedStream.Rng(context.Seed, context.Round, -1, Purpose.Defence);
         double lastChecked = 1e4;
+        int steps = 0;
         model.train();
         for (int it = 0; it < options.MaxIterations; it++)
         {
@@ -104,16 +111,21 @@ public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
             var loss = nn.functional.cross_entropy(model.forward(x), y);
             loss.backward();
             double lossValue = loss.item<float>();
+            bool stop = false;
             if (it == 0 || it == 10)
             {
-                if (lastChecked - lossValue < options.EarlyStopDelta) break;
-                lastChecked = lossValue;
+                stop = lastChecked - lossValue < options.EarlyStopDelta;
+                if (!stop) lastChecked = lossValue;
             }
+            if (stop && options.StepOrder == "check-then-step") break;
             var grad = torch.cat(parameters.Select(p => p.grad!.flatten()).ToArray()); // ∂L/∂W̃
             var maskGrad = grad.unsqueeze(0) * s.Minus(s * s) * w.Minus(mixed.unsqueeze(0)) / total.unsqueeze(0); // σ' = s(1 − s)
             maskGrad.clamp_(clampLow, clampHigh);
             logits.MinusInPlace(maskGrad * maskLr);
+            steps++;
+            if (stop) break;
         }
+        LastSteps = steps;
         model.zero_grad();
         using var logitThreshold = Math.Log(options.Threshold / (1 - options.Threshold)).ToScalar(); // σ(M) > τ ⇔ M > logit(τ)
         var binary = logits.gt(logitThreshold).to(ScalarType.Float64);

@@ -57,7 +57,7 @@ public sealed class Collusion
     public bool CollusionNeeded(int clientId, int round, bool? switched = null) => Attack?.Model is not null && Attacks(clientId, round, switched);
 
     /// <summary>Whether a benign client's update is shown to the adversary (full knowledge).</summary>
-    public bool Observed(int round, bool? switched = null) => Attack?.Model is not null && Active(round, switched) && Settings.Knowledge == "benign";
+    public bool Observed(int round, bool? switched = null) => Attack?.Model is not null && Active(round, switched) && Settings.Knowledge is "benign" or "all";
 
     /// <summary>E_extra when the attack needs an extra-trained reference update this round, else null.</summary>
     public int? ReferenceEpochs(int round, int colluders, int localEpochs, bool? switched = null) =>
@@ -75,7 +75,14 @@ public sealed class Collusion
         IReadOnlyList<ClientUpdate> maliciousHonest, IReadOnlyList<ClientUpdate> benign, ParameterVector? reference = null)
     {
         if (Attack?.Model is not { } model || maliciousHonest.Count == 0) return maliciousHonest.ToDictionary(u => u.ClientId, u => u.Delta);
-        var known = Settings.Knowledge == "benign" && benign.Count > 1 ? benign : maliciousHonest;
+        var known = Settings.Knowledge switch
+        {
+            "benign" when benign.Count > 1 => benign,
+            // every update of the round, benign and the colluders' honest ones, in client-id order (SkyMask's code crafts
+            // Min-Max and Min-Sum from all of them)
+            "all" => [.. benign.Concat(maliciousHonest).OrderBy(u => u.ClientId)],
+            _ => maliciousHonest,
+        };
         var context = new AttackContext(round, global, selected, selectedMalicious, Seed, Layout, reference);
         return model.Craft(context, known, maliciousHonest);
     }

@@ -93,7 +93,8 @@ public sealed record DeviceSettings(string Device, int Workers, int ThreadsPerWo
 /// <param name="Ids">Explicit malicious client ids.</param>
 /// <param name="StartRound">First round in which the malicious clients attack; before it they behave honestly.</param>
 /// <param name="Knowledge"><c>colluders</c>: the attack sees the malicious clients' own honest updates (default);
-/// <c>benign</c>: it sees every benign update of the round (full knowledge).</param>
+/// <c>benign</c>: it sees every benign update of the round (full knowledge); <c>all</c>: every update of the round, benign and
+/// the colluders' honest ones (SkyMask's reference code).</param>
 /// <param name="Options">The attack's own section, <c>fedactors.attack.&lt;kind&gt;</c>.</param>
 /// <param name="Pill">The Pill augmentation around the base attack (null or disabled: off).</param>
 public sealed record AttackSettings(string Kind, double Fraction, int[] Ids, int StartRound, string Knowledge, IOptionReader? Options,

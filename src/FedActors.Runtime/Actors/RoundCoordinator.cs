@@ -570,7 +570,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         var update = new ClientUpdate(m.ClientId, m.Delta, m.NumSamples, m.TrainLoss);
         bool pending = _round.IsPending(m.ClientId);
         _round = _round.OnUpdate(update, _global.Length, m.SimSeconds, m.ComputeMs, summable: _sum is not null, keepVector: _sum is null);
-        if (pending && _sum is not null && _round.Updates.ContainsKey(m.ClientId)) _sum.AddValidated(m.Delta, m.NumSamples); // OnUpdate checked it; then the update is dropped
+        if (pending && _sum is not null && _round.Updates.ContainsKey(m.ClientId)) _sum.AddValidated(m.Delta, _streaming!.Weight(update)); // OnUpdate checked it; then the update is dropped
         if (_window.Release(m.ClientId)) SendTraining();
         if (_round.Dropped.TryGetValue(m.ClientId, out var r) && r == DropReason.Rejected)
             _events.UpdateRejected(m.Round, m.ClientId, RoundState.Problem(update, _global.Length, summable: _sum is not null) ?? "");

@@ -294,7 +294,7 @@ public static class FedActorsSettings
             r.Double("fedactors.attack.fraction", 0, 1),
             ids,
             r.Int("fedactors.attack.start-round", 1, int.MaxValue),
-            r.OneOf("fedactors.attack.knowledge", ["colluders", "benign"]),
+            r.OneOf("fedactors.attack.knowledge", ["colluders", "benign", "all"]),
             kind == "none" ? null : new HoconOptionReader(c, $"fedactors.attack.{kind}"),
             new PillOptions(
                 r.Bool("fedactors.attack.pill.enabled"),

@@ -38,4 +38,22 @@ public class FedAvgTests
         var e = Assert.Throws<ArgumentException>(() => AggregationRegistry.Create("krumm"));
         Assert.Contains("fedavg", e.Message);
     }
+
+    [Fact]
+    public void Uniform_weighting_should_be_the_plain_mean_streamed_or_not()
+    {
+        var updates = new[]
+        {
+            new ClientUpdate(0, new ParameterVector([1f, 4f]), 10, 0),
+            new ClientUpdate(1, new ParameterVector([3f, 0f]), 30, 0),
+        };
+        var context = new RoundContext(1, new ParameterVector([0f, 0f]), 2);
+        var uniform = new FedAvg(FedAvg.Exact, FedAvg.Uniform);
+        Assert.Equal([2f, 2f], uniform.Aggregate(context, updates).Delta.Values); // (1/n) Σ Δ, not Σ nΔ / Σ n = [2.5, 1]
+        Assert.Equal([2.5f, 1f], new FedAvg().Aggregate(context, updates).Delta.Values);
+        Assert.Equal([2f, 2f], new FedAvg(FedAvg.Ordered, FedAvg.Uniform).Aggregate(context, updates).Delta.Values);
+        var sum = new ExactSum(2);
+        foreach (var u in updates.Reverse()) sum.Add(u.Delta, uniform.Weight(u));
+        Assert.Equal([2f, 2f], uniform.Finish(sum).Values);
+    }
 }

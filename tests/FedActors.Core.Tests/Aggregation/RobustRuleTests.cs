@@ -106,7 +106,7 @@ public class RobustRuleTests
     private static IOptionReader Options(string name) => new DictionaryOptions($"fedactors.defence.{name}", new Dictionary<string, object>
     {
         ["f"] = 1, ["m"] = 0, ["beta"] = 1, ["check-precondition"] = true, ["iterations"] = 3, ["subsample-size"] = 100, ["filter-fraction"] = 1.0,
-        ["mask-learning-rate"] = 1e7, ["mask-gradient-clamp"] = 1e-7, ["max-iterations"] = 20, ["early-stop-delta"] = 0.01, ["threshold"] = 0.5, ["no-attack-check"] = "bic", ["benign-cluster"] = "root", ["min-separation"] = 6.0, ["root-scale"] = "raw", ["noise-lambda"] = 0.001, ["distance-on"] = "updates",
+        ["mask-learning-rate"] = 1e7, ["mask-gradient-clamp"] = 1e-7, ["max-iterations"] = 20, ["early-stop-delta"] = 0.01, ["threshold"] = 0.5, ["no-attack-check"] = "bic", ["benign-cluster"] = "root", ["min-separation"] = 6.0, ["root-scale"] = "raw", ["step-order"] = "step-then-check", ["noise-lambda"] = 0.001, ["distance-on"] = "updates",
     });
 
     [Theory]

@@ -10,6 +10,30 @@ namespace FedActors.Core.Tests.Aggregation;
 [Collection("Torch")]
 public class SkyMaskTests
 {
+    [Theory]
+    [InlineData("step-then-check", 1e9, 1)] // stops at the first check: the reference has already stepped once
+    [InlineData("check-then-step", 1e9, 0)]
+    [InlineData("step-then-check", 100, 11)] // passes the check at 0 (the loss falls from 1e4), stops at 10
+    [InlineData("check-then-step", 100, 10)]
+    [InlineData("step-then-check", -1e9, 20)] // never stops
+    public void Mask_training_should_take_its_steps_in_the_references_order(string order, double earlyStopDelta, int steps)
+    {
+        // arrange: a tiny model, three client models around the global one, a 20-sample root set
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(clients: 4, samples: 400));
+        using var model = e.CreateModel();
+        var global = e.InitialWeights();
+        var rng = new Rng(9);
+        var deltas = Enumerable.Range(0, 3).Select(_ => new Updates.ParameterVector([.. Enumerable.Range(0, global.Length).Select(_ => (float)(0.01 * rng.NextGaussian()))])).ToArray();
+        var server = new ServerResources(model, e.Data, [.. Enumerable.Range(0, 20)], e.Settings.Train);
+        var rule = new SkyMask(new SkyMaskOptions(1e7, 1e-7, 20, earlyStopDelta, 0.5, "off", "root", 6, "raw", order));
+
+        // act
+        rule.TrainMasks(new RoundContext(1, global, 3, Seed: 1), deltas, server);
+
+        // assert
+        Assert.Equal(steps, rule.LastSteps);
+    }
+
     [Fact]
     public void Eigen_and_PCA_should_recover_a_known_spectrum()
     {

@@ -4,6 +4,7 @@ using FedActors.Core.Config;
 using FedActors.Core.Randomness;
 using FedActors.Core.Updates;
 using TorchSharp;
+using FedActors.TestSupport;
 using Xunit;
 
 namespace FedActors.Core.Tests.Attacks;
@@ -159,5 +160,29 @@ public class AttackTests
         var crafted = attack.Model.Craft(Ctx(10, 2), known, known.Take(2).ToArray());
         Assert.Equal([0, 1], crafted.Keys.Order());
         Assert.All(crafted.Values, v => { Assert.Equal(25, v.Length); Assert.True(v.IsFinite()); });
+    }
+
+    [Fact]
+    public void Knowledge_all_should_craft_from_every_update_of_the_round_benign_and_colluding()
+    {
+        // arrange: LIE (μ − z·σ of what it knows), two colluders and three benign clients
+        var rng = new Rng(8);
+        ClientUpdate Update(int id) => new(id, new ParameterVector([.. Enumerable.Range(0, 6).Select(_ => (float)rng.NextGaussian())]), 10, 0);
+        var malicious = new[] { Update(1), Update(4) };
+        var benign = new[] { Update(0), Update(2), Update(3) };
+        Collusion Make(string knowledge) =>
+            new(TestExperiments.Synthetic(clients: 5).WithAttack("lie", knowledge: knowledge).Attack!, 5, 1);
+        var global = new ParameterVector(new float[6]);
+
+        // act
+        var all = Make("all").Craft(1, global, 5, 2, malicious, benign);
+        var colluders = Make("colluders").Craft(1, global, 5, 2, malicious, benign);
+
+        // assert: "all" is LIE on the five updates in id order; "colluders" on the two honest colluder updates
+        var context = new AttackContext(1, global, 5, 2, 1);
+        Assert.Equal(new Lie(new LieOptions()).Craft(context, [.. benign.Concat(malicious).OrderBy(u => u.ClientId)], malicious)[1].Values, all[1].Values);
+        Assert.Equal(new Lie(new LieOptions()).Craft(context, malicious, malicious)[1].Values, colluders[1].Values);
+        Assert.NotEqual(all[1].Values, colluders[1].Values);
+        Assert.True(Make("all").Observed(1));
     }
 }
