@@ -39,30 +39,34 @@ public class MatrixTests : IDisposable
     [Fact]
     public void Each_attack_row_should_report_its_error_increase_over_the_no_attack_row_of_its_defence()
     {
-        // arrange + act: none and sign-flip under FedAvg and median, two seeds
+        // arrange + act: none and sign-flip (without and with the pill) under FedAvg and median, two seeds; `none` has no
+        // pill, so its one row is the baseline of both (before, --pill off,on with none failed the whole grid)
         var outDir = RunScriptTests.TempDir();
         var (code, o, e) = RunScriptTests.RunScript("matrix", "hocon/experiments/quickstart.conf", "--attacks", "none,sign-flip", "--defences", "fedavg,median",
-            "--seeds", "1,2", "--out", outDir, "--set", "fedactors.rounds=2", "--set", "fedactors.data.limit=2000", "--set", "fedactors.clients.count=10",
-            "--set", "fedactors.clients.per-round=10", "--set", "fedactors.attack.fraction=0.3");
+            "--pill", "off,on", "--seeds", "1,2", "--out", outDir, "--set", "fedactors.rounds=2", "--set", "fedactors.data.limit=2000", "--set", "fedactors.clients.count=10",
+            "--set", "fedactors.clients.per-round=10", "--set", "fedactors.attack.fraction=0.3", "--set", "fedactors.attack.pill.reference=mean");
         Assert.True(code == 0, o + e);
 
         // assert: the increase is the per-seed difference of the cells' final error rates, averaged
         var dir = Assert.Single(Directory.GetDirectories(outDir));
-        double Error(string attack, string defence, int seed)
+        double Error(string attack, string defence, int seed, string pill = "off")
         {
-            using var s = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, $"{attack}-{defence}-pill-off-seed-{seed}", "summary.json")));
+            using var s = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, $"{attack}-{defence}-pill-{pill}-seed-{seed}", "summary.json")));
             return s.RootElement.GetProperty("final_error_rate").GetDouble();
         }
         var rows = File.ReadAllLines(Path.Combine(dir, "matrix.csv"));
         var header = rows[0].Split(',');
         int increase = Array.IndexOf(header, "error_increase_mean");
         foreach (var defence in new[] { "fedavg", "median" })
-        {
-            var row = rows.Single(r => r.StartsWith($"sign-flip,{defence},", StringComparison.Ordinal)).Split(',');
-            double expected = (Error("sign-flip", defence, 1) - Error("none", defence, 1) + Error("sign-flip", defence, 2) - Error("none", defence, 2)) / 2;
-            Assert.Equal(expected, double.Parse(row[increase], System.Globalization.CultureInfo.InvariantCulture), 12);
+            foreach (var pill in new[] { "off", "on" })
+            {
+                var row = rows.Single(r => r.StartsWith($"sign-flip,{defence},{pill},", StringComparison.Ordinal)).Split(',');
+                double expected = (Error("sign-flip", defence, 1, pill) - Error("none", defence, 1) + Error("sign-flip", defence, 2, pill) - Error("none", defence, 2)) / 2;
+                Assert.Equal(expected, double.Parse(row[increase], System.Globalization.CultureInfo.InvariantCulture), 12);
+            }
+        foreach (var defence in new[] { "fedavg", "median" })
             Assert.Equal("", rows.Single(r => r.StartsWith($"none,{defence},", StringComparison.Ordinal)).Split(',')[increase]);
-        }
+        Assert.False(Directory.Exists(Path.Combine(dir, "none-fedavg-pill-on-seed-1")));
         Assert.Contains("error increase over none", File.ReadAllText(Path.Combine(dir, "matrix.md")));
     }
 }

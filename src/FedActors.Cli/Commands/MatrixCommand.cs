@@ -51,7 +51,8 @@ public static class MatrixCommand
             var seeds = seedList.Length == 0 ? [null] : seedList.Select(s => (string?)s).ToArray();
             foreach (var a in attacks)
                 foreach (var d in defences)
-                    foreach (var p in pills)
+                    // no attack has no pill: its one row (pill off) is the baseline of every pill row's increase over none
+                    foreach (var p in a == "none" ? ["off"] : pills)
                         foreach (var seed in seeds)
                         {
                             var cellOverrides = overrides.Concat([$"fedactors.attack.kind={a}", $"fedactors.defence.rule={d}", $"fedactors.attack.pill.enabled={p}"]);
