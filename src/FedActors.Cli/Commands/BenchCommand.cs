@@ -44,7 +44,14 @@ public static class BenchCommand
         var scale = new Command("scale", "Round time, updates/s, peak RSS and the bare-loop ratio by population size") { scaleConfig, sizes, perRound, method, set, output };
         scale.SetAction((parse, cancel) => ScaleBench.RunAsync(parse.GetValue(scaleConfig)!, parse.GetValue(set) ?? [], parse.GetValue(sizes)!,
             parse.GetValue(perRound), parse.GetValue(method), parse.GetValue(output)!, cancel));
-        return new Command("bench", "Benchmarks; results are printed as a table and written to a file") { overhead, cluster, scale };
+        var deviceConfig = new Argument<string>("config") { Description = "HOCON experiment file", DefaultValueFactory = _ => ScaleBench.DefaultConfig };
+        var deviceKind = new Option<string>("--device") { Description = "cpu (cuda: not built yet, issue #9)", DefaultValueFactory = _ => "cpu" };
+        var clientCounts = new Option<string>("--clients") { Description = "Clients trained together (K), comma-separated", DefaultValueFactory = _ => "1,8,32,64" };
+        var device = new Command("device", "Training samples/s: K clients one after another vs. in one batched step") { deviceConfig, deviceKind, clientCounts, set, output };
+        // a population of 1,000 unless --set says otherwise: the bench trains the first K clients only
+        device.SetAction((parse, cancel) => Task.FromResult(DeviceBench.Run(parse.GetValue(deviceConfig)!, ["fedactors.clients.count=1000", .. parse.GetValue(set) ?? []],
+            parse.GetValue(deviceKind)!, parse.GetValue(clientCounts)!, parse.GetValue(output)!, cancel)));
+        return new Command("bench", "Benchmarks; results are printed as a table and written to a file") { overhead, cluster, scale, device };
     }
 
     private sealed record Measurement(string Variant, int Workers, int Threads, double[] Seconds, double[] ComputeSeconds)

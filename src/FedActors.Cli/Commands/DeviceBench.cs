@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using FedActors.Cli.Output;
+using FedActors.Core.Randomness;
+using FedActors.Core.Training;
+using FedActors.Runtime.Settings;
+using Spectre.Console;
+
+namespace FedActors.Cli.Commands;
+
+/// <summary>
+/// <c>fedactors bench device [--device cpu] [--clients 1,8,32,64]</c>: training samples per second for the same K clients
+/// trained one after another (<see cref="LocalTrainer"/>, what a worker does today) and all together
+/// (<see cref="BatchedTrainer"/>), by K, on one worker thread; the ratio is the number that says whether batching pays on
+/// this device. The clients are the config's first K (the scale bench's cross-device MLP clients by default).
+/// </summary>
+public static class DeviceBench
+{
+    private sealed record Row(int Clients, int Samples, double SequentialPerS, double BatchedPerS)
+    {
+        public double Ratio => BatchedPerS / SequentialPerS;
+    }
+
+    public static int Run(string configPath, IReadOnlyList<string> overrides, string device, string clientCounts, string outRoot, CancellationToken cancel)
+    {
+        if (device != "cpu")
+            return ExperimentLoader.Report(new ConfigurationError("--device", device, "cpu",
+                "the CUDA device kind is not built yet (issue #9: fedactors.device.kind = cuda is refused); this bench runs on the CPU"));
+        int[] ks;
+        try
+        {
+            ks = clientCounts.Split(',', StringSplitOptions.TrimEntries).Select(x => int.Parse(x, NumberStyles.None, CultureInfo.InvariantCulture)).ToArray();
+            if (ks.Length == 0 || ks.Any(k => k < 1)) throw new FormatException();
+        }
+        catch (Exception e) when (e is FormatException or OverflowException)
+        {
+            return ExperimentLoader.Report(new ConfigurationError("--clients", clientCounts, "a comma-separated list of client counts ≥ 1, e.g. 1,8,32"));
+        }
+        LoadedExperiment loaded;
+        try { loaded = ExperimentLoader.Load(configPath, overrides); }
+        catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
+        using var experiment = loaded.Experiment;
+        if (ks.Max() > experiment.Partition.NumClients)
+            return ExperimentLoader.Report(new ConfigurationError("--clients", clientCounts, $"at most the config's {experiment.Partition.NumClients} clients"));
+        string dir;
+        try { dir = RunFolder.Create(outRoot, "bench-device"); }
+        catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
+
+        using var pool = new TorchWorkerPool(1, 1, experiment.CreateModel, "bench-device");
+        if (pool.Run(slot => BatchedTrainer.WhyNot(slot.Model)).GetAwaiter().GetResult() is { } why)
+            return ExperimentLoader.Report(new ConfigurationError("fedactors.model.kind", loaded.Settings.Model, "a model batched training takes (mlp)", why));
+        AnsiConsole.MarkupLineInterpolated($"[bold]bench device[/]: {device}, model {loaded.Settings.Model}, batch {loaded.Settings.Train.BatchSize}, one worker thread");
+        var global = experiment.InitialWeights();
+        var options = loaded.Settings.Train;
+        var rows = new List<Row>();
+        foreach (var k in ks)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var clients = Enumerable.Range(0, k).ToArray();
+            int samples = clients.Sum(c => experiment.Partition.Clients[c].Train.Length) * options.Epochs;
+            Rng Shuffle(int c) => SeedStream.Rng(experiment.Seed, 1, c, Purpose.Shuffle);
+            double sequential = Median(pool, slot => { foreach (var c in clients) experiment.Train(slot, global, c, 1); });
+            double batched = Median(pool, slot => BatchedTrainer.Train(slot.Model, global, experiment.Data,
+                [.. clients.Select(c => new BatchedClient(experiment.Partition.Clients[c].Train, Shuffle(c)))], options));
+            var row = new Row(k, samples, samples / sequential, samples / batched);
+            rows.Add(row);
+            AnsiConsole.WriteLine(Inv($"  K = {k}: sequential {row.SequentialPerS:0} samples/s, batched {row.BatchedPerS:0} samples/s, ×{row.Ratio:0.00}"));
+        }
+
+        var table = new Table().AddColumns("clients K", "samples", "sequential samples/s", "batched samples/s", "batched ÷ sequential");
+        foreach (var r in rows) table.AddRow(Inv($"{r.Clients}"), Inv($"{r.Samples}"), Inv($"{r.SequentialPerS:0}"), Inv($"{r.BatchedPerS:0}"), Inv($"{r.Ratio:0.00}"));
+        AnsiConsole.Write(table);
+        var csv = new StringBuilder("device,model,batch_size,clients,samples,sequential_samples_per_s,batched_samples_per_s,ratio\n");
+        foreach (var r in rows)
+            csv.AppendLine(Inv($"{device},{loaded.Settings.Model},{options.BatchSize},{r.Clients},{r.Samples},{r.SequentialPerS:0.0},{r.BatchedPerS:0.0},{r.Ratio:0.000}"));
+        File.WriteAllText(Path.Combine(dir, "device.csv"), csv.ToString());
+        var md = new StringBuilder(Inv($"# bench device\n\n{device}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}, config {configPath}, model {loaded.Settings.Model}, batch {options.BatchSize}, one worker thread\n\n"));
+        md.AppendLine("| clients K | samples | sequential samples/s | batched samples/s | batched ÷ sequential |").AppendLine("|---|---|---|---|---|");
+        foreach (var r in rows) md.AppendLine(Inv($"| {r.Clients} | {r.Samples} | {r.SequentialPerS:0} | {r.BatchedPerS:0} | {r.Ratio:0.00} |"));
+        md.AppendLine().AppendLine("Sequential: the K clients trained one after another, as a worker does today. Batched: the same clients' steps in one " +
+            "set of kernels (BatchedTrainer). Medians of repeats of at least a second.");
+        File.WriteAllText(Path.Combine(dir, "device.md"), md.ToString());
+        AnsiConsole.MarkupLineInterpolated($"written to [bold]{dir}[/]");
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Median seconds of <paramref name="work"/> on the pool's thread, repeated (after one warm-up) until a second
+    /// has passed and at least three times.</summary>
+    private static double Median(TorchWorkerPool pool, Action<WorkerSlot> work) => pool.Run(slot =>
+    {
+        work(slot);
+        var times = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (times.Count < 3 || total.Elapsed.TotalSeconds < 1)
+        {
+            var clock = Stopwatch.StartNew();
+            work(slot);
+            times.Add(clock.Elapsed.TotalSeconds);
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }).GetAwaiter().GetResult();
+
+    private static string Inv(FormattableString f) => f.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,51 @@
+using FedActors.Core.Data;
+using FedActors.Core.Models;
+using FedActors.Core.Randomness;
+using FedActors.Core.Training;
+using FedActors.Core.Updates;
+using Xunit;
+
+namespace FedActors.Core.Tests.Training;
+
+[Collection("Torch")]
+public class BatchedTrainerTests
+{
+    [Theory]
+    [InlineData(false, 0.0, 0.0, 0.0)] // plain SGD
+    [InlineData(false, 0.9, 1e-3, 0.0)] // momentum and weight decay: a finished client's parameters and buffers must stay
+    [InlineData(true, 0.5, 0.0, 0.05)] // drop-last (the 3-sample client keeps its one partial batch) and a gradient clamp
+    public void Clients_trained_together_should_get_what_each_gets_alone(bool dropLast, double momentum, double weightDecay, double clamp)
+    {
+        // arrange: six clients of unequal sizes (partial batches, 1 to 8 steps an epoch), the MLP, two epochs
+        using var data = SyntheticDataset.Create(3, 600);
+        using var model = ModelRegistry.Create("mlp", data.SampleShape, data.NumClasses, seed: 1);
+        var global = ParameterVector.From(model);
+        var options = new TrainOptions(2, 10, 0.05, momentum, weightDecay, dropLast, clamp);
+        int[] sizes = [3, 10, 17, 25, 40, 77];
+        var rng = new Rng(4);
+        var indices = sizes.Select(n => (IReadOnlyList<int>)rng.Permutation(600).Take(n).ToArray()).ToArray();
+
+        // act
+        var alone = indices.Select((ix, c) => LocalTrainer.Train(model, global, data, ix, options, new Rng(100 + (ulong)c))).ToArray();
+        var together = BatchedTrainer.Train(model, global, data, [.. indices.Select((ix, c) => new BatchedClient(ix, new Rng(100 + (ulong)c)))], options);
+
+        // assert: the same steps, and updates and losses equal to float tolerance
+        Assert.Equal(alone.Select(o => (o.Steps, o.NumSamples)), together.Select(o => (o.Steps, o.NumSamples)));
+        for (int c = 0; c < sizes.Length; c++)
+        {
+            double maxDiff = alone[c].Delta.Values.Zip(together[c].Delta.Values).Max(p => Math.Abs(p.First - p.Second));
+            Assert.True(maxDiff <= 1e-5, $"client {c}: max |Δ| {maxDiff}");
+            Assert.Equal(alone[c].MeanLoss, together[c].MeanLoss, 1e-5);
+            Assert.Contains(alone[c].Delta.Values, v => v != 0);
+        }
+    }
+
+    [Fact]
+    public void A_model_with_convolutions_should_be_refused_with_the_reason()
+    {
+        using var cnn = ModelRegistry.Create("cnn", [1, 28, 28], 10);
+        using var mlp = ModelRegistry.Create("mlp", [1, 28, 28], 10);
+        Assert.Contains("Conv2d", BatchedTrainer.WhyNot(cnn));
+        Assert.Null(BatchedTrainer.WhyNot(mlp));
+    }
+}
