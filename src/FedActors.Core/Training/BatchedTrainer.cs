@@ -85,42 +85,49 @@ public static class BatchedTrainer
         using var clampHigh = options.GradientClamp.ToScalar();
         var lossSums = new double[k];
         var stepCounts = new int[k];
-        var idx = new int[k * b];
-        var rowWeights = new float[k * b];
         var active = new float[k];
         for (int s = 0; s < steps; s++)
         {
             using var stepScope = torch.NewDisposeScope();
-            Array.Clear(rowWeights);
-            for (int c = 0; c < k; c++)
+            // only the clients that still have a batch take part in this step's kernels (client sizes are skewed: most
+            // finish long before the largest), gathered out of the stacked parameters; the others' rows get no gradient
+            var taking = Enumerable.Range(0, k).Where(c => s < batches[c].Length).ToArray();
+            int a = taking.Length;
+            var idx = new int[a * b];
+            var rowWeights = new float[a * b];
+            for (int r = 0; r < a; r++)
             {
-                var batch = s < batches[c].Length ? batches[c][s] : [];
-                active[c] = batch.Length > 0 ? 1 : 0;
+                var batch = batches[taking[r]][s];
                 for (int j = 0; j < b; j++)
                 {
-                    // padded rows repeat a real sample (any will do) and weigh 0
-                    idx[c * b + j] = j < batch.Length ? batch[j] : clients[c].Indices.Count > 0 ? clients[c].Indices[0] : 0;
-                    if (j < batch.Length) rowWeights[c * b + j] = 1f / batch.Length;
+                    // padded rows repeat one of the batch's samples and weigh 0
+                    idx[r * b + j] = batch[Math.Min(j, batch.Length - 1)];
+                    if (j < batch.Length) rowWeights[r * b + j] = 1f / batch.Length;
                 }
             }
+            for (int c = 0; c < k; c++) active[c] = s < batches[c].Length ? 1 : 0;
+            var rows = a == k ? null : torch.tensor(taking.Select(c => (long)c).ToArray());
+            Tensor Taking(Tensor stacked) => rows is null ? stacked : stacked.index_select(0, rows);
             var (x, y) = data.Batch(idx);
             var h = x;
             int layer = 0;
             foreach (var op in ops)
+            {
                 h = op switch
                 {
-                    FlattenOp => h.reshape(k, b, -1),
+                    FlattenOp => h.reshape(a, b, -1),
                     ReluOp => h.relu(),
-                    LinearOp => h.reshape(k, b, -1).bmm(weights[layer]).add(biases[layer++]),
+                    LinearOp => h.reshape(a, b, -1).bmm(Taking(weights[layer])).add(Taking(biases[layer])),
                     _ => throw new InvalidOperationException(),
                 };
-            var perRow = nn.functional.cross_entropy(h.reshape(k * b, -1), y, reduction: nn.Reduction.None) * torch.tensor(rowWeights);
-            var perClient = perRow.view(k, b).sum(1); // each client's mean batch loss
+                if (op is LinearOp) layer++;
+            }
+            var perRow = nn.functional.cross_entropy(h.reshape(a * b, -1), y, reduction: nn.Reduction.None) * torch.tensor(rowWeights);
+            var perClient = perRow.view(a, b).sum(1); // each client's mean batch loss
             foreach (var p in parameters) p.grad?.zero_();
             perClient.sum().backward();
             var losses = perClient.detach().data<float>().ToArray();
-            for (int c = 0; c < k; c++)
-                if (active[c] > 0) { lossSums[c] += losses[c]; stepCounts[c]++; }
+            for (int r = 0; r < a; r++) { lossSums[taking[r]] += losses[r]; stepCounts[taking[r]]++; }
             using var noGrad = torch.no_grad();
             var mask = torch.tensor(active).view(k, 1, 1);
             for (int i = 0; i < parameters.Length; i++)
