@@ -135,7 +135,9 @@ public sealed class ExactSum
     internal static Int128 Fixed(double t)
     {
         double whole = Math.Floor(t);
-        return new Int128((ulong)(long)whole, (ulong)(long)((t - whole) * 9223372036854775808.0) << 1); // t − ⌊t⌋ ∈ [0, 1), exact
+        // t − ⌊t⌋ is in [0, 1] (exact for t ≥ 1 in magnitude; for a tiny negative t it rounds, possibly to 1, whose
+        // conversion saturates) — the same deterministic function of t on every path, so the sum stays order-free
+        return new Int128((ulong)(long)whole, (ulong)(long)((t - whole) * 9223372036854775808.0) << 1);
     }
 
     /// <summary>Adds another sum (the partial sum of another node, say).</summary>

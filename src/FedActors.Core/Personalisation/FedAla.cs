@@ -146,7 +146,10 @@ public static class FedAla
 /// global differ?) ever looks at what was kept. <c>adapted</c> keeps the adapted (top) tensors, the ALA weights and a
 /// 64-bit fingerprint of the local first tensor, and makes the skip test as "the fingerprints are equal" — PFLlib's test
 /// is "Σ(global − local) over the first tensor is 0", which differs only if differences cancel exactly or fingerprints
-/// collide. 10,000 MLP clients then keep ~160 MB instead of 8 GB. <c>whole</c> keeps PFLlib's whole local model.</para>
+/// collide. One more case differs: when the test skips ALA (first tensors equal) but later lower tensors are not the
+/// global's — a client whose training left its first tensor bit for bit equal to the next global one — <c>whole</c> goes
+/// on with its own lower tensors and <c>adapted</c> with the global's. 10,000 MLP clients keep ~160 MB instead of 8 GB.
+/// <c>whole</c> keeps PFLlib's whole local model.</para>
 /// </remarks>
 public sealed class FedAlaMethod(FedAlaOptions options) : IPersonalisation
 {

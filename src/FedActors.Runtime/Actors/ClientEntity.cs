@@ -75,6 +75,7 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
         Receive<PassivateIfIdle>(_ => PassivateIfIdle());
         Receive<PersonalTaskDone>(HandlePersonalDone);
         Receive<PersonalSaved>(HandlePersonalSaved);
+        Receive<BookkeepingSaved>(HandleBookkeepingSaved);
         Receive<ReceiveTimeout>(_ => PassivateIfIdle());
         if (passivateAfter is { } idle) Context.SetReceiveTimeout(idle);
     }
@@ -83,7 +84,7 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
     /// is sent to this incarnation, so the entity must not stop while it waits for one.</summary>
     private void PassivateIfIdle()
     {
-        if (_passivating || _pending is not null || _inFlight is not null) return;
+        if (_passivating || _pending is not null || _inFlight is not null || _unsaved > 0) return;
         _passivating = true;
         Context.SetReceiveTimeout(null);
         Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(PoisonPill.Instance));
@@ -218,9 +219,23 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
         if (!p.Fault.LoseUpdate)
             p.ReplyTo.Tell(new UpdateSubmitted(_clientId, p.Round, delta, trained.NumSamples, trained.TrainLoss, p.SimSeconds, trained.ComputeMs));
         // bookkeeping only, after the reply (a slow store must not hold the round up): the personal state that later rounds
-        // depend on was saved before this in HandlePersonalDone
+        // depend on was saved before this in HandlePersonalDone. The entity does not passivate until this row is written:
+        // a batching store writes it later, and the client's next incarnation (on another node, maybe) must not read an
+        // older row, nor have its own newer save of the same version overwritten by this one
         _state = _state with { RoundsTrained = _state.RoundsTrained + 1, LastRound = p.Round, Version = p.Round };
-        _store.Save(_state);
+        _unsaved++;
+        _store.SaveDurably(_state).PipeTo(Self, success: () => new BookkeepingSaved(null), failure: e => new BookkeepingSaved(e.GetBaseException().Message));
+    }
+
+    /// <summary>Bookkeeping rows handed to the store and not yet written.</summary>
+    private int _unsaved;
+
+    private sealed record BookkeepingSaved(string? Error);
+
+    private void HandleBookkeepingSaved(BookkeepingSaved m)
+    {
+        _unsaved--;
+        if (m.Error is { } error) _log.Error("Client {ClientId} could not save its state: {Error}", _clientId, error);
     }
 
     private void HandleTrainFailed(TrainFailed m)

@@ -56,12 +56,15 @@ public sealed class GroupCommitStateStore : IClientStateStore, ICheckpointStore,
         lock (_lock) Enqueue(state);
     }
 
+    /// <remarks>A store that already failed (or is disposed) answers with a failed task, never a throw: the caller (an
+    /// entity) handles it where it handles a failed write.</remarks>
     public Task SaveDurably(ClientState state)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_lock)
         {
-            Enqueue(state);
+            try { Enqueue(state); }
+            catch (Exception e) when (e is InvalidOperationException) { return Task.FromException(e); }
             _waiting.Add(done);
         }
         return done.Task;
@@ -89,7 +92,7 @@ public sealed class GroupCommitStateStore : IClientStateStore, ICheckpointStore,
         lock (_lock)
         {
             ThrowIfFailed();
-            if (_stopping) return;
+            ObjectDisposedException.ThrowIf(_stopping, this);
             _waiting.Add(done);
             Monitor.Pulse(_lock);
         }
@@ -174,7 +177,7 @@ public sealed class GroupCommitStateStore : IClientStateStore, ICheckpointStore,
         _checkpoints.RollBack(round);
     }
 
-    /// <summary>Writes what is pending, stops the writer, then disposes the inner store.</summary>
+    /// <summary>Writes what is pending, stops the writer, then disposes the inner store; throws if a write failed.</summary>
     public void Dispose()
     {
         lock (_lock)
@@ -185,5 +188,7 @@ public sealed class GroupCommitStateStore : IClientStateStore, ICheckpointStore,
         }
         _writer.Join();
         (_inner as IDisposable)?.Dispose();
+        // the last batch failed: its states are lost, which must not pass unnoticed
+        lock (_lock) ThrowIfFailed();
     }
 }

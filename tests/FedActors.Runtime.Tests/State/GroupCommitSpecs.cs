@@ -73,7 +73,7 @@ public class GroupCommitSpecs
     public async Task A_failed_write_should_fail_the_saves_waiting_for_it_and_every_later_call()
     {
         var inner = new SlowStore(TimeSpan.FromMilliseconds(10)) { Broken = true };
-        using var store = new GroupCommitStateStore(inner);
+        var store = new GroupCommitStateStore(inner);
 
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => store.SaveDurably(State(1, 1)));
         Assert.Contains("disk full", e.Message);
@@ -81,5 +81,8 @@ public class GroupCommitSpecs
         Assert.Contains("disk full", Assert.Throws<InvalidOperationException>(() =>
             store.Commit(new RunCheckpoint(1, new ParameterVector([1f]), null, 0, 0, [], new Dictionary<string, int[]>(), "h"))).Message);
         Assert.Null(inner.Last());
+        // an entity's durable save gets a failed task, not a throw; and closing the store does not hide the lost states
+        Assert.Contains("disk full", (await Assert.ThrowsAsync<InvalidOperationException>(() => store.SaveDurably(State(3, 1)))).Message);
+        Assert.Contains("disk full", Assert.Throws<InvalidOperationException>(store.Dispose).Message);
     }
 }
