@@ -67,6 +67,8 @@ public class MatrixTests : IDisposable
         foreach (var defence in new[] { "fedavg", "median" })
             Assert.Equal("", rows.Single(r => r.StartsWith($"none,{defence},", StringComparison.Ordinal)).Split(',')[increase]);
         Assert.False(Directory.Exists(Path.Combine(dir, "none-fedavg-pill-on-seed-1")));
+        // each cell's events carry the adversary's report of what the pill did
+        Assert.Contains("ZeroBetaShare", File.ReadAllText(Path.Combine(dir, "sign-flip-fedavg-pill-on-seed-1", "events.clef")));
         Assert.Contains("error increase over none", File.ReadAllText(Path.Combine(dir, "matrix.md")));
     }
 }

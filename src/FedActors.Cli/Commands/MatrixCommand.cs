@@ -85,6 +85,8 @@ public static class MatrixCommand
                 // each cell keeps its own events, as a run does
                 using var logger = RunLogging.Create(MonitoringSettings.Read(config).TargetsFor(cellDir) with { ConsoleLevel = null, SeqBufferPath = null },
                     settings.Name, Path.GetFileName(cellDir));
+                // Akka's own warnings reach the cell's sinks through Akka.Logger.Serilog, as in a run
+                Serilog.Log.Logger = logger;
                 try
                 {
                     var dataKey = settings.Data with { Partition = loadedFor?.Partition ?? settings.Data.Partition };
@@ -121,6 +123,7 @@ public static class MatrixCommand
                     failed.Add((a, d, p));
                     continue;
                 }
+                finally { Serilog.Log.Logger = Serilog.Core.Logger.None; }
                 RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
                 var summary = RunReport.Summarise(settings, rounds, clock.Elapsed, cellDir);
                 RunReport.WriteSummaryJson(Path.Combine(cellDir, "summary.json"), summary);

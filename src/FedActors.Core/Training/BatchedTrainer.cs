@@ -117,7 +117,7 @@ public static class BatchedTrainer
                 {
                     FlattenOp => h.reshape(a, b, -1),
                     ReluOp => h.relu(),
-                    LinearOp => h.reshape(a, b, -1).bmm(Taking(weights[layer])).add(Taking(biases[layer])),
+                    LinearOp => h.reshape(a, b, -1).bmm(Taking(weights[layer])).Plus(Taking(biases[layer])),
                     _ => throw new InvalidOperationException(),
                 };
                 if (op is LinearOp) layer++;
@@ -130,6 +130,7 @@ public static class BatchedTrainer
             for (int r = 0; r < a; r++) { lossSums[taking[r]] += losses[r]; stepCounts[taking[r]]++; }
             using var noGrad = torch.no_grad();
             var mask = torch.tensor(active).view(k, 1, 1);
+            var stepping = torch.tensor(active.Select(v => v > 0).ToArray()).view(k, 1, 1);
             for (int i = 0; i < parameters.Length; i++)
             {
                 var p = parameters[i];
@@ -139,8 +140,8 @@ public static class BatchedTrainer
                 if (options.Momentum != 0)
                 {
                     // PyTorch's SGD: the buffer starts as the first step's d, then buf = m·buf + d; a masked client's stays
-                    var next = momentum[i] is null ? d : momentum[i]!.mul(momentumFactor).add(d);
-                    var kept = momentum[i] is null ? next * mask : torch.where(mask.expand_as(next).gt(0), next, momentum[i]!);
+                    var next = momentum[i] is null ? d : momentum[i]!.mul(momentumFactor).Plus(d);
+                    var kept = momentum[i] is null ? next * mask : torch.where(stepping.expand_as(next), next, momentum[i]!);
                     momentum[i]?.Dispose();
                     momentum[i] = kept.detach().DetachFromDisposeScope();
                     d = momentum[i]!;

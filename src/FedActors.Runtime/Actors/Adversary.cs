@@ -16,7 +16,11 @@ namespace FedActors.Runtime.Actors;
 /// </summary>
 public sealed class Adversary : ReceiveActor, IWithTimers
 {
-    public static Props Props(Experiment experiment, IActorRef worker) => Akka.Actor.Props.Create(() => new Adversary(experiment, worker));
+    /// <param name="events">Where the Pill's per-round report goes (null: nowhere).</param>
+    public static Props Props(Experiment experiment, IActorRef worker, Monitoring.RunEvents? events = null) =>
+        Akka.Actor.Props.Create(() => new Adversary(experiment, worker, events));
+
+    private readonly Monitoring.RunEvents? _events;
 
     private sealed record CraftDeadline(int Round);
 
@@ -31,8 +35,9 @@ public sealed class Adversary : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public Adversary(Experiment experiment, IActorRef worker)
+    public Adversary(Experiment experiment, IActorRef worker, Monitoring.RunEvents? events = null)
     {
+        _events = events;
         _experiment = experiment;
         _worker = worker;
         Receive<AdversaryRoundStarted>(HandleRoundStarted);
@@ -127,10 +132,7 @@ public sealed class Adversary : ReceiveActor, IWithTimers
             _malicious.Values.Select(ToUpdate).ToArray(), _benign.Values.Select(ToUpdate).ToArray(), reference);
         foreach (var (id, honest) in _malicious)
             honest.Client.Tell(new PoisonedUpdate(id, round.Round, crafted[id]));
-        if (collusion.Attack?.Model is Core.Attacks.Pill { LastReport: { } pill } && pill.Round == round.Round)
-            _log.Info("Round {Round}: the Pill's beta per colluder {Beta}, pill deviation from the honest update {PillDeviation}, share emptied by SimAdjust {ZeroBetaShare}",
-                round.Round, pill.Beta.OrderBy(b => b.Key).Select(b => Math.Round(b.Value, 4)).ToArray(),
-                pill.PillDeviation.OrderBy(b => b.Key).Select(b => Math.Round(b.Value, 6)).ToArray(), pill.ZeroBetaShare);
+        if (collusion.Attack?.Model is Core.Attacks.Pill { LastReport: { } pill } && pill.Round == round.Round) _events?.PillCrafted(pill);
         if (_awaiting.Count > 0)
             _log.Warning("Round {Round}: crafted without {Missing} expected honest update(s)", round.Round, _awaiting.Count);
         _done = round.Round;

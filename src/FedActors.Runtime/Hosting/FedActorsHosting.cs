@@ -55,7 +55,7 @@ public static class FedActorsHosting
 
     /// <summary>The adversary that coordinates colluding malicious clients, as a cluster singleton (with its proxy).</summary>
     public static AkkaConfigurationBuilder WithAdversary(this AkkaConfigurationBuilder b, NodeResources r) =>
-        b.WithSingleton<Adversary>(ActorNames.Adversary, (_, registry, _) => Adversary.Props(r.Experiment, registry.Get<DeviceWorker>()),
+        b.WithSingleton<Adversary>(ActorNames.Adversary, (_, registry, _) => Adversary.Props(r.Experiment, registry.Get<DeviceWorker>(), r.Events),
             new ClusterSingletonOptions { Role = ActorNames.Role });
 
     /// <summary>Client entities, sharded by client id; remember-entities off, ddata state store.</summary>

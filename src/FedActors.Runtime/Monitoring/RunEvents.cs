@@ -32,6 +32,14 @@ public sealed class RunEvents(ILogger log)
         For("RunResumed").Information("Run {Experiment} resumed after its last committed round {Round} of {Rounds}",
             e.Settings.Name, committedRound, e.Settings.Rounds);
 
+    /// <summary>What the Pill did in a round: SimAdjust's β and the pill's distance from the honest update, per colluder
+    /// (in client-id order), and the share of colluders whose pill SimAdjust emptied.</summary>
+    public void PillCrafted(Core.Attacks.PillReport report) =>
+        For("PillCrafted").Information(
+            "Round {Round}: the Pill's β per colluder {Beta}, pill deviation from the honest update {PillDeviation}, share emptied by SimAdjust {ZeroBetaShare}",
+            report.Round, report.Beta.OrderBy(b => b.Key).Select(b => Math.Round(b.Value, 4)).ToArray(),
+            report.PillDeviation.OrderBy(b => b.Key).Select(b => Math.Round(b.Value, 6)).ToArray(), report.ZeroBetaShare);
+
     public void RoundCompleted(RoundSummary r) =>
         For("RoundCompleted")
             .ForContext("ComputeMs", r.ComputeMs)
