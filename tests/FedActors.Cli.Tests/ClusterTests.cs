@@ -56,7 +56,7 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         var results = await Task.WhenAll(nodes).WaitAsync(TimeSpan.FromMinutes(1));
 
         // assert: all ended well, each clients node trained some of the clients, and the rounds are the one-node rounds
-        Assert.True(run.ExitCode == 0, $"run exit {run.ExitCode}");
+        Assert.True(run.ExitCode == 0, $"run exit {run.ExitCode}:\n{RunScriptTests.Output(run)}");
         int trained = 0;
         foreach (var (nodeCode, nodeOut, nodeErr) in results)
         {
@@ -90,9 +90,9 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         // assert: the run completes; some round lost the victim's clients as timed out; the last round has every client again
         Assert.True(run.WaitForExit(TimeSpan.FromMinutes(4)), "the run did not finish after the kill");
         run.WaitForExit();
-        Assert.Equal(0, run.ExitCode);
+        Assert.True(run.ExitCode == 0, $"run exit {run.ExitCode}:\n{RunScriptTests.Output(run)}");
         Assert.True(survivor.WaitForExit(TimeSpan.FromMinutes(1)), "the surviving node did not leave");
-        Assert.Equal(0, survivor.ExitCode);
+        Assert.True(survivor.ExitCode == 0, $"surviving node exit {survivor.ExitCode}:\n{RunScriptTests.Output(survivor)}");
         var lines = File.ReadAllLines(Path.Combine(Directory.GetDirectories(runs).Single(), "rounds.csv"));
         var header = lines[0].Split(',');
         int Col(string name) => Array.IndexOf(header, name);
@@ -139,7 +139,7 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         var after = await Task.WhenAll(again).WaitAsync(TimeSpan.FromMinutes(1));
 
         // assert
-        Assert.Equal(0, resumed.ExitCode);
+        Assert.True(resumed.ExitCode == 0, $"resumed exit {resumed.ExitCode}:\n{RunScriptTests.Output(resumed)}");
         Assert.All(after, r => Assert.True(r.Code == 0, r.Out + r.Err));
         Assert.Equal(Rounds(one), Rounds(runs));
     }
@@ -166,7 +166,7 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         Assert.Contains("fedactors.seed", o + e);
         Assert.True(run.WaitForExit(TimeSpan.FromMinutes(1)));
         run.WaitForExit();
-        Assert.Equal(1, run.ExitCode); // it never got its second node
+        Assert.True(run.ExitCode == 1, $"run exit {run.ExitCode}:\n{RunScriptTests.Output(run)}"); // it never got its second node
     }
 
     [Fact]
@@ -240,8 +240,8 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         run.WaitForExit();
 
         // assert: the node died as by SIGKILL; the run completed all rounds and counted the node faults
-        Assert.Equal(137, node.ExitCode);
-        Assert.Equal(0, run.ExitCode);
+        Assert.True(node.ExitCode == 137, $"node exit {node.ExitCode}:\n{RunScriptTests.Output(node)}");
+        Assert.True(run.ExitCode == 0, $"run exit {run.ExitCode}:\n{RunScriptTests.Output(run)}");
         var runDir = Directory.GetDirectories(runs).Single();
         var lines = File.ReadAllLines(Path.Combine(runDir, "rounds.csv"));
         Assert.Equal(10, lines.Length);
@@ -269,8 +269,8 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         Assert.True(node.WaitForExit(TimeSpan.FromMinutes(1)), "the clients node did not leave");
 
         // assert: both ended well; round 2 lost the cut-off node's answers to the safety timeout; later rounds are whole again
-        Assert.Equal(0, run.ExitCode);
-        Assert.Equal(0, node.ExitCode);
+        Assert.True(run.ExitCode == 0, $"run exit {run.ExitCode}:\n{RunScriptTests.Output(run)}");
+        Assert.True(node.ExitCode == 0, $"node exit {node.ExitCode}:\n{RunScriptTests.Output(node)}");
         var lines = File.ReadAllLines(Path.Combine(Directory.GetDirectories(runs).Single(), "rounds.csv"));
         var header = lines[0].Split(',');
         string Cell(int round, string name) => lines[round].Split(',')[Array.IndexOf(header, name)];

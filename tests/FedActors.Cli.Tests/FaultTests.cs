@@ -201,7 +201,7 @@ public class FaultTests : IDisposable
         run.WaitForExit();
 
         // assert: the held round lost every client to the drop; faults.jsonl has both faults with their rounds; the API is gone
-        Assert.Equal(0, run.ExitCode);
+        Assert.True(run.ExitCode == 0, $"run exit {run.ExitCode}:\n{RunScriptTests.Output(run)}");
         Assert.Equal(10, Column(runDir, next, "fault_dropped"));
         Assert.Equal(0, Column(runDir, next, "responded"));
         Assert.Equal(0, Column(runDir, next + 1, "fault_dropped"));
@@ -277,7 +277,7 @@ public class FaultTests : IDisposable
         run.WaitForExit();
 
         // assert
-        Assert.Equal(130, run.ExitCode);
+        Assert.True(run.ExitCode == 130, $"run exit {run.ExitCode}:\n{RunScriptTests.Output(run)}");
         using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json")));
         Assert.Equal("interrupted", summary.RootElement.GetProperty("ended_early").GetString());
         int rounds = summary.RootElement.GetProperty("rounds").GetInt32();

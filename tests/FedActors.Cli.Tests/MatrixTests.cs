@@ -71,4 +71,61 @@ public class MatrixTests : IDisposable
         Assert.Contains("ZeroBetaShare", File.ReadAllText(Path.Combine(dir, "sign-flip-fedavg-pill-on-seed-1", "events.clef")));
         Assert.Contains("error increase over none", File.ReadAllText(Path.Combine(dir, "matrix.md")));
     }
+    [Fact]
+    public void A_matrix_stopped_by_its_budget_should_resume_piece_by_piece_to_the_uninterrupted_grid()
+    {
+        // arrange: a 2-cell grid of 2 rounds each, run whole
+        string[] grid = ["hocon/experiments/quickstart.conf", "--attacks", "none,sign-flip", "--defences", "fedavg", "--set", "fedactors.rounds=2",
+            "--set", "fedactors.data.limit=2000", "--set", "fedactors.clients.count=10", "--set", "fedactors.clients.per-round=10", "--set", "fedactors.attack.fraction=0.3"];
+        var whole = RunScriptTests.TempDir();
+        var (code, o, e) = RunScriptTests.RunScript(["matrix", .. grid, "--out", whole]);
+        Assert.True(code == 0, o + e);
+
+        // act: the same grid with a budget spent after every round, resumed until it says nothing is left
+        var pieces = RunScriptTests.TempDir();
+        (code, o, e) = RunScriptTests.RunScript(["matrix", .. grid, "--out", pieces, "--max-minutes", "0.0001"]);
+        Assert.True(code == 0, o + e);
+        Assert.Contains("0 of 2 cells done", o);
+        var dir = Assert.Single(Directory.GetDirectories(pieces));
+        using (var first = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "none-fedavg-pill-off-seed-42", "summary.json"))))
+            Assert.Equal(("budget", 1), (first.RootElement.GetProperty("ended_early").GetString(), first.RootElement.GetProperty("rounds").GetInt32()));
+        int resumptions = 0;
+        while (o.Contains("cells done", StringComparison.Ordinal) && resumptions < 8)
+        {
+            (code, o, e) = RunScriptTests.RunScript("matrix", "--resume", dir, "--max-minutes", "0.0001");
+            Assert.True(code == 0, o + e);
+            resumptions++;
+        }
+
+        // assert: a round a piece (cell 1's second round, cell 2's first, cell 2's second); every cell's rounds and the grid
+        // are the uninterrupted ones (wall-clock columns aside)
+        Assert.Equal(3, resumptions);
+        var wholeDir = Assert.Single(Directory.GetDirectories(whole));
+        Assert.Equal(File.ReadAllText(Path.Combine(wholeDir, "matrix.csv")), File.ReadAllText(Path.Combine(dir, "matrix.csv")));
+        foreach (var cell in new[] { "none-fedavg-pill-off-seed-42", "sign-flip-fedavg-pill-off-seed-42" })
+            Assert.Equal(WithoutTimings(Path.Combine(wholeDir, cell, "rounds.csv")), WithoutTimings(Path.Combine(dir, cell, "rounds.csv")));
+        Assert.DoesNotContain("cells done", File.ReadAllText(Path.Combine(dir, "matrix.md")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_resumed_matrix_should_refuse_a_changed_plan_and_a_folder_that_is_not_a_matrix()
+    {
+        var (code, o, e) = RunScriptTests.RunScript("matrix", "--resume", RunScriptTests.TempDir(), "--set", "fedactors.rounds=3");
+        Assert.True(code == 2, o + e);
+        Assert.Contains("a resumed matrix runs its own plan", o + e);
+        (code, o, e) = RunScriptTests.RunScript("matrix", "--resume", RunScriptTests.TempDir());
+        Assert.True(code == 2, o + e);
+        Assert.Contains("matrix.json", o + e);
+        (code, o, e) = RunScriptTests.RunScript("matrix", "hocon/experiments/quickstart.conf", "--defences", "fedavg");
+        Assert.True(code == 2, o + e);
+        Assert.Contains("--attacks and --defences", o + e);
+    }
+
+    private static string[] WithoutTimings(string csv)
+    {
+        var lines = File.ReadAllLines(csv);
+        var header = lines[0].Split(',');
+        var keep = Enumerable.Range(0, header.Length).Where(i => header[i] is not ("round_ms" or "compute_ms")).ToArray();
+        return [.. lines.Select(l => string.Join(',', keep.Select(i => l.Split(',')[i])))];
+    }
 }

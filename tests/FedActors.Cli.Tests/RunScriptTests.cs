@@ -37,11 +37,22 @@ public class RunScriptTests
         psi.Environment["FEDACTORS_CLI"] = Path.Combine(AppContext.BaseDirectory, "fedactors.dll");
         var p = Process.Start(psi)!;
         Started.Add(p);
-        p.OutputDataReceived += (_, _) => { }; // drained, so a full pipe never blocks the run
-        p.ErrorDataReceived += (_, _) => { };
+        var printed = Printed.GetOrCreateValue(p); // drained, so a full pipe never blocks the run, and kept for failure messages
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (printed) printed.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (printed) printed.AppendLine(e.Data); };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         return p;
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Process, System.Text.StringBuilder> Printed = new();
+
+    /// <summary>What a process from <see cref="Start"/> has printed so far (stdout and stderr interleaved; the last 20,000 characters).</summary>
+    internal static string Output(Process p)
+    {
+        if (p.HasExited) p.WaitForExit(); // the asynchronous readers reach the end of both pipes
+        if (!Printed.TryGetValue(p, out var printed)) return "";
+        lock (printed) return printed.Length <= 20_000 ? printed.ToString() : printed.ToString(printed.Length - 20_000, 20_000);
     }
 
     internal static (int Code, string Out, string Err) RunScript(params string[] args)

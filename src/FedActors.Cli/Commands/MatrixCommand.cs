@@ -20,17 +20,44 @@ public static class MatrixCommand
 {
     public static Command Create()
     {
-        var config = new Argument<string>("config") { Description = "HOCON experiment file" };
-        var attacks = new Option<string>("--attacks") { Description = "Comma-separated attack names (none for no attack)", Required = true };
-        var defences = new Option<string>("--defences") { Description = "Comma-separated aggregation rules", Required = true };
-        var pill = new Option<string>("--pill") { Description = "off, on or off,on", DefaultValueFactory = _ => "off" };
+        var config = new Argument<string?>("config") { Description = "HOCON experiment file (not with --resume)", Arity = ArgumentArity.ZeroOrOne };
+        var attacks = new Option<string?>("--attacks") { Description = "Comma-separated attack names (none for no attack)" };
+        var defences = new Option<string?>("--defences") { Description = "Comma-separated aggregation rules" };
+        var pill = new Option<string?>("--pill") { Description = "off, on or off,on (default off)" };
         var seeds = new Option<string?>("--seeds") { Description = "Comma-separated seeds (default: the config's fedactors.seed)" };
         var set = new Option<string[]>("--set") { Description = "Override a key for every cell (repeatable)" };
         var output = new Option<string>("--out") { Description = "Folder under which the matrix folder is made", DefaultValueFactory = _ => "runs" };
+        var budget = new Option<double>("--max-minutes")
+        {
+            Description = "Wall-clock budget: when it is used the grid stops after the current round, writes what is finished, and `matrix --resume` continues it",
+        };
+        var resume = new Option<string?>("--resume")
+        {
+            Description = "Continue a matrix folder: finished cells are kept, an unfinished cell resumes after its last committed round, the rest run",
+        };
         var command = new Command("matrix", "Run an attacks × defences grid and write matrix.md, matrix.csv and a heatmap")
-            { config, attacks, defences, pill, seeds, set, output };
-        command.SetAction((parse, cancel) => ExecuteAsync(parse.GetValue(config)!, Split(parse.GetValue(attacks)!), Split(parse.GetValue(defences)!),
-            Split(parse.GetValue(pill)!), parse.GetValue(seeds) is { } s ? Split(s) : [], parse.GetValue(set) ?? [], parse.GetValue(output)!, cancel));
+            { config, attacks, defences, pill, seeds, set, output, budget, resume };
+        command.SetAction((parse, cancel) =>
+        {
+            double minutes = parse.GetValue(budget);
+            if (minutes < 0 || double.IsNaN(minutes) || double.IsInfinity(minutes))
+                return Task.FromResult(ExperimentLoader.Report(new ConfigurationError("--max-minutes", minutes.ToString(CultureInfo.InvariantCulture), "a number of minutes ≥ 0 (0: no budget)")));
+            var span = minutes > 0 ? TimeSpan.FromMinutes(minutes) : TimeSpan.Zero;
+            if (parse.GetValue(resume) is { } folder)
+            {
+                // the folder's own plan and cell configurations: nothing about the grid may change between its pieces
+                if (parse.GetValue(config) is not null || parse.GetValue(attacks) is not null || parse.GetValue(defences) is not null
+                    || parse.GetValue(pill) is not null || parse.GetValue(seeds) is not null || parse.GetValue(set) is { Length: > 0 })
+                    return Task.FromResult(ExperimentLoader.Report(new ConfigurationError("--resume", folder,
+                        "no config file, --attacks, --defences, --pill, --seeds or --set: a resumed matrix runs its own plan (matrix.json)")));
+                return ResumeAsync(folder, span, cancel);
+            }
+            if (parse.GetValue(config) is not { } file || parse.GetValue(attacks) is not { } a || parse.GetValue(defences) is not { } d)
+                return Task.FromResult(ExperimentLoader.Report(new ConfigurationError("matrix", string.Join(' ', parse.Tokens.Select(t => t.Value)),
+                    "a config file with --attacks and --defences, or --resume <matrix folder>")));
+            return ExecuteAsync(file, Split(a), Split(d), Split(parse.GetValue(pill) ?? "off"), parse.GetValue(seeds) is { } s ? Split(s) : [],
+                parse.GetValue(set) ?? [], parse.GetValue(output)!, cancel, span);
+        });
         return command;
     }
 
@@ -38,11 +65,24 @@ public static class MatrixCommand
 
     private sealed record Cell(string Attack, string Defence, string Pill, long Seed, RunSummary Summary);
 
+    /// <summary>One cell of the grid: its coordinates and its folder (under the matrix folder), which holds its
+    /// <c>config.conf</c> from the start.</summary>
+    public sealed record PlannedCell(string Attack, string Defence, string Pill, long Seed, string Folder);
+
+    /// <summary>The grid as <c>matrix.json</c> keeps it: the axes (for the tables and the heatmap) and every cell in order.</summary>
+    public sealed record MatrixPlan(string[] Attacks, string[] Defences, string[] Pills, IReadOnlyList<PlannedCell> Cells);
+
+    private static readonly System.Text.Json.JsonSerializerOptions PlanJson = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+    };
+
     public static async Task<int> ExecuteAsync(string configPath, string[] attacks, string[] defences, string[] pills, string[] seedList,
-        IReadOnlyList<string> overrides, string outRoot, CancellationToken cancel)
+        IReadOnlyList<string> overrides, string outRoot, CancellationToken cancel, TimeSpan budget = default)
     {
         // Validate every cell's configuration before any work, so a bad name stops the grid up front.
-        var plans = new List<(string Attack, string Defence, string Pill, long Seed, Akka.Configuration.Config Config, Core.Config.ExperimentSettings Settings)>();
+        var plans = new List<(PlannedCell Cell, Akka.Configuration.Config Config, Core.Config.ExperimentSettings Settings)>();
         try
         {
             foreach (var p in pills)
@@ -59,7 +99,8 @@ public static class MatrixCommand
                             if (seed is not null) cellOverrides = cellOverrides.Append($"fedactors.seed={seed}");
                             var config = FedActorsSettings.Load(configPath, cellOverrides);
                             var settings = FedActorsSettings.Read(config);
-                            plans.Add((a, d, p, settings.Seed, config, settings));
+                            Runtime.State.StateStores.Validate(config);
+                            plans.Add((new PlannedCell(a, d, p, settings.Seed, $"{a}-{d}-pill-{p}-seed-{settings.Seed}"), config, settings));
                         }
         }
         catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
@@ -67,28 +108,93 @@ public static class MatrixCommand
         string dir;
         try { dir = RunFolder.Create(outRoot, $"matrix-{plans[0].Settings.Name}"); }
         catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
+        // the plan and each cell's effective configuration are written first: `matrix --resume` needs nothing else
+        foreach (var (cell, config, _) in plans)
+        {
+            var cellDir = Path.Combine(dir, cell.Folder);
+            Directory.CreateDirectory(cellDir);
+            RunFolder.WriteConfig(cellDir, HoconText.Render(config, "fedactors"));
+        }
+        var plan = new MatrixPlan(attacks, defences, pills, [.. plans.Select(p => p.Cell)]);
+        RunReport.WriteAtomically(Path.Combine(dir, "matrix.json"), System.Text.Json.JsonSerializer.Serialize(plan, PlanJson));
+        return await RunPlanAsync(dir, plan, [.. plans.Select(p => (p.Config, p.Settings))], budget, cancel);
+    }
+
+    /// <summary><c>matrix --resume FOLDER</c>: the folder's plan and each cell's own config.conf.</summary>
+    public static Task<int> ResumeAsync(string dir, TimeSpan budget, CancellationToken cancel)
+    {
+        var planPath = Path.Combine(dir, "matrix.json");
+        try
+        {
+            if (!File.Exists(planPath)) throw new ConfigurationError("--resume", dir, "a matrix folder with its matrix.json");
+            MatrixPlan plan;
+            try { plan = System.Text.Json.JsonSerializer.Deserialize<MatrixPlan>(File.ReadAllText(planPath), PlanJson) ?? throw new System.Text.Json.JsonException("empty"); }
+            catch (System.Text.Json.JsonException e) { throw new ConfigurationError("--resume", planPath, "the matrix.json this command wrote", e.Message); }
+            var configs = new List<(Akka.Configuration.Config, Core.Config.ExperimentSettings)>();
+            foreach (var cell in plan.Cells)
+            {
+                var cellConfig = Path.Combine(dir, cell.Folder, "config.conf");
+                if (cell.Folder.Contains("..", StringComparison.Ordinal) || Path.IsPathRooted(cell.Folder) || !File.Exists(cellConfig))
+                    throw new ConfigurationError("--resume", cellConfig, "each cell's config.conf, as the matrix wrote it");
+                var config = FedActorsSettings.Load(cellConfig, []);
+                configs.Add((config, FedActorsSettings.Read(config)));
+            }
+            return RunPlanAsync(Path.GetFullPath(dir), plan, configs, budget, cancel);
+        }
+        catch (ConfigurationError e) { return Task.FromResult(ExperimentLoader.Report(e)); }
+    }
+
+    private static async Task<int> RunPlanAsync(string dir, MatrixPlan plan, IReadOnlyList<(Akka.Configuration.Config Config, Core.Config.ExperimentSettings Settings)> configs,
+        TimeSpan budget, CancellationToken cancel)
+    {
         var cells = new List<Cell>();
         var failures = new List<string>();
         var failed = new List<(string Attack, string Defence, string Pill)>();
         Dataset? data = null;
         Core.Config.DataSettings? loadedFor = null;
-        bool interrupted = false;
+        bool interrupted = false, outOfBudget = false, ranOne = false;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            foreach (var (a, d, p, seed, config, settings) in plans)
+            for (int i = 0; i < plan.Cells.Count && !outOfBudget && !interrupted; i++)
             {
-                var cellDir = Path.Combine(dir, $"{a}-{d}-pill-{p}-seed-{seed}");
-                Directory.CreateDirectory(cellDir);
+                var (a, d, p, seed, folder) = plan.Cells[i];
+                var (config, settings) = configs[i];
+                var cellDir = Path.Combine(dir, folder);
+                var summaryPath = Path.Combine(cellDir, "summary.json");
+                var earlier = File.Exists(summaryPath) ? RunReport.ReadSummaryJson(summaryPath) : null;
+                if (earlier is { EndedEarly: null })
+                {
+                    cells.Add(new Cell(a, d, p, seed, earlier)); // finished in an earlier piece
+                    continue;
+                }
+                if (File.Exists(Path.Combine(cellDir, "failed.txt")))
+                    File.Delete(Path.Combine(cellDir, "failed.txt")); // a failed cell is tried again
+                if (budget > TimeSpan.Zero && ranOne && clock.Elapsed >= budget) // each piece advances the grid by a round at least
+                {
+                    outOfBudget = true;
+                    break;
+                }
+                ranOne = true;
                 AnsiConsole.MarkupLineInterpolated($"[bold]{a}[/] × [bold]{d}[/] (pill {p}, seed {seed})");
-                var clock = System.Diagnostics.Stopwatch.StartNew();
+                var cellClock = System.Diagnostics.Stopwatch.StartNew();
                 var rounds = new List<RoundSummary>();
                 // each cell keeps its own events, as a run does
                 using var logger = RunLogging.Create(MonitoringSettings.Read(config).TargetsFor(cellDir) with { ConsoleLevel = null, SeqBufferPath = null },
                     settings.Name, Path.GetFileName(cellDir));
                 // Akka's own warnings reach the cell's sinks through Akka.Logger.Serilog, as in a run
                 Serilog.Log.Logger = logger;
+                Runtime.State.IClientStateStore? store = null;
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
                 try
                 {
+                    // the cell's state is kept as a run keeps it (SQLite in the cell's folder by default): an unfinished cell
+                    // resumes after its last committed round, with the same rounds an uninterrupted cell has
+                    var hash = HoconText.ExperimentHash(config);
+                    var resumed = LastCheckpointOrNull(config, cellDir, hash);
+                    store = Runtime.State.StateStores.Create(config, cellDir, hash, fresh: resumed is null);
+                    rounds.AddRange(resumed?.Rounds ?? []);
+                    if (resumed is not null) AnsiConsole.MarkupLineInterpolated($"  resuming after round {resumed.Round} of {settings.Rounds}");
                     var dataKey = settings.Data with { Partition = loadedFor?.Partition ?? settings.Data.Partition };
                     if (data is null || loadedFor != dataKey || settings.Data.Dataset == "synthetic")
                     {
@@ -101,21 +207,37 @@ public static class MatrixCommand
                     await SimulationRunner.RunAsync(experiment, config, new RunEvents(logger), r =>
                     {
                         rounds.Add(r);
+                        RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  round {r.Round}: accuracy {RunReport.Pct(r.Accuracy)}, flagged {r.Flagged} ({r.TruePositives} malicious)"));
-                    }, cancel: cancel);
+                        if (budget > TimeSpan.Zero && clock.Elapsed >= budget && r.Round < settings.Rounds && !outOfBudget)
+                        {
+                            outOfBudget = true;
+                            stop.Cancel();
+                        }
+                    }, store, stop.Token, resume: resumed is not null);
                 }
-                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+                catch (OperationCanceledException) when (cancel.IsCancellationRequested || outOfBudget)
                 {
-                    interrupted = true;
+                    interrupted = cancel.IsCancellationRequested;
                     RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
-                    AnsiConsole.MarkupLine("[yellow]interrupted: the matrix of the cells finished so far is written[/]");
+                    RunReport.WriteSummaryJson(summaryPath, RunReport.Summarise(settings, rounds, cellClock.Elapsed + Earlier(earlier), cellDir) with
+                    {
+                        EndedEarly = interrupted ? "interrupted" : "budget",
+                    });
+                    AnsiConsole.MarkupLine(interrupted ? "[yellow]interrupted: the matrix of the cells finished so far is written[/]"
+                        : $"[yellow]budget of {budget.TotalMinutes:0.##} min used: the matrix of the cells finished so far is written[/]");
                     break;
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     // one failed cell (a health check, data it cannot load, a bug) does not throw away the others: reported, marked
-                    var why = e is Runtime.Actors.RunAbortedException ? e.Message : $"{e.GetType().Name}: {e.GetBaseException().Message}";
-                    if (e is not Runtime.Actors.RunAbortedException) logger.Error(e, "Cell failed");
+                    var why = e switch
+                    {
+                        Runtime.Actors.RunAbortedException => e.Message,
+                        ConfigurationError ce => ce.Message,
+                        _ => $"{e.GetType().Name}: {e.GetBaseException().Message}",
+                    };
+                    if (e is not (Runtime.Actors.RunAbortedException or ConfigurationError)) logger.Error(e, "Cell failed");
                     AnsiConsole.MarkupLineInterpolated($"  [red]cell failed:[/] {why}");
                     RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
                     await File.WriteAllTextAsync(Path.Combine(cellDir, "failed.txt"), why + "\n", CancellationToken.None);
@@ -123,26 +245,55 @@ public static class MatrixCommand
                     failed.Add((a, d, p));
                     continue;
                 }
-                finally { Serilog.Log.Logger = Serilog.Core.Logger.None; }
+                finally
+                {
+                    Serilog.Log.Logger = Serilog.Core.Logger.None;
+                    // a store whose last writes failed says so here: the cell's rounds are done, but it could not be resumed
+                    try { (store as IDisposable)?.Dispose(); }
+                    catch (Exception e) { AnsiConsole.MarkupLineInterpolated($"  [yellow]warning: the cell's state store: {e.GetBaseException().Message}[/]"); }
+                }
                 RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
-                var summary = RunReport.Summarise(settings, rounds, clock.Elapsed, cellDir);
-                RunReport.WriteSummaryJson(Path.Combine(cellDir, "summary.json"), summary);
+                var summary = RunReport.Summarise(settings, rounds, cellClock.Elapsed + Earlier(earlier), cellDir);
+                RunReport.WriteSummaryJson(summaryPath, summary);
                 cells.Add(new Cell(a, d, p, seed, summary));
             }
         }
         finally { data?.Dispose(); }
 
         var table = Summarise(cells, failed);
+        int finished = cells.Count + failed.Count;
         await File.WriteAllTextAsync(Path.Combine(dir, "matrix.csv"), Csv(table), CancellationToken.None);
-        await File.WriteAllTextAsync(Path.Combine(dir, "matrix.md"), Markdown(table, plans[0].Settings), CancellationToken.None);
-        Heatmap(Path.Combine(dir, "heatmap.png"), table, attacks, defences, pills);
+        await File.WriteAllTextAsync(Path.Combine(dir, "matrix.md"), Markdown(table, configs[0].Settings, finished, plan.Cells.Count), CancellationToken.None);
+        Heatmap(Path.Combine(dir, "heatmap.png"), table, plan.Attacks, plan.Defences, plan.Pills);
         Print(table);
         AnsiConsole.MarkupLineInterpolated($"written to [bold]{dir}[/]");
+        if (finished < plan.Cells.Count)
+            // one unwrapped line a script can find
+            Console.WriteLine($"{finished} of {plan.Cells.Count} cells done; fedactors matrix --resume {dir} continues the grid");
         if (interrupted) return ExitCodes.Interrupted;
-        if (failures.Count == 0) return ExitCodes.Ok;
-        await File.WriteAllLinesAsync(Path.Combine(dir, "failed.txt"), failures, CancellationToken.None);
+        var failedList = Path.Combine(dir, "failed.txt");
+        if (failures.Count == 0)
+        {
+            if (File.Exists(failedList)) File.Delete(failedList); // an earlier piece's failures, tried again and finished
+            return ExitCodes.Ok;
+        }
+        await File.WriteAllLinesAsync(failedList, failures, CancellationToken.None);
         foreach (var f in failures) AnsiConsole.MarkupLineInterpolated($"[red]failed cell:[/] {f}");
         return ExitCodes.Failed;
+    }
+
+    /// <summary>The wall time of a cell's earlier pieces (its summary.json, written when a budget or a signal stopped it).</summary>
+    private static TimeSpan Earlier(RunSummary? earlier) => earlier is null ? TimeSpan.Zero : TimeSpan.FromSeconds(earlier.WallSeconds);
+
+    /// <summary>The cell's last committed round, or null when it has none (not started, stopped before its first round,
+    /// or a memory store: such a cell starts again).</summary>
+    private static RunCheckpoint? LastCheckpointOrNull(Akka.Configuration.Config config, string cellDir, string hash)
+    {
+        var kind = config.GetString("fedactors.state.store");
+        if (kind == "memory" || kind == "sqlite" && !File.Exists(Runtime.State.StateStores.SqlitePath(config, cellDir))) return null;
+        var store = (Runtime.State.ICheckpointStore)Runtime.State.StateStores.Create(config, cellDir, hash, fresh: false);
+        try { return store.Last() is { } last && last.ConfigHash == hash ? last : null; }
+        finally { (store as IDisposable)?.Dispose(); }
     }
 
     /// <param name="FailedSeeds">Seeds of this cell that failed (left out of the statistics).</param>
@@ -196,9 +347,10 @@ public static class MatrixCommand
         return sb.ToString();
     }
 
-    private static string Markdown(List<Row> rows, Core.Config.ExperimentSettings s)
+    private static string Markdown(List<Row> rows, Core.Config.ExperimentSettings s, int finished, int planned)
     {
         var sb = new StringBuilder($"# matrix: {s.Name}\n\n{s.Rounds} rounds, {s.Clients.Count} clients ({s.Clients.SampledPerRound} per round), model {s.Model}, partition {s.Data.Partition.Kind}; values in %, mean ± std over seeds.\n\n");
+        if (finished < planned) sb.AppendLine($"**{finished} of {planned} cells done** (`fedactors matrix --resume <this folder>` continues the grid).\n");
         sb.AppendLine("| attack | defence | pill | seeds | final accuracy | best accuracy | error rate | error increase over none | FPR | FNR |");
         sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)
@@ -220,6 +372,7 @@ public static class MatrixCommand
             for (int p = 0; p < pills.Length; p++)
                 for (int d = 0; d < defences.Length; d++)
                     values[a * pills.Length + p, d] = (rows.SingleOrDefault(r => r.Attack == attacks[a] && r.Pill == pills[p] && r.Defence == defences[d])?.Error.Mean ?? double.NaN) * 100; // NaN: every seed failed
+        if (!values.Cast<double>().Any(double.IsFinite)) return; // no finished cell yet (a budget spent within the first): nothing to draw
         var plot = new ScottPlot.Plot();
         var map = plot.Add.Heatmap(values);
         map.Colormap = new ScottPlot.Colormaps.Viridis();

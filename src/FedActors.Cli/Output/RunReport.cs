@@ -130,13 +130,21 @@ public static class RunReport
 
     /// <summary>Writes <c>summary.json</c>; a rate or accuracy that is undefined for the run (no attackers, no evaluated
     /// round) is JSON <c>null</c>, never the string "NaN".</summary>
-    public static void WriteSummaryJson(string path, RunSummary summary) =>
-        WriteAtomically(path, JsonSerializer.Serialize(summary, new JsonSerializerOptions
-        {
-            WriteIndented = true,
-            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-            Converters = { new UndefinedAsNull() },
-        }));
+    public static void WriteSummaryJson(string path, RunSummary summary) => WriteAtomically(path, JsonSerializer.Serialize(summary, SummaryJson));
+
+    /// <summary>Reads back what <see cref="WriteSummaryJson"/> wrote (null read as NaN); null when the file is not a summary.</summary>
+    public static RunSummary? ReadSummaryJson(string path)
+    {
+        try { return JsonSerializer.Deserialize<RunSummary>(File.ReadAllText(path), SummaryJson); }
+        catch (JsonException) { return null; } // half a file from a killed writer before WriteAtomically, or not ours
+    }
+
+    private static readonly JsonSerializerOptions SummaryJson = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new UndefinedAsNull() },
+    };
 
     /// <summary>NaN and ±∞ as JSON null (and null read back as NaN).</summary>
     private sealed class UndefinedAsNull : JsonConverter<double>
