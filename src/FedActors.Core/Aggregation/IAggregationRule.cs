@@ -20,7 +20,12 @@ public sealed record RoundContext(int Round, ParameterVector Global, int Selecte
 public sealed record ServerResources(Models.SplitModel Model, Data.Dataset Data, int[] RootIndices, Training.TrainOptions Train);
 
 /// <summary>The aggregate update and the clients whose updates went into it.</summary>
-public sealed record AggregationResult(ParameterVector Delta, ImmutableArray<int> Accepted);
+public sealed record AggregationResult(ParameterVector Delta, ImmutableArray<int> Accepted)
+{
+    /// <summary>What the rule measured on its way to the verdict this round (e.g. SkyMask's cluster separation), by name;
+    /// each round's values become a <c>DefenceMeasured</c> run event. Null for rules that measure nothing worth logging.</summary>
+    public IReadOnlyDictionary<string, double>? Diagnostics { get; init; }
+}
 
 /// <summary>
 /// A server-side aggregation rule. Updates arrive validated (finite, right length) and sorted by client id; drops

@@ -65,11 +65,25 @@ public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
             if (rootNorm > 0) root = new ParameterVector(root.Values.Select(v => (float)(v * target / rootNorm)).ToArray());
         }
         var gram = TrainMasks(context, updates.Select(u => u.Delta).Append(root).ToArray(), server);
-        var keep = Classify(gram, context);
-        var accepted = updates.Where((_, i) => keep[i]).ToArray();
+        var verdict = Classify(gram, context);
+        var accepted = updates.Where((_, i) => verdict.Keep[i]).ToArray();
         if (accepted.Length == 0) accepted = [.. updates]; // cannot happen with the root anchoring a cluster; be safe
-        return new AggregationResult(VectorMath.Mean(accepted.Select(u => u.Delta.Values).ToArray()).ToVector(), [.. accepted.Select(u => u.ClientId)]);
+        return new AggregationResult(VectorMath.Mean(accepted.Select(u => u.Delta.Values).ToArray()).ToVector(), [.. accepted.Select(u => u.ClientId)])
+        {
+            // the Pill issue asks whether a pill passes because of its mask or because the no-attack gate kept everyone
+            Diagnostics = new Dictionary<string, double>
+            {
+                ["separation"] = verdict.Separation,
+                ["split"] = verdict.Split ? 1 : 0,
+                ["mask_steps"] = LastSteps,
+                ["kept"] = accepted.Length,
+            },
+        };
     }
+
+    /// <summary>The clustering's outcome: keep flags for the n clients, Ashman's D of the two mixture components (whatever
+    /// the no-attack check), and whether the check let the split stand (false: everyone kept as "no attack").</summary>
+    internal sealed record Verdict(bool[] Keep, double Separation, bool Split);
 
     /// <summary>Trains the mask logits (one per parameter of each of the n + 1 models), binarises them and returns the
     /// Gram matrix of the binary mask vectors (entry i, j = parameters kept by both).</summary>
@@ -152,22 +166,24 @@ public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
     }
 
     /// <summary>PCA to 2-D, 2-component GMM, the root's component is benign. Returns keep flags for the n clients.</summary>
-    internal bool[] Classify(double[,] gram, RoundContext context)
+    internal Verdict Classify(double[,] gram, RoundContext context)
     {
         int m = gram.GetLength(0), n = m - 1;
         var points = Clustering.PcaScoresFromCentredGram(Clustering.CentreGram(gram), 2);
         var rng = SeedStream.Rng(context.Seed, context.Round, -2, Purpose.Defence);
         var two = Clustering.FitGaussianMixture(points, 2, rng);
+        double separation = Separation(points, two.Labels);
+        var everyone = new Verdict(Enumerable.Repeat(true, n).ToArray(), separation, Split: false);
         if (options.NoAttackCheck == "bic")
         {
             var one = Clustering.FitGaussianMixture(points, 1, rng);
-            if (one.Bic <= two.Bic) return Enumerable.Repeat(true, n).ToArray();
+            if (one.Bic <= two.Bic) return everyone;
         }
-        if (options.NoAttackCheck == "separation" && Separation(points, two.Labels) < options.MinSeparation)
-            return Enumerable.Repeat(true, n).ToArray();
+        if (options.NoAttackCheck == "separation" && separation < options.MinSeparation)
+            return everyone;
         int benign = options.BenignCluster == "largest"
             ? two.Labels.Take(n).GroupBy(l => l).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key
             : two.Labels[n];
-        return Enumerable.Range(0, n).Select(i => two.Labels[i] == benign).ToArray();
+        return new Verdict([.. Enumerable.Range(0, n).Select(i => two.Labels[i] == benign)], separation, Split: true);
     }
 }

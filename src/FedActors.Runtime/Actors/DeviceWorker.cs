@@ -142,7 +142,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         _pool.Run(slot =>
         {
             var (global, result) = ServerStep.Run(experiment, slot, rule, m.Global, m.Round, m.Selected, m.Updates);
-            return new RoundAggregated(m.Round, global, result?.Accepted.ToArray());
+            return new RoundAggregated(m.Round, global, result?.Accepted.ToArray(), result?.Diagnostics);
         }).PipeTo(m.ReplyTo, failure: e => new AggregationFailed(m.Round, e.GetBaseException().Message));
     }
 

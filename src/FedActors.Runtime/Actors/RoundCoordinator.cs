@@ -629,6 +629,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _lastGood = _global;
         _global = m.Global;
         _accepted = m.Accepted;
+        if (m.Diagnostics is { Count: > 0 } measured) _events.DefenceMeasured(m.Round, _experiment.Settings.Rule, measured);
         var s = _experiment.Settings;
         _problem = RoundHealth.AfterAggregation(_round, _global, s.Round.HealthOrDefault, _faultCounts);
         _phase = "evaluating";

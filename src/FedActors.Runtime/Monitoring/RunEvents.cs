@@ -40,6 +40,17 @@ public sealed class RunEvents(ILogger log)
             report.Round, report.Beta.OrderBy(b => b.Key).Select(b => Math.Round(b.Value, 4)).ToArray(),
             report.PillDeviation.OrderBy(b => b.Key).Select(b => Math.Round(b.Value, 6)).ToArray(), report.ZeroBetaShare);
 
+    /// <summary>What the aggregation rule measured in a round (SkyMask: Ashman's D of its two clusters, whether the no-attack
+    /// check let the split stand, the mask steps, the updates kept), one property per value.</summary>
+    public void DefenceMeasured(int round, string rule, IReadOnlyDictionary<string, double> values)
+    {
+        var log = For("DefenceMeasured");
+        foreach (var (name, value) in values.OrderBy(v => v.Key, StringComparer.Ordinal))
+            log = log.ForContext(string.Concat(name.Split('_').Select(w => w.Length == 0 ? w : char.ToUpperInvariant(w[0]) + w[1..])), value);
+        log.Information("Round {Round}: {Rule} measured {Measured}", round, rule,
+            string.Join(", ", values.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => $"{v.Key} {v.Value.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)}")));
+    }
+
     public void RoundCompleted(RoundSummary r) =>
         For("RoundCompleted")
             .ForContext("ComputeMs", r.ComputeMs)

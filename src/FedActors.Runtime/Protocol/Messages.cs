@@ -108,7 +108,8 @@ public sealed record AggregateRound(int Round, ParameterVector Global, int Selec
     : IFedActorsMessage;
 
 /// <summary>The new global model and the clients the rule accepted (null: nothing was aggregated).</summary>
-public sealed record RoundAggregated(int Round, ParameterVector Global, int[]? Accepted) : IFedActorsMessage;
+/// <param name="Diagnostics">What the rule measured this round (<see cref="Core.Aggregation.AggregationResult.Diagnostics"/>).</param>
+public sealed record RoundAggregated(int Round, ParameterVector Global, int[]? Accepted, IReadOnlyDictionary<string, double>? Diagnostics = null) : IFedActorsMessage;
 
 public sealed record AggregationFailed(int Round, string Error) : IFedActorsMessage;
 

@@ -34,6 +34,35 @@ public class SkyMaskTests
         Assert.Equal(steps, rule.LastSteps);
     }
 
+    [Theory]
+    [InlineData(0.0)] // D ≥ 0 always: the split stands
+    [InlineData(double.PositiveInfinity)] // never reached: everyone is kept as "no attack"
+    public void The_verdict_should_report_the_separation_and_whether_the_no_attack_gate_let_the_split_stand(double minSeparation)
+    {
+        // arrange: six client updates around the global model, two of them pushed far along one direction
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(clients: 4, samples: 400));
+        using var model = e.CreateModel();
+        var global = e.InitialWeights();
+        var rng = new Rng(4);
+        var push = Enumerable.Range(0, global.Length).Select(_ => (float)rng.NextGaussian()).ToArray();
+        var updates = Enumerable.Range(0, 6).Select(id => new ClientUpdate(id, new Updates.ParameterVector([.. Enumerable.Range(0, global.Length)
+            .Select(j => (float)(0.01 * rng.NextGaussian() + (id >= 4 ? 0.5 * push[j] : 0)))]), 50, 0)).ToArray();
+        var root = new Updates.ParameterVector([.. Enumerable.Range(0, global.Length).Select(_ => (float)(0.01 * rng.NextGaussian()))]);
+        var server = new ServerResources(model, e.Data, [.. Enumerable.Range(0, 20)], e.Settings.Train);
+        var rule = new SkyMask(new SkyMaskOptions(1e7, 1e-7, 20, 0.01, 0.5, "separation", "root", minSeparation, "raw", "step-then-check"));
+
+        // act
+        var result = rule.Aggregate(new RoundContext(1, global, 6, Seed: 1, RootUpdate: root, Server: server), updates);
+
+        // assert: the same D either way (the gate only reads it); the split's verdict is what was kept
+        var d = result.Diagnostics!;
+        Assert.True(double.IsFinite(d["separation"]) && d["separation"] >= 0, $"D = {d["separation"]}");
+        Assert.Equal(double.IsInfinity(minSeparation) ? 0 : 1, d["split"]);
+        Assert.Equal(result.Accepted.Length, d["kept"]);
+        if (d["split"] == 0) Assert.Equal(6, result.Accepted.Length);
+        Assert.Equal(rule.LastSteps, d["mask_steps"]);
+    }
+
     [Fact]
     public void Eigen_and_PCA_should_recover_a_known_spectrum()
     {

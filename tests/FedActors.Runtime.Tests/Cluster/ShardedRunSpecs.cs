@@ -67,6 +67,30 @@ public class ShardedRunSpecs
         Assert.Single(sink.Named("RunCompleted"));
     }
 
+    [Fact]
+    public async Task A_rule_that_measures_its_verdict_should_log_it_each_round_as_DefenceMeasured()
+    {
+        // arrange: SkyMask on a small synthetic run, every client every round
+        var settings = TestExperiments.Synthetic(rounds: 2, clients: 12, perRound: 12, samples: 1200, seed: 5, model: "mlp").WithRule("skymask")
+            with { Server = new Core.Config.ServerSettings(1.0, 100, 0.1, 1) };
+        using var e = TestExperiments.Load(settings);
+        var (events, sink) = Support.Events();
+
+        // act
+        var result = await SimulationRunner.RunAsync(e, Support.NodeConfig(), events);
+
+        // assert: one event a round, whose updates kept are the round's accepted ones, with SkyMask's separation
+        var measured = sink.Named("DefenceMeasured").ToList();
+        Assert.Equal([1, 2], measured.Select(ev => (int)InMemorySink.Scalar(ev, "Round")!));
+        foreach (var (ev, round) in measured.Zip(result.Rounds))
+        {
+            Assert.Equal("skymask", InMemorySink.Scalar(ev, "Rule"));
+            Assert.Equal((double)(round.Responded - round.Flagged), (double)InMemorySink.Scalar(ev, "Kept")!);
+            Assert.True((double)InMemorySink.Scalar(ev, "Separation")! >= 0);
+            Assert.Contains((double)InMemorySink.Scalar(ev, "Split")!, new[] { 0.0, 1.0 });
+        }
+    }
+
     [Theory]
     [InlineData("min-max", "colluders")]
     [InlineData("lie", "benign")]
