@@ -49,7 +49,7 @@ public static class DeviceBench
 
         using var pool = new TorchWorkerPool(1, 1, experiment.CreateModel, "bench-device");
         if (pool.Run(slot => BatchedTrainer.WhyNot(slot.Model)).GetAwaiter().GetResult() is { } why)
-            return ExperimentLoader.Report(new ConfigurationError("fedactors.model.kind", loaded.Settings.Model, "a model batched training takes (mlp)", why));
+            return ExperimentLoader.Report(new ConfigurationError("fedactors.model.kind", loaded.Settings.Model, "a model batched training takes (every registered one: mlp, cnn, skymask-cnn)", why));
         AnsiConsole.MarkupLineInterpolated($"[bold]bench device[/]: {device}, model {loaded.Settings.Model}, batch {loaded.Settings.Train.BatchSize}, one worker thread");
         var global = experiment.InitialWeights();
         var options = loaded.Settings.Train;

@@ -11,14 +11,17 @@ namespace FedActors.Core.Tests.Training;
 public class BatchedTrainerTests
 {
     [Theory]
-    [InlineData(false, 0.0, 0.0, 0.0)] // plain SGD
-    [InlineData(false, 0.9, 1e-3, 0.0)] // momentum and weight decay: a finished client's parameters and buffers must stay
-    [InlineData(true, 0.5, 0.0, 0.05)] // drop-last (the 3-sample client keeps its one partial batch) and a gradient clamp
-    public void Clients_trained_together_should_get_what_each_gets_alone(bool dropLast, double momentum, double weightDecay, double clamp)
+    [InlineData("mlp", false, 0.0, 0.0, 0.0)] // plain SGD
+    [InlineData("mlp", false, 0.9, 1e-3, 0.0)] // momentum and weight decay: a finished client's parameters and buffers must stay
+    [InlineData("mlp", true, 0.5, 0.0, 0.05)] // drop-last (the 3-sample client keeps its one partial batch) and a gradient clamp
+    [InlineData("cnn", false, 0.0, 0.0, 0.0)] // PFLlib's FedAvgCNN: two convolutions as grouped convolutions
+    [InlineData("cnn", true, 0.9, 1e-3, 0.0)]
+    [InlineData("skymask-cnn", false, 0.0, 0.0, 0.01)] // SkyMask's CNN with its gradient clamp
+    public void Clients_trained_together_should_get_what_each_gets_alone(string kind, bool dropLast, double momentum, double weightDecay, double clamp)
     {
-        // arrange: six clients of unequal sizes (partial batches, 1 to 8 steps an epoch), the MLP, two epochs
+        // arrange: six clients of unequal sizes (partial batches, 1 to 8 steps an epoch), two epochs
         using var data = SyntheticDataset.Create(3, 600);
-        using var model = ModelRegistry.Create("mlp", data.SampleShape, data.NumClasses, seed: 1);
+        using var model = ModelRegistry.Create(kind, data.SampleShape, data.NumClasses, seed: 1);
         var global = ParameterVector.From(model);
         var options = new TrainOptions(2, 10, 0.05, momentum, weightDecay, dropLast, clamp);
         int[] sizes = [3, 10, 17, 25, 40, 77];
@@ -41,11 +44,16 @@ public class BatchedTrainerTests
     }
 
     [Fact]
-    public void A_model_with_convolutions_should_be_refused_with_the_reason()
+    public void Every_registered_model_should_be_batchable_and_a_layer_it_cannot_take_refused_with_the_reason()
     {
-        using var cnn = ModelRegistry.Create("cnn", [1, 28, 28], 10);
-        using var mlp = ModelRegistry.Create("mlp", [1, 28, 28], 10);
-        Assert.Contains("Conv2d", BatchedTrainer.WhyNot(cnn));
-        Assert.Null(BatchedTrainer.WhyNot(mlp));
+        foreach (var kind in ModelRegistry.Names)
+        {
+            using var model = ModelRegistry.Create(kind, [1, 28, 28], 10);
+            Assert.True(BatchedTrainer.WhyNot(model) is null, $"{kind}: {BatchedTrainer.WhyNot(model)}");
+        }
+        // batch normalisation mixes the samples of a batch: not a layer batched training takes
+        using var odd = new SplitModel("odd", TorchSharp.torch.nn.Sequential(("flatten", TorchSharp.torch.nn.Flatten()),
+            ("bn", TorchSharp.torch.nn.BatchNorm1d(784))), TorchSharp.torch.nn.Linear(784, 10));
+        Assert.Contains("BatchNorm1d", BatchedTrainer.WhyNot(odd));
     }
 }
