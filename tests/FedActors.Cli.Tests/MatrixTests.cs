@@ -89,6 +89,14 @@ public class MatrixTests : IDisposable
         var dir = Assert.Single(Directory.GetDirectories(pieces));
         using (var first = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "none-fedavg-pill-off-seed-42", "summary.json"))))
             Assert.Equal(("budget", 1), (first.RootElement.GetProperty("ended_early").GetString(), first.RootElement.GetProperty("rounds").GetInt32()));
+        // the first cell as a kill inside its first round leaves it: its clients' states saved, no round committed
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dir, "none-fedavg-pill-off-seed-42", "client-state.db")};Pooling=False"))
+        {
+            db.Open();
+            using var forget = db.CreateCommand();
+            forget.CommandText = "DELETE FROM checkpoints";
+            Assert.Equal(1, forget.ExecuteNonQuery());
+        }
         int resumptions = 0;
         while (o.Contains("cells done", StringComparison.Ordinal) && resumptions < 8)
         {
@@ -97,9 +105,9 @@ public class MatrixTests : IDisposable
             resumptions++;
         }
 
-        // assert: a round a piece (cell 1's second round, cell 2's first, cell 2's second); every cell's rounds and the grid
-        // are the uninterrupted ones (wall-clock columns aside)
-        Assert.Equal(3, resumptions);
+        // assert: a round a piece (cell 1's first round again, its second, cell 2's first, cell 2's second); every cell's
+        // rounds and the grid are the uninterrupted ones (wall-clock columns aside)
+        Assert.Equal(4, resumptions);
         var wholeDir = Assert.Single(Directory.GetDirectories(whole));
         Assert.Equal(File.ReadAllText(Path.Combine(wholeDir, "matrix.csv")), File.ReadAllText(Path.Combine(dir, "matrix.csv")));
         foreach (var cell in new[] { "none-fedavg-pill-off-seed-42", "sign-flip-fedavg-pill-off-seed-42" })
@@ -108,7 +116,7 @@ public class MatrixTests : IDisposable
     }
 
     [Fact]
-    public void A_resumed_matrix_should_refuse_a_changed_plan_and_a_folder_that_is_not_a_matrix()
+    public void A_matrix_should_refuse_a_changed_plan_on_resume_a_folder_that_is_not_a_matrix_and_a_shared_state_file()
     {
         var (code, o, e) = RunScriptTests.RunScript("matrix", "--resume", RunScriptTests.TempDir(), "--set", "fedactors.rounds=3");
         Assert.True(code == 2, o + e);
@@ -119,6 +127,11 @@ public class MatrixTests : IDisposable
         (code, o, e) = RunScriptTests.RunScript("matrix", "hocon/experiments/quickstart.conf", "--defences", "fedavg");
         Assert.True(code == 2, o + e);
         Assert.Contains("--attacks and --defences", o + e);
+        // one state file for every cell would mix their clients: each cell keeps its own
+        (code, o, e) = RunScriptTests.RunScript("matrix", "hocon/experiments/quickstart.conf", "--attacks", "none", "--defences", "fedavg",
+            "--set", $"fedactors.state.path=\"{Path.Combine(RunScriptTests.TempDir(), "shared.db")}\"");
+        Assert.True(code == 2, o + e);
+        Assert.Contains("each cell keeps its state in its own folder", o + e);
     }
 
     private static string[] WithoutTimings(string csv)

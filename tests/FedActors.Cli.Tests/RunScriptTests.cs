@@ -50,7 +50,8 @@ public class RunScriptTests
     /// <summary>What a process from <see cref="Start"/> has printed so far (stdout and stderr interleaved; the last 20,000 characters).</summary>
     internal static string Output(Process p)
     {
-        if (p.HasExited) p.WaitForExit(); // the asynchronous readers reach the end of both pipes
+        // the asynchronous readers reach the end of both pipes (bounded: a leftover child could hold a pipe open)
+        if (p.HasExited) Task.Run(p.WaitForExit).Wait(TimeSpan.FromSeconds(10));
         if (!Printed.TryGetValue(p, out var printed)) return "";
         lock (printed) return printed.Length <= 20_000 ? printed.ToString() : printed.ToString(printed.Length - 20_000, 20_000);
     }

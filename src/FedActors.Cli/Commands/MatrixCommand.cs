@@ -100,6 +100,8 @@ public static class MatrixCommand
                             var config = FedActorsSettings.Load(configPath, cellOverrides);
                             var settings = FedActorsSettings.Read(config);
                             Runtime.State.StateStores.Validate(config);
+                            if (config.GetString("fedactors.state.store") == "sqlite" && config.GetString("fedactors.state.path") is { Length: > 0 } shared)
+                                throw new ConfigurationError("fedactors.state.path", $"\"{shared}\"", "\"\" in a matrix: each cell keeps its state in its own folder");
                             plans.Add((new PlannedCell(a, d, p, settings.Seed, $"{a}-{d}-pill-{p}-seed-{settings.Seed}"), config, settings));
                         }
         }
@@ -117,7 +119,7 @@ public static class MatrixCommand
         }
         var plan = new MatrixPlan(attacks, defences, pills, [.. plans.Select(p => p.Cell)]);
         RunReport.WriteAtomically(Path.Combine(dir, "matrix.json"), System.Text.Json.JsonSerializer.Serialize(plan, PlanJson));
-        return await RunPlanAsync(dir, plan, [.. plans.Select(p => (p.Config, p.Settings))], budget, cancel);
+        return await RunPlanAsync(dir, plan, [.. plans.Select(p => (p.Config, p.Settings))], budget, resuming: false, cancel);
     }
 
     /// <summary><c>matrix --resume FOLDER</c>: the folder's plan and each cell's own config.conf.</summary>
@@ -139,13 +141,15 @@ public static class MatrixCommand
                 var config = FedActorsSettings.Load(cellConfig, []);
                 configs.Add((config, FedActorsSettings.Read(config)));
             }
-            return RunPlanAsync(Path.GetFullPath(dir), plan, configs, budget, cancel);
+            return RunPlanAsync(Path.GetFullPath(dir), plan, configs, budget, resuming: true, cancel);
         }
         catch (ConfigurationError e) { return Task.FromResult(ExperimentLoader.Report(e)); }
     }
 
+    /// <param name="resuming">Whether cells may have started in an earlier piece (<c>--resume</c>): only then is a cell's
+    /// store searched for a checkpoint; a new grid never continues what a database holds from another grid.</param>
     private static async Task<int> RunPlanAsync(string dir, MatrixPlan plan, IReadOnlyList<(Akka.Configuration.Config Config, Core.Config.ExperimentSettings Settings)> configs,
-        TimeSpan budget, CancellationToken cancel)
+        TimeSpan budget, bool resuming, CancellationToken cancel)
     {
         var cells = new List<Cell>();
         var failures = new List<string>();
@@ -162,14 +166,19 @@ public static class MatrixCommand
                 var (config, settings) = configs[i];
                 var cellDir = Path.Combine(dir, folder);
                 var summaryPath = Path.Combine(cellDir, "summary.json");
-                var earlier = File.Exists(summaryPath) ? RunReport.ReadSummaryJson(summaryPath) : null;
+                var earlier = RunReport.ReadSummaryJson(summaryPath);
                 if (earlier is { EndedEarly: null })
                 {
                     cells.Add(new Cell(a, d, p, seed, earlier)); // finished in an earlier piece
                     continue;
                 }
-                if (File.Exists(Path.Combine(cellDir, "failed.txt")))
-                    File.Delete(Path.Combine(cellDir, "failed.txt")); // a failed cell is tried again
+                if (ReadFailure(Path.Combine(cellDir, "failed.txt")) is { } failedBefore)
+                {
+                    // a cell's failure (a health check, its data) repeats with its seed: kept, not tried again in every piece
+                    failures.Add($"{a} × {d} (pill {p}, seed {seed}): {failedBefore}");
+                    failed.Add((a, d, p));
+                    continue;
+                }
                 if (budget > TimeSpan.Zero && ranOne && clock.Elapsed >= budget) // each piece advances the grid by a round at least
                 {
                     outOfBudget = true;
@@ -191,8 +200,10 @@ public static class MatrixCommand
                     // the cell's state is kept as a run keeps it (SQLite in the cell's folder by default): an unfinished cell
                     // resumes after its last committed round, with the same rounds an uninterrupted cell has
                     var hash = HoconText.ExperimentHash(config);
-                    var resumed = LastCheckpointOrNull(config, cellDir, hash);
-                    store = Runtime.State.StateStores.Create(config, cellDir, hash, fresh: resumed is null);
+                    var resumed = resuming ? LastCheckpointOrNull(config, cellDir, hash) : null;
+                    store = Runtime.State.StateStores.Create(config, cellDir, hash, fresh: !resuming);
+                    // stopped within its first round: no checkpoint, but the states its clients saved; it starts again clean
+                    if (resuming && resumed is null) (store as Runtime.State.ICheckpointStore)?.RollBack(-1);
                     rounds.AddRange(resumed?.Rounds ?? []);
                     if (resumed is not null) AnsiConsole.MarkupLineInterpolated($"  resuming after round {resumed.Round} of {settings.Rounds}");
                     var dataKey = settings.Data with { Partition = loadedFor?.Partition ?? settings.Data.Partition };
@@ -209,7 +220,8 @@ public static class MatrixCommand
                         rounds.Add(r);
                         RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  round {r.Round}: accuracy {RunReport.Pct(r.Accuracy)}, flagged {r.Flagged} ({r.TruePositives} malicious)"));
-                        if (budget > TimeSpan.Zero && clock.Elapsed >= budget && r.Round < settings.Rounds && !outOfBudget)
+                        // a memory store cannot resume a cell: with it the budget is checked between cells only
+                        if (budget > TimeSpan.Zero && clock.Elapsed >= budget && r.Round < settings.Rounds && !outOfBudget && store is not Runtime.State.InMemoryClientStateStore)
                         {
                             outOfBudget = true;
                             stop.Cancel();
@@ -274,12 +286,19 @@ public static class MatrixCommand
         var failedList = Path.Combine(dir, "failed.txt");
         if (failures.Count == 0)
         {
-            if (File.Exists(failedList)) File.Delete(failedList); // an earlier piece's failures, tried again and finished
+            if (File.Exists(failedList)) File.Delete(failedList); // none failed
             return ExitCodes.Ok;
         }
         await File.WriteAllLinesAsync(failedList, failures, CancellationToken.None);
         foreach (var f in failures) AnsiConsole.MarkupLineInterpolated($"[red]failed cell:[/] {f}");
         return ExitCodes.Failed;
+    }
+
+    /// <summary>Why the cell failed in an earlier piece (its <c>failed.txt</c>), or null when it did not.</summary>
+    private static string? ReadFailure(string path)
+    {
+        try { return File.Exists(path) ? File.ReadAllText(path).Trim() : null; }
+        catch (IOException) { return null; }
     }
 
     /// <summary>The wall time of a cell's earlier pieces (its summary.json, written when a budget or a signal stopped it).</summary>

@@ -132,11 +132,12 @@ public static class RunReport
     /// round) is JSON <c>null</c>, never the string "NaN".</summary>
     public static void WriteSummaryJson(string path, RunSummary summary) => WriteAtomically(path, JsonSerializer.Serialize(summary, SummaryJson));
 
-    /// <summary>Reads back what <see cref="WriteSummaryJson"/> wrote (null read as NaN); null when the file is not a summary.</summary>
+    /// <summary>Reads back what <see cref="WriteSummaryJson"/> wrote (null read as NaN); null when there is none, or the file
+    /// is not a summary or cannot be read.</summary>
     public static RunSummary? ReadSummaryJson(string path)
     {
-        try { return JsonSerializer.Deserialize<RunSummary>(File.ReadAllText(path), SummaryJson); }
-        catch (JsonException) { return null; } // half a file from a killed writer before WriteAtomically, or not ours
+        try { return File.Exists(path) ? JsonSerializer.Deserialize<RunSummary>(File.ReadAllText(path), SummaryJson) : null; }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException or NotSupportedException) { return null; }
     }
 
     private static readonly JsonSerializerOptions SummaryJson = new()

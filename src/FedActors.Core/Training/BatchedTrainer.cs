@@ -85,6 +85,11 @@ public static class BatchedTrainer
                         return null;
                 }
         }
+        if (!flat)
+        {
+            why = $"{model.GetName()} ends without a flatten or linear layer; batched training needs one before the loss";
+            return null;
+        }
         long parameters = model.parameters().Sum(p => p.numel());
         if (offset != parameters)
         {
