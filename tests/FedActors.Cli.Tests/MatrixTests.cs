@@ -70,6 +70,11 @@ public class MatrixTests : IDisposable
         // each cell's events carry the adversary's report of what the pill did
         Assert.Contains("ZeroBetaShare", File.ReadAllText(Path.Combine(dir, "sign-flip-fedavg-pill-on-seed-1", "events.clef")));
         Assert.Contains("error increase over none", File.ReadAllText(Path.Combine(dir, "matrix.md")));
+        // detection per round: every cell's rounds in detection.csv; no attack and nobody flagged is exact from round 1
+        Assert.Equal(1 + 12 * 2, File.ReadAllLines(Path.Combine(dir, "detection.csv")).Length); // 12 cells of 2 rounds
+        int exact = Array.IndexOf(header, "exact_from_round");
+        Assert.Equal("1 1", rows.Single(r => r.StartsWith("none,fedavg,", StringComparison.Ordinal)).Split(',')[exact]);
+        Assert.Equal("never never", rows.Single(r => r.StartsWith("sign-flip,fedavg,off,", StringComparison.Ordinal)).Split(',')[exact]);
     }
     [Fact]
     public void A_matrix_stopped_by_its_budget_should_resume_piece_by_piece_to_the_uninterrupted_grid()

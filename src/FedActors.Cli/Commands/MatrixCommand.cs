@@ -63,7 +63,8 @@ public static class MatrixCommand
 
     private static string[] Split(string s) => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    private sealed record Cell(string Attack, string Defence, string Pill, long Seed, RunSummary Summary);
+    /// <param name="Detection">The cell's rounds' detection counts (from its rounds.csv).</param>
+    private sealed record Cell(string Attack, string Defence, string Pill, long Seed, RunSummary Summary, string Folder, IReadOnlyList<DetectionRound> Detection);
 
     /// <summary>One cell of the grid: its coordinates and its folder (under the matrix folder), which holds its
     /// <c>config.conf</c> from the start.</summary>
@@ -169,7 +170,7 @@ public static class MatrixCommand
                 var earlier = RunReport.ReadSummaryJson(summaryPath);
                 if (earlier is { EndedEarly: null })
                 {
-                    cells.Add(new Cell(a, d, p, seed, earlier)); // finished in an earlier piece
+                    cells.Add(new Cell(a, d, p, seed, earlier, folder, DetectionReport.Read(Path.Combine(cellDir, "rounds.csv")))); // finished in an earlier piece
                     continue;
                 }
                 if (ReadFailure(Path.Combine(cellDir, "failed.txt")) is { } failedBefore)
@@ -267,7 +268,7 @@ public static class MatrixCommand
                 RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
                 var summary = RunReport.Summarise(settings, rounds, cellClock.Elapsed + Earlier(earlier), cellDir);
                 RunReport.WriteSummaryJson(summaryPath, summary);
-                cells.Add(new Cell(a, d, p, seed, summary));
+                cells.Add(new Cell(a, d, p, seed, summary, folder, DetectionReport.Read(Path.Combine(cellDir, "rounds.csv"))));
             }
         }
         finally { data?.Dispose(); }
@@ -275,6 +276,7 @@ public static class MatrixCommand
         var table = Summarise(cells, failed);
         int finished = cells.Count + failed.Count;
         await File.WriteAllTextAsync(Path.Combine(dir, "matrix.csv"), Csv(table), CancellationToken.None);
+        await File.WriteAllTextAsync(Path.Combine(dir, "detection.csv"), DetectionReport.Csv(cells.Select(c => (c.Folder, c.Detection))), CancellationToken.None);
         await File.WriteAllTextAsync(Path.Combine(dir, "matrix.md"), Markdown(table, configs[0].Settings, finished, plan.Cells.Count), CancellationToken.None);
         Heatmap(Path.Combine(dir, "heatmap.png"), table, plan.Attacks, plan.Defences, plan.Pills);
         Print(table);
@@ -321,6 +323,12 @@ public static class MatrixCommand
     private sealed record Row(string Attack, string Defence, string Pill, int Seeds, Stat Final, Stat Best, Stat Error, Stat Fpr, Stat Fnr, int FailedSeeds = 0)
     {
         public Stat Increase { get; init; } = new(double.NaN, double.NaN);
+
+        /// <summary>Per seed (in seed order): the round from which detection was exact to the end ("never": not at the end).</summary>
+        public string ExactFrom { get; init; } = "";
+
+        /// <summary>Per seed: benign updates flagged over the whole run.</summary>
+        public string BenignFlagged { get; init; } = "";
     }
 
     private sealed record Stat(double Mean, double Std)
@@ -341,7 +349,11 @@ public static class MatrixCommand
         var rows = cells.GroupBy(c => (c.Attack, c.Defence, c.Pill)).Select(g => new Row(g.Key.Attack, g.Key.Defence, g.Key.Pill, g.Count(),
             Stat.Of(g.Select(c => c.Summary.FinalAccuracy)), Stat.Of(g.Select(c => c.Summary.BestAccuracy)),
             Stat.Of(g.Select(c => c.Summary.FinalErrorRate)), Stat.Of(g.Select(c => c.Summary.FalsePositiveRate)),
-            Stat.Of(g.Select(c => c.Summary.FalseNegativeRate)), failed.Count(f => f == g.Key))).ToList();
+            Stat.Of(g.Select(c => c.Summary.FalseNegativeRate)), failed.Count(f => f == g.Key))
+        {
+            ExactFrom = string.Join(" ", g.OrderBy(c => c.Seed).Select(c => DetectionReport.ExactFrom(c.Detection) is { } r ? $"{r}" : "never")),
+            BenignFlagged = string.Join(" ", g.OrderBy(c => c.Seed).Select(c => $"{c.Detection.Sum(r => r.FalsePositives)}")),
+        }).ToList();
         // the increase of error over the no-attack run of the same defence and seed (Pill paper, FLPoison)
         var baseline = cells.Where(c => c.Attack == "none").GroupBy(c => (c.Defence, c.Seed)).ToDictionary(g => g.Key, g => g.First().Summary.FinalErrorRate);
         rows = rows.Select(r => r.Attack == "none" ? r : r with
@@ -358,11 +370,12 @@ public static class MatrixCommand
 
     private static string Csv(List<Row> rows)
     {
-        var sb = new StringBuilder("attack,defence,pill,seeds,final_accuracy_mean,final_accuracy_std,best_accuracy_mean,best_accuracy_std,error_rate_mean,error_rate_std,fpr_mean,fpr_std,fnr_mean,fnr_std,failed_seeds,error_increase_mean,error_increase_std\n");
+        var sb = new StringBuilder("attack,defence,pill,seeds,final_accuracy_mean,final_accuracy_std,best_accuracy_mean,best_accuracy_std,error_rate_mean,error_rate_std,fpr_mean,fpr_std,fnr_mean,fnr_std,failed_seeds,error_increase_mean,error_increase_std,exact_from_round,benign_flagged\n");
         static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
         foreach (var r in rows)
             sb.AppendLine(string.Join(',', r.Attack, r.Defence, r.Pill, r.Seeds, F(r.Final.Mean), F(r.Final.Std), F(r.Best.Mean), F(r.Best.Std),
-                F(r.Error.Mean), F(r.Error.Std), F(r.Fpr.Mean), F(r.Fpr.Std), F(r.Fnr.Mean), F(r.Fnr.Std), r.FailedSeeds, F(r.Increase.Mean), F(r.Increase.Std)));
+                F(r.Error.Mean), F(r.Error.Std), F(r.Fpr.Mean), F(r.Fpr.Std), F(r.Fnr.Mean), F(r.Fnr.Std), r.FailedSeeds, F(r.Increase.Mean), F(r.Increase.Std),
+                r.ExactFrom, r.BenignFlagged));
         return sb.ToString();
     }
 
@@ -370,17 +383,19 @@ public static class MatrixCommand
     {
         var sb = new StringBuilder($"# matrix: {s.Name}\n\n{s.Rounds} rounds, {s.Clients.Count} clients ({s.Clients.SampledPerRound} per round), model {s.Model}, partition {s.Data.Partition.Kind}; values in %, mean ± std over seeds.\n\n");
         if (finished < planned) sb.AppendLine($"**{finished} of {planned} cells done** (`fedactors matrix --resume <this folder>` continues the grid).\n");
-        sb.AppendLine("| attack | defence | pill | seeds | final accuracy | best accuracy | error rate | error increase over none | FPR | FNR |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| attack | defence | pill | seeds | final accuracy | best accuracy | error rate | error increase over none | FPR | FNR | exact from round | benign flagged |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)
-            sb.AppendLine($"| {r.Attack} | {r.Defence} | {r.Pill} | {r.Seeds} | {r.Final.Pct()} | {r.Best.Pct()} | {r.Error.Pct()} | {r.Increase.Pct()} | {r.Fpr.Pct()} | {r.Fnr.Pct()} |");
+            sb.AppendLine($"| {r.Attack} | {r.Defence} | {r.Pill} | {r.Seeds} | {r.Final.Pct()} | {r.Best.Pct()} | {r.Error.Pct()} | {r.Increase.Pct()} | {r.Fpr.Pct()} | {r.Fnr.Pct()} | {r.ExactFrom} | {r.BenignFlagged} |");
+        sb.AppendLine().AppendLine("Exact from round and benign flagged: per seed, in seed order. Exact: every malicious update flagged and no benign one, " +
+            "in that round and every later one (`never`: not in the last round). Round-by-round FPR/FNR: `detection.csv`.");
         return sb.ToString();
     }
 
     private static void Print(List<Row> rows)
     {
-        var t = new Table().AddColumns("attack", "defence", "pill", "final acc %", "error %", "increase %", "FPR %", "FNR %");
-        foreach (var r in rows) t.AddRow(r.Attack, r.Defence, r.Pill, r.Final.Pct(), r.Error.Pct(), r.Increase.Pct(), r.Fpr.Pct(), r.Fnr.Pct());
+        var t = new Table().AddColumns("attack", "defence", "pill", "final acc %", "error %", "increase %", "FPR %", "FNR %", "exact from");
+        foreach (var r in rows) t.AddRow(r.Attack, r.Defence, r.Pill, r.Final.Pct(), r.Error.Pct(), r.Increase.Pct(), r.Fpr.Pct(), r.Fnr.Pct(), r.ExactFrom);
         AnsiConsole.Write(t);
     }
 
