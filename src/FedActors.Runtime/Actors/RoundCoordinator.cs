@@ -602,6 +602,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     private void CloseIfComplete()
     {
+        // closed once: an answer that comes after the round closed (a client the safety timeout gave up on, answering while
+        // the round is aggregated or evaluated) changes nothing. Closing again aggregated the round a second time — with
+        // streaming, from updates that keep no vector: the worker failed ("length 0 ≠ N") and the run with it, under load
+        if (_phase != "training") return;
         if (!_round.IsComplete)
         {
             // the safety timeout counts from the last answer: a round with more clients than workers takes as long as

@@ -66,6 +66,39 @@ public class FlowControlSpecs() : TestKit(LocalSpecConfig.Config)
     }
 
     [Fact]
+    public void A_late_answer_after_the_round_closed_should_change_nothing()
+    {
+        // arrange: 2 clients a round, a 300 ms safety timeout; this test plays the clients and the device worker
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(rounds: 1, clients: 4, perRound: 2) with
+        {
+            Round = new Core.Config.RoundSettings(0, TimeSpan.FromMilliseconds(300), 1),
+        });
+        var clients = CreateTestProbe();
+        var worker = CreateTestProbe();
+        var coordinator = Sys.ActorOf(RoundCoordinator.Props(e, clients, worker, CreateTestProbe(), Support.Events().Events));
+        coordinator.Tell(new RegisterWorker(worker));
+        coordinator.Tell(new StartRun(TestActor));
+        var first = clients.ExpectMsg<StartTraining>(TimeSpan.FromSeconds(10));
+        var second = clients.ExpectMsg<StartTraining>();
+        var delta = new ParameterVector(new float[e.InitialWeights().Length]);
+
+        // act: one client answers, the other is given up on at the timeout; while the closed round's model is being
+        // evaluated, the slow client's answer arrives after all
+        coordinator.Tell(new UpdateSubmitted(first.ClientId, 1, delta, 10, 0.1, 1, 1));
+        var evaluation = worker.FishForMessage<EvaluateModel>(_ => true, TimeSpan.FromSeconds(10));
+        coordinator.Tell(new UpdateSubmitted(second.ClientId, 1, delta, 10, 0.1, 1, 1));
+
+        // assert: the round is not closed (and aggregated) again: before, the coordinator sent the worker the streamed
+        // round's updates, which keep no vector, and the worker's "length 0 ≠ N" failure ended the run
+        var after = worker.ReceiveWhile(TimeSpan.FromMilliseconds(500), m => m);
+        Assert.DoesNotContain(after, m => m is AggregateRound);
+        coordinator.Tell(new EvaluationDone(1, new Core.Training.EvalOutcome(50, 100.0, 100), null));
+        var round = ExpectMsg<RoundFinished>(TimeSpan.FromSeconds(10)).Summary;
+        Assert.Equal((2, 1, 1), (round.Selected, round.Responded, round.TimedOut));
+        Assert.Equal(0.5, round.Accuracy);
+    }
+
+    [Fact]
     public async Task A_narrow_window_should_give_the_same_rounds_as_a_wide_one()
     {
         // arrange: the same experiment with every request out at once, and one at a time (colluders included)
