@@ -29,7 +29,18 @@ public class DetectionReportTests
         RunReport.WriteRoundsCsv(csv, rounds);
         Assert.Equal([new DetectionRound(1, 9, 2, 2, 1), new DetectionRound(2, 9, 2, 2, 0)], DetectionReport.Read(csv));
         Assert.Empty(DetectionReport.Read(Path.Combine(dir, "absent.csv")));
-        Assert.Equal("cell,round,responded,malicious,true_positives,false_positives,fpr,fnr\nc,1,9,2,2,1,0.14285714285714285,0\nc,2,9,2,2,0,0,0\n",
-            DetectionReport.Csv([("c", DetectionReport.Read(csv))]).ReplaceLineEndings("\n"));
+        // round 2's DefenceMeasured was logged twice (redone after a resume): its last values count
+        var clef = Path.Combine(dir, "events.clef");
+        File.WriteAllLines(clef, [
+            """{"@t":"2026-11-30T05:00:00Z","@mt":"x","Round":1,"Rule":"skymask","Measured":"…","Separation":7.5,"Split":1,"Event":"DefenceMeasured"}""",
+            """{"@t":"2026-11-30T05:00:01Z","@mt":"x","Round":2,"Responded":9,"Event":"RoundCompleted"}""",
+            """{"@t":"2026-11-30T05:00:02Z","@mt":"x","Round":2,"Rule":"skymask","Measured":"…","Separation":2,"Split":0,"Event":"DefenceMeasured"}""",
+            """{"@t":"2026-11-30T05:00:03Z","@mt":"x","Round":2,"Rule":"skymask","Measured":"…","Separation":3,"Split":0,"Event":"DefenceMeasured"}""",
+            """{"@t":"2026-11-30T05:00:04Z","Round":3,"Event":"Defence""", // cut by a kill
+        ]);
+        Assert.Equal("cell,round,responded,malicious,true_positives,false_positives,fpr,fnr,separation,split\n" +
+            "c,1,9,2,2,1,0.14285714285714285,0,7.5,1\nc,2,9,2,2,0,0,0,3,0\nd,1,9,2,2,1,0.14285714285714285,0,,\nd,2,9,2,2,0,0,0,,\n",
+            DetectionReport.Csv([("c", DetectionReport.Read(csv), DetectionReport.Measured(clef)),
+                ("d", DetectionReport.Read(csv), DetectionReport.Measured(Path.Combine(dir, "none.clef")))]).ReplaceLineEndings("\n"));
     }
 }

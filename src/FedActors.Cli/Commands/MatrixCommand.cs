@@ -276,7 +276,8 @@ public static class MatrixCommand
         var table = Summarise(cells, failed);
         int finished = cells.Count + failed.Count;
         await File.WriteAllTextAsync(Path.Combine(dir, "matrix.csv"), Csv(table), CancellationToken.None);
-        await File.WriteAllTextAsync(Path.Combine(dir, "detection.csv"), DetectionReport.Csv(cells.Select(c => (c.Folder, c.Detection))), CancellationToken.None);
+        await File.WriteAllTextAsync(Path.Combine(dir, "detection.csv"), DetectionReport.Csv(cells.Select(c =>
+            (c.Folder, c.Detection, DetectionReport.Measured(Path.Combine(dir, c.Folder, "events.clef"))))), CancellationToken.None);
         await File.WriteAllTextAsync(Path.Combine(dir, "matrix.md"), Markdown(table, configs[0].Settings, finished, plan.Cells.Count), CancellationToken.None);
         Heatmap(Path.Combine(dir, "heatmap.png"), table, plan.Attacks, plan.Defences, plan.Pills);
         Print(table);

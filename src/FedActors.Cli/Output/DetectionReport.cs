@@ -46,14 +46,49 @@ public static class DetectionReport
         return from;
     }
 
-    /// <summary><c>detection.csv</c>: per cell and round, the counts and FPR/FNR (empty cells where undefined).</summary>
-    public static string Csv(IEnumerable<(string Cell, IReadOnlyList<DetectionRound> Rounds)> cells)
+    /// <summary>What the rule measured each round (<c>DefenceMeasured</c> events in a run's <c>events.clef</c>), by round and
+    /// name; a round logged twice (redone after a resume) keeps its last values. Empty without such events.</summary>
+    public static IReadOnlyDictionary<int, IReadOnlyDictionary<string, double>> Measured(string eventsClef)
     {
-        var sb = new StringBuilder("cell,round,responded,malicious,true_positives,false_positives,fpr,fnr\n");
+        var byRound = new Dictionary<int, IReadOnlyDictionary<string, double>>();
+        if (!File.Exists(eventsClef)) return byRound;
+        foreach (var line in File.ReadLines(eventsClef))
+        {
+            if (!line.Contains("\"DefenceMeasured\"", StringComparison.Ordinal)) continue;
+            try
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(line);
+                var e = doc.RootElement;
+                if (!e.TryGetProperty("Event", out var kind) || kind.GetString() != "DefenceMeasured" || !e.TryGetProperty("Round", out var round)) continue;
+                var values = new SortedDictionary<string, double>(StringComparer.Ordinal);
+                foreach (var p in e.EnumerateObject())
+                    if (p.Name is not ("Round" or "Rule" or "Measured" or "Event") && p.Name[0] != '@' && p.Value.ValueKind == System.Text.Json.JsonValueKind.Number)
+                        values[p.Name] = p.Value.GetDouble();
+                byRound[round.GetInt32()] = values;
+            }
+            catch (System.Text.Json.JsonException) { } // a line cut by a kill
+        }
+        return byRound;
+    }
+
+    /// <summary><c>detection.csv</c>: per cell and round, the counts and FPR/FNR (empty cells where undefined), then what the
+    /// rule measured that round (one column per measured value of any cell, e.g. SkyMask's Separation and Split).</summary>
+    public static string Csv(IEnumerable<(string Cell, IReadOnlyList<DetectionRound> Rounds, IReadOnlyDictionary<int, IReadOnlyDictionary<string, double>> Measured)> cells)
+    {
+        var all = cells.ToList();
+        var names = all.SelectMany(c => c.Measured.Values.SelectMany(v => v.Keys)).Distinct().Order(StringComparer.Ordinal).ToArray();
+        var sb = new StringBuilder("cell,round,responded,malicious,true_positives,false_positives,fpr,fnr");
+        foreach (var n in names) sb.Append(',').Append(n.ToLowerInvariant());
+        sb.Append('\n');
         static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
-        foreach (var (cell, rounds) in cells)
+        foreach (var (cell, rounds, measured) in all)
             foreach (var r in rounds)
-                sb.AppendLine(string.Join(',', cell, r.Round, r.Responded, r.Malicious, r.TruePositives, r.FalsePositives, F(r.FalsePositiveRate), F(r.FalseNegativeRate)));
+            {
+                sb.Append(string.Join(',', cell, r.Round, r.Responded, r.Malicious, r.TruePositives, r.FalsePositives, F(r.FalsePositiveRate), F(r.FalseNegativeRate)));
+                foreach (var n in names)
+                    sb.Append(',').Append(measured.TryGetValue(r.Round, out var v) && v.TryGetValue(n, out var x) ? F(x) : "");
+                sb.Append('\n');
+            }
         return sb.ToString();
     }
 }
