@@ -325,6 +325,9 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         Receive<Terminated>(t => _workers.Remove(t.ActorRef));
         Receive<ClientPrepared>(m =>
         {
+            // once per client, and not after the timeout gave it up: a late answer counted as well made the count reach
+            // every client while one was still out (its contribution then missing, by timing)
+            if (_prepared.ContainsKey(m.ClientId) || _prepGivenUp.Contains(m.ClientId)) return;
             _prepared[m.ClientId] = (m.Samples, m.Contribution);
             if (_prepWindow.Release(m.ClientId)) SendPreparations();
             if (_prepared.Count + _prepGivenUp.Count == _experiment.Settings.Clients.Count) FinishPreparation();
@@ -382,11 +385,11 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         Receive<ClientDropped>(HandleDropped);
         Receive<RoundTimeout>(HandleTimeout);
         Receive<RoundAggregated>(HandleAggregated);
-        Receive<AggregationFailed>(m => Fail($"aggregation of round {m.Round} failed: {m.Error}"));
+        Receive<AggregationFailed>(m => { if (m.Round == _round.Round && _phase == "aggregating") Fail($"aggregation of round {m.Round} failed: {m.Error}"); });
         Receive<EvaluationDone>(HandleEvaluationDone);
         Receive<ClientEvaluated>(HandleClientEvaluated);
         Receive<EvaluationTimeout>(HandleEvaluationTimeout);
-        Receive<EvaluationFailed>(m => Fail($"evaluation of round {m.Round} failed: {m.Error}"));
+        Receive<EvaluationFailed>(m => { if (m.Round == _round.Round && _phase == "evaluating") Fail($"evaluation of round {m.Round} failed: {m.Error}"); });
         Receive<StartRun>(m => m.ReplyTo.Tell(new RunFailed("a run is already in progress")));
     }
 
@@ -572,6 +575,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _round = _round.OnUpdate(update, _global.Length, m.SimSeconds, m.ComputeMs, summable: _sum is not null, keepVector: _sum is null);
         if (pending && _sum is not null && _round.Updates.ContainsKey(m.ClientId)) _sum.AddValidated(m.Delta, _streaming!.Weight(update)); // OnUpdate checked it; then the update is dropped
         if (_window.Release(m.ClientId)) SendTraining();
+        if (!pending) return; // given up by the safety timeout, or a duplicate: nothing changes, the deadline stays
         if (_round.Dropped.TryGetValue(m.ClientId, out var r) && r == DropReason.Rejected)
             _events.UpdateRejected(m.Round, m.ClientId, RoundState.Problem(update, _global.Length, summable: _sum is not null) ?? "");
         CloseIfComplete();
@@ -579,7 +583,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     private void HandleDropped(ClientDropped m)
     {
-        if (m.Round != _round.Round) return;
+        if (m.Round != _round.Round || !_round.IsPending(m.ClientId)) return; // given up already, or a duplicate
         if (m.Error is not null && !m.Injected) _events.ClientFailed(m.Round, m.ClientId, m.Error);
         _round = _round.OnDropped(m.ClientId, m.Reason, m.SimSeconds);
         if (_adversaryEngaged) _adversary.Tell(new ClientsMissing(m.Round, [m.ClientId]));
@@ -629,7 +633,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     private void HandleAggregated(RoundAggregated m)
     {
-        if (m.Round != _round.Round) return;
+        if (m.Round != _round.Round || _phase != "aggregating") return; // a result arrives once, for the round being aggregated
         _lastGood = _global;
         _global = m.Global;
         _accepted = m.Accepted;
@@ -707,7 +711,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
 
     private void HandleEvaluationDone(EvaluationDone m)
     {
-        if (m.Round != _round.Round) return;
+        if (m.Round != _round.Round || _phase != "evaluating") return;
         FinishRound(m.Total.Accuracy, m.Total.MeanLoss, m.Total.AttackSuccess, m.Clients);
     }
 
@@ -756,7 +760,12 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         Become(() =>
         {
             ReceiveControl();
-            Receive<RegisterWorker>(HandleRegisterWorker);
+            Receive<RegisterWorker>(m =>
+            {
+                // a clients node that joins after the end would otherwise wait for a run that is over
+                HandleRegisterWorker(m);
+                if (_workers.Contains(m.Worker)) m.Worker.Tell(new RunEnded(false));
+            });
             // clients nodes leave once told the run ended: an unhandled Terminated would kill the coordinator (DeathPact)
             Receive<Terminated>(t => _workers.Remove(t.ActorRef));
             Receive<StartRun>(m => m.ReplyTo.Tell(new RunFailed("this coordinator's run has finished")));

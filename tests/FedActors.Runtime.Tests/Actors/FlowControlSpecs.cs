@@ -99,6 +99,40 @@ public class FlowControlSpecs() : TestKit(LocalSpecConfig.Config)
     }
 
     [Fact]
+    public void A_preparation_answer_after_its_client_was_given_up_should_not_count()
+    {
+        // arrange: DBE's preparation over 4 clients, 2 requests out at a time, a 300 ms safety timeout; this test plays
+        // the clients
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(rounds: 1, clients: 4, perRound: 2).WithPersonalisation("dbe") with
+        {
+            Round = new Core.Config.RoundSettings(0, TimeSpan.FromMilliseconds(300), 1, MaxInFlight: 2),
+        });
+        var clients = CreateTestProbe();
+        var worker = CreateTestProbe();
+        var (events, sink) = Support.Events();
+        var coordinator = Sys.ActorOf(RoundCoordinator.Props(e, clients, worker, CreateTestProbe(), events));
+        coordinator.Tell(new RegisterWorker(worker));
+        coordinator.Tell(new StartRun(TestActor));
+        var contribution = new float[8]; // DBE's preparation answers are averaged: any length, the same for all
+        Assert.Equal([0, 1], new[] { clients.ExpectMsg<PrepareClient>(TimeSpan.FromSeconds(10)).ClientId, clients.ExpectMsg<PrepareClient>().ClientId });
+
+        // act: 0 answers (2 is asked); the timeout gives up 1 and 2 (3 is asked); then 1 answers after all
+        coordinator.Tell(new ClientPrepared(0, 10, contribution));
+        Assert.Equal(2, clients.ExpectMsg<PrepareClient>().ClientId);
+        Assert.Equal(3, clients.ExpectMsg<PrepareClient>(TimeSpan.FromSeconds(5)).ClientId);
+        coordinator.Tell(new ClientPrepared(1, 10, contribution));
+
+        // assert: the preparation still waits for 3 (before, 1 was counted as answered and given up both, the count reached
+        // 4 and round 1 started with 3 still out); once 3 answers it ends, having given up 1 and 2
+        clients.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        coordinator.Tell(new ClientPrepared(3, 10, contribution));
+        clients.FishForMessage(m => m is not PrepareClient, TimeSpan.FromSeconds(10)); // round 1's first request
+        var timedOut = sink.Named("ClientsTimedOut").Single();
+        Assert.Equal(0, (int)InMemorySink.Scalar(timedOut, "Round")!);
+        Assert.Contains("1, 2", timedOut.RenderMessage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_narrow_window_should_give_the_same_rounds_as_a_wide_one()
     {
         // arrange: the same experiment with every request out at once, and one at a time (colluders included)
