@@ -151,6 +151,11 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         if (_model is not null && m.Round < _model.Round) return;
         _model = m;
         var ready = _early.Where(t => t.Round == m.Round).ToList();
+        // a task held for a model version this worker never got (it skipped one) is answered, as a task of an old round
+        // is: a client waiting for its answer would otherwise wait for ever
+        foreach (var (round, task) in _early.Where(t => t.Round < m.Round))
+            if (task is TrainTask t) t.ReplyTo.Tell(new TrainFailed(t.ClientId, round, $"round {round} is over (worker holds round {m.Round})"));
+            else if (task is PersonalTask p) p.ReplyTo.Tell(new TrainFailed(p.ClientId, round, $"round {round} is over (worker holds round {m.Round})"));
         _early.RemoveAll(t => t.Round <= m.Round);
         foreach (var (_, task) in ready) Run(task, m);
     }

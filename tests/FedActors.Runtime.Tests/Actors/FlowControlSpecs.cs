@@ -133,6 +133,25 @@ public class FlowControlSpecs() : TestKit(LocalSpecConfig.Config)
     }
 
     [Fact]
+    public void A_task_held_for_a_model_version_the_worker_never_gets_should_be_answered()
+    {
+        // arrange: a worker on round 1's model holds a task of round 2
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(rounds: 3, clients: 4, perRound: 2));
+        using var pool = new TorchWorkerPool(1, 1, e.CreateModel);
+        var worker = Sys.ActorOf(DeviceWorker.Props(e, pool));
+        worker.Tell(new GlobalModel(1, e.InitialWeights()));
+        worker.Tell(new TrainTask(3, 2, TestActor));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+
+        // act: round 2's model never comes; round 3's does
+        worker.Tell(new GlobalModel(3, e.InitialWeights()));
+
+        // assert: the held task fails (before, it was dropped without a word and its client waited for ever)
+        var failed = ExpectMsg<TrainFailed>(TimeSpan.FromSeconds(5));
+        Assert.Equal((3, 2), (failed.ClientId, failed.Round));
+    }
+
+    [Fact]
     public async Task A_narrow_window_should_give_the_same_rounds_as_a_wide_one()
     {
         // arrange: the same experiment with every request out at once, and one at a time (colluders included)
