@@ -45,7 +45,7 @@ public static class BenchCommand
         scale.SetAction((parse, cancel) => ScaleBench.RunAsync(parse.GetValue(scaleConfig)!, parse.GetValue(set) ?? [], parse.GetValue(sizes)!,
             parse.GetValue(perRound), parse.GetValue(method), parse.GetValue(output)!, cancel));
         var deviceConfig = new Argument<string>("config") { Description = "HOCON experiment file", DefaultValueFactory = _ => ScaleBench.DefaultConfig };
-        var deviceKind = new Option<string>("--device") { Description = "cpu (cuda: not built yet, issue #9)", DefaultValueFactory = _ => "cpu" };
+        var deviceKind = new Option<string>("--device") { Description = "cpu, cuda or cuda:N (a TorchSharp that finds a CUDA libtorch: deploy/bundle.sh --libtorch host on a GPU node)", DefaultValueFactory = _ => "cpu" };
         var clientCounts = new Option<string>("--clients") { Description = "Clients trained together (K), comma-separated", DefaultValueFactory = _ => "1,8,32,64" };
         var device = new Command("device", "Training samples/s: K clients one after another vs. in one batched step") { deviceConfig, deviceKind, clientCounts, set, output };
         // a population of 1,000 unless --set says otherwise: the bench trains the first K clients only

@@ -6,6 +6,7 @@ using FedActors.Core.Randomness;
 using FedActors.Core.Training;
 using FedActors.Runtime.Settings;
 using Spectre.Console;
+using TorchSharp;
 
 namespace FedActors.Cli.Commands;
 
@@ -17,16 +18,17 @@ namespace FedActors.Cli.Commands;
 /// </summary>
 public static class DeviceBench
 {
-    private sealed record Row(int Clients, int Samples, double SequentialPerS, double BatchedPerS)
+    /// <param name="MaxDifference">max |Δ_sequential − Δ_batched| over the K clients' updates: the batched kernels' agreement.</param>
+    private sealed record Row(int Clients, int Samples, double SequentialPerS, double BatchedPerS, double MaxDifference)
     {
         public double Ratio => BatchedPerS / SequentialPerS;
     }
 
     public static int Run(string configPath, IReadOnlyList<string> overrides, string device, string clientCounts, string outRoot, CancellationToken cancel)
     {
-        if (device != "cpu")
-            return ExperimentLoader.Report(new ConfigurationError("--device", device, "cpu",
-                "the CUDA device kind is not built yet (issue #9: fedactors.device.kind = cuda is refused); this bench runs on the CPU"));
+        TorchSharp.torch.Device on;
+        try { on = ParseDevice(device); }
+        catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
         int[] ks;
         try
         {
@@ -47,7 +49,10 @@ public static class DeviceBench
         try { dir = RunFolder.Create(outRoot, "bench-device"); }
         catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
 
-        using var pool = new TorchWorkerPool(1, 1, experiment.CreateModel, "bench-device");
+        // the model copies and the data live on the device; updates come back to the host as every run's do
+        using var pool = new TorchWorkerPool(1, 1, () => { var m = experiment.CreateModel(); m.to(on); return m; }, "bench-device");
+        using var onDevice = on.type == TorchSharp.DeviceType.CPU ? null : experiment.Data.To(on);
+        var data = onDevice ?? experiment.Data;
         if (pool.Run(slot => BatchedTrainer.WhyNot(slot.Model)).GetAwaiter().GetResult() is { } why)
             return ExperimentLoader.Report(new ConfigurationError("fedactors.model.kind", loaded.Settings.Model, "a model batched training takes (every registered one: mlp, cnn, skymask-cnn)", why));
         AnsiConsole.MarkupLineInterpolated($"[bold]bench device[/]: {device}, model {loaded.Settings.Model}, batch {loaded.Settings.Train.BatchSize}, one worker thread");
@@ -60,29 +65,49 @@ public static class DeviceBench
             var clients = Enumerable.Range(0, k).ToArray();
             int samples = clients.Sum(c => experiment.Partition.Clients[c].Train.Length) * options.Epochs;
             Rng Shuffle(int c) => SeedStream.Rng(experiment.Seed, 1, c, Purpose.Shuffle);
-            double sequential = Median(pool, slot => { foreach (var c in clients) experiment.Train(slot, global, c, 1); });
-            double batched = Median(pool, slot => BatchedTrainer.Train(slot.Model, global, experiment.Data,
-                [.. clients.Select(c => new BatchedClient(experiment.Partition.Clients[c].Train, Shuffle(c)))], options));
-            var row = new Row(k, samples, samples / sequential, samples / batched);
+            TrainOutcome[] Sequential(WorkerSlot slot) =>
+                [.. clients.Select(c => LocalTrainer.Train(slot.Model, global, data, experiment.Partition.Clients[c].Train, options, Shuffle(c)))];
+            TrainOutcome[] Batched(WorkerSlot slot) =>
+                BatchedTrainer.Train(slot.Model, global, data, [.. clients.Select(c => new BatchedClient(experiment.Partition.Clients[c].Train, Shuffle(c)))], options);
+            var (alone, together) = pool.Run(slot => (Sequential(slot), Batched(slot))).GetAwaiter().GetResult();
+            double difference = alone.Zip(together).Max(p => p.First.Delta.Values.Zip(p.Second.Delta.Values).Max(v => (double)Math.Abs(v.First - v.Second)));
+            double sequential = Median(pool, slot => Sequential(slot));
+            double batched = Median(pool, slot => Batched(slot));
+            var row = new Row(k, samples, samples / sequential, samples / batched, difference);
             rows.Add(row);
-            AnsiConsole.WriteLine(Inv($"  K = {k}: sequential {row.SequentialPerS:0} samples/s, batched {row.BatchedPerS:0} samples/s, ×{row.Ratio:0.00}"));
+            AnsiConsole.WriteLine(Inv($"  K = {k}: sequential {row.SequentialPerS:0} samples/s, batched {row.BatchedPerS:0} samples/s, ×{row.Ratio:0.00}, max |Δ| {row.MaxDifference:0.0e0}"));
         }
 
-        var table = new Table().AddColumns("clients K", "samples", "sequential samples/s", "batched samples/s", "batched ÷ sequential");
-        foreach (var r in rows) table.AddRow(Inv($"{r.Clients}"), Inv($"{r.Samples}"), Inv($"{r.SequentialPerS:0}"), Inv($"{r.BatchedPerS:0}"), Inv($"{r.Ratio:0.00}"));
+        var table = new Table().AddColumns("clients K", "samples", "sequential samples/s", "batched samples/s", "batched ÷ sequential", "max |Δ| batched vs sequential");
+        foreach (var r in rows) table.AddRow(Inv($"{r.Clients}"), Inv($"{r.Samples}"), Inv($"{r.SequentialPerS:0}"), Inv($"{r.BatchedPerS:0}"), Inv($"{r.Ratio:0.00}"), Inv($"{r.MaxDifference:0.0e0}"));
         AnsiConsole.Write(table);
-        var csv = new StringBuilder("device,model,batch_size,clients,samples,sequential_samples_per_s,batched_samples_per_s,ratio\n");
+        var csv = new StringBuilder("device,model,batch_size,clients,samples,sequential_samples_per_s,batched_samples_per_s,ratio,max_abs_difference\n");
         foreach (var r in rows)
-            csv.AppendLine(Inv($"{device},{loaded.Settings.Model},{options.BatchSize},{r.Clients},{r.Samples},{r.SequentialPerS:0.0},{r.BatchedPerS:0.0},{r.Ratio:0.000}"));
+            csv.AppendLine(Inv($"{device},{loaded.Settings.Model},{options.BatchSize},{r.Clients},{r.Samples},{r.SequentialPerS:0.0},{r.BatchedPerS:0.0},{r.Ratio:0.000},{r.MaxDifference:R}"));
         File.WriteAllText(Path.Combine(dir, "device.csv"), csv.ToString());
         var md = new StringBuilder(Inv($"# bench device\n\n{device}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}, config {configPath}, model {loaded.Settings.Model}, batch {options.BatchSize}, one worker thread\n\n"));
-        md.AppendLine("| clients K | samples | sequential samples/s | batched samples/s | batched ÷ sequential |").AppendLine("|---|---|---|---|---|");
-        foreach (var r in rows) md.AppendLine(Inv($"| {r.Clients} | {r.Samples} | {r.SequentialPerS:0} | {r.BatchedPerS:0} | {r.Ratio:0.00} |"));
+        md.AppendLine("| clients K | samples | sequential samples/s | batched samples/s | batched ÷ sequential | max \\|Δ\\| batched vs sequential |").AppendLine("|---|---|---|---|---|---|");
+        foreach (var r in rows) md.AppendLine(Inv($"| {r.Clients} | {r.Samples} | {r.SequentialPerS:0} | {r.BatchedPerS:0} | {r.Ratio:0.00} | {r.MaxDifference:0.0e0} |"));
         md.AppendLine().AppendLine("Sequential: the K clients trained one after another, as a worker does today. Batched: the same clients' steps in one " +
             "set of kernels (BatchedTrainer). Medians of repeats of at least a second.");
         File.WriteAllText(Path.Combine(dir, "device.md"), md.ToString());
         AnsiConsole.MarkupLineInterpolated($"written to [bold]{dir}[/]");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>cpu, cuda or cuda:N; CUDA only where this TorchSharp finds a CUDA libtorch and a device.</summary>
+    internal static TorchSharp.torch.Device ParseDevice(string device)
+    {
+        if (device == "cpu") return TorchSharp.torch.CPU;
+        if (device != "cuda" && !(device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device[5..], NumberStyles.None, CultureInfo.InvariantCulture, out _)))
+            throw new ConfigurationError("--device", device, "cpu, cuda or cuda:N");
+        if (!TorchSharp.torch.cuda.is_available())
+            throw new ConfigurationError("--device", device, "a CUDA device this TorchSharp can use",
+                "none found: this build's libtorch is the CPU one (NuGet TorchSharp-cpu). On a GPU node: deploy/bundle.sh --libtorch host, which loads the node's own PyTorch libtorch (CUDA)");
+        var parsed = TorchSharp.torch.device(device);
+        if (parsed.index >= TorchSharp.torch.cuda.device_count())
+            throw new ConfigurationError("--device", device, $"a device index below {TorchSharp.torch.cuda.device_count()}");
+        return parsed;
     }
 
     /// <summary>Median seconds of <paramref name="work"/> on the pool's thread, repeated (after one warm-up) until a second

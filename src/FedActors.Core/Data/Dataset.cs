@@ -37,12 +37,25 @@ public sealed class Dataset : IDisposable
     /// <summary>[N] int64.</summary>
     public Tensor LabelTensor { get; }
 
+    private Dataset(Dataset source, Device device)
+    {
+        Name = source.Name;
+        SampleShape = source.SampleShape;
+        NumClasses = source.NumClasses;
+        Labels = source.Labels;
+        Features = source.Features.to(device).DetachFromDisposeScope();
+        LabelTensor = source.LabelTensor.to(device).DetachFromDisposeScope();
+    }
+
+    /// <summary>A copy held on <paramref name="device"/> (an accelerator), whose batches are made there.</summary>
+    public Dataset To(Device device) => new(this, device);
+
     /// <summary>The features and labels at <paramref name="indices"/>, as fresh tensors in the caller's dispose scope.</summary>
     public (Tensor X, Tensor Y) Batch(ReadOnlySpan<int> indices)
     {
         var idx = new long[indices.Length];
         for (int i = 0; i < idx.Length; i++) idx[i] = indices[i];
-        using var index = torch.tensor(idx);
+        using var index = torch.tensor(idx, device: Features.device);
         return (Features.index_select(0, index), LabelTensor.index_select(0, index));
     }
 

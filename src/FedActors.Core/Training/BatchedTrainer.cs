@@ -109,12 +109,13 @@ public static class BatchedTrainer
         var batches = clients.Select(c => Batches.Shuffled(c.Indices, options, c.Shuffle).Select(s => s.ToArray()).ToArray()).ToArray();
         int steps = batches.Max(x => x.Length);
         var g = global.Values;
+        var device = data.Features.device; // the clients' copies live where the data does (CPU, or an accelerator)
         using var scope = torch.NewDisposeScope();
         // per-client parameters, stacked on a first dimension of K: a linear layer's W as [K, in, out] (so x·W is a batched
         // matmul) and b as [K, 1, out]; a convolution's W as [K, out, in, kh, kw] and b as [K, out] (one grouped convolution)
         var layers = ops.OfType<ParameterOp>().ToArray();
         Tensor Stack(int from, long[] shape) =>
-            torch.tensor(g[from..(from + (int)shape.Aggregate(1L, (x, y) => x * y))]).view([1, .. shape]).expand([k, .. shape]).contiguous();
+            torch.tensor(g[from..(from + (int)shape.Aggregate(1L, (x, y) => x * y))], device: device).view([1, .. shape]).expand([k, .. shape]).contiguous();
         var weights = layers.Select(l => (l is LinearOp lin ? Stack(l.WeightOffset, l.WeightShape).transpose(1, 2).contiguous()
             : Stack(l.WeightOffset, l.WeightShape)).requires_grad_()).ToArray();
         var biases = layers.Select(l => (l is LinearOp ? Stack(l.BiasOffset, [1, l.BiasSize]) : Stack(l.BiasOffset, [l.BiasSize])).requires_grad_()).ToArray();
@@ -148,19 +149,19 @@ public static class BatchedTrainer
                 }
             }
             for (int c = 0; c < k; c++) active[c] = s < batches[c].Length ? 1 : 0;
-            var rows = a == k ? null : torch.tensor(taking.Select(c => (long)c).ToArray());
+            var rows = a == k ? null : torch.tensor(taking.Select(c => (long)c).ToArray(), device: device);
             Tensor Taking(Tensor stacked) => rows is null ? stacked : stacked.index_select(0, rows);
             var (x, y) = data.Batch(idx);
             var h = Forward(ops, x, a, b, weights, biases, Taking);
-            var perRow = nn.functional.cross_entropy(h.reshape(a * b, -1), y, reduction: nn.Reduction.None) * torch.tensor(rowWeights);
+            var perRow = nn.functional.cross_entropy(h.reshape(a * b, -1), y, reduction: nn.Reduction.None) * torch.tensor(rowWeights, device: device);
             var perClient = perRow.view(a, b).sum(1); // each client's mean batch loss
             foreach (var p in parameters) p.grad?.zero_();
             perClient.sum().backward();
-            var losses = perClient.detach().data<float>().ToArray();
+            var losses = perClient.detach().cpu().data<float>().ToArray();
             for (int r = 0; r < a; r++) { lossSums[taking[r]] += losses[r]; stepCounts[taking[r]]++; }
             using var noGrad = torch.no_grad();
-            var activeFlags = torch.tensor(active);
-            var steppingFlags = torch.tensor(active.Select(v => v > 0).ToArray());
+            var activeFlags = torch.tensor(active, device: device);
+            var steppingFlags = torch.tensor(active.Select(v => v > 0).ToArray(), device: device);
             for (int i = 0; i < parameters.Length; i++)
             {
                 var p = parameters[i];
@@ -185,7 +186,11 @@ public static class BatchedTrainer
 
         // Δ per client in the model's parameter order: each layer's weight in PyTorch's layout, then its bias
         var outcomes = new TrainOutcome[k];
-        static float[] Floats(Tensor t) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.bytes).ToArray(); // one block copy
+        static float[] Floats(Tensor t)
+        {
+            using var host = t.device_type == DeviceType.CPU ? null : t.cpu();
+            return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>((host ?? t).bytes).ToArray(); // one block copy
+        }
         var w = weights.Select((t, l) => Floats((layers[l] is LinearOp ? t.detach().transpose(1, 2) : t.detach()).contiguous())).ToArray();
         var bs = biases.Select(t => Floats(t.detach().contiguous())).ToArray();
         for (int c = 0; c < k; c++)

@@ -22,7 +22,8 @@ public sealed record ParameterVector(float[] Values)
         foreach (var p in parameters)
         {
             int n = (int)p.numel();
-            Floats(p).CopyTo(values.AsSpan(offset, n));
+            using var host = OnHost(p);
+            Floats(host ?? p).CopyTo(values.AsSpan(offset, n));
             offset += n;
         }
         return new ParameterVector(values);
@@ -36,7 +37,14 @@ public sealed record ParameterVector(float[] Values)
         {
             int n = (int)p.numel();
             if (offset + n > Values.Length) throw new ArgumentException($"vector of {Values.Length} values is shorter than the model");
-            Values.AsSpan(offset, n).CopyTo(Floats(p));
+            if (p.device_type == DeviceType.CPU) Values.AsSpan(offset, n).CopyTo(Floats(p));
+            else
+            {
+                // a model on an accelerator: one host-to-device copy per tensor
+                using var host = torch.tensor(Values[offset..(offset + n)], p.shape);
+                using var noGrad = torch.no_grad();
+                p.copy_(host);
+            }
             offset += n;
         }
         if (offset != Values.Length) throw new ArgumentException($"vector has {Values.Length} values, model has {offset}");
@@ -86,7 +94,8 @@ public sealed record ParameterVector(float[] Values)
         int offset = 0;
         foreach (var p in model.parameters())
         {
-            var values = Floats(p);
+            using var host = OnHost(p);
+            var values = Floats(host ?? p);
             if (offset + values.Length > r.Length) throw new ArgumentException($"vector of {r.Length} values is shorter than the model");
             Difference(values, global.Values.AsSpan(offset, values.Length), r.AsSpan(offset, values.Length));
             offset += values.Length;
@@ -107,6 +116,9 @@ public sealed record ParameterVector(float[] Values)
 
     /// <summary>The parameter's own memory as floats: one block copy in or out (TorchSharp's <c>data&lt;T&gt;()</c> accessor copies
     /// element by element through an index iterator, ~15× slower, and the copies were most of a small client's update).</summary>
+    /// <summary>A host copy of a parameter that lives on an accelerator (null for a CPU tensor, read in place).</summary>
+    private static Tensor? OnHost(Tensor p) => p.device_type == DeviceType.CPU ? null : p.detach().cpu();
+
     private static Span<float> Floats(Tensor p) =>
         p.is_contiguous() && p.device_type == DeviceType.CPU && p.dtype == ScalarType.Float32
             ? MemoryMarshal.Cast<byte, float>(p.bytes)
