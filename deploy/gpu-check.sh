@@ -8,7 +8,8 @@
 # `run` (under 8 minutes on one H200) writes to OUTDIR: gpu.csv (the device), device-mlp.md and device-cnn.md
 # (`fedactors bench device --device cuda`: sequential vs client-batched training samples/s for K = 1…1000 clients and
 # the batched updates' max |Δ| from the sequential ones), gpu-util.csv (nvidia-smi every 250 ms during the benches) and
-# the logs. The data is the synthetic set (1×28×28, 10 classes), so the node needs no Fashion-MNIST: samples per second
+# the logs, and run-cuda.log / run-cpu.log (5 quickstart rounds with fedactors.device.kind = cuda, and on the CPU: the
+# accuracies should agree to float tolerance). The data is the synthetic set (1×28×28, 10 classes), so the node needs no Fashion-MNIST: samples per second
 # do not depend on the pixels. Put its figures in the README with the date.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,7 +33,13 @@ case "${1:-}" in
         --out "$work/runs-$model" > "$out/bench-$model.log" 2>&1 || echo "bench $model failed: see bench-$model.log" >&2
       cp "$work"/runs-$model/bench-device-*/device.md "$out/device-$model.md" 2>/dev/null || true
     done
-    tail -n 20 "$out"/bench-*.log ;;
+    # the actor runtime on the device (fedactors.device.kind = cuda) and the same run on the CPU, 5 quickstart rounds each
+    for kind in cuda cpu; do
+      timeout 100 "$work/bundle/fedactors" run hocon/experiments/quickstart.conf --set fedactors.device.kind=$kind --set fedactors.rounds=5 \
+        --set 'fedactors.data.dataset = "synthetic"' --set fedactors.data.synthetic-samples=20000 --out "$work/runs-$kind" > "$out/run-$kind.log" 2>&1 \
+        || echo "run on $kind failed: see run-$kind.log" >&2
+    done
+    tail -n 20 "$out"/bench-*.log "$out"/run-*.log ;;
   *)
     echo "usage: deploy/gpu-check.sh prepare | run OUTDIR (see the header of $0)" >&2; exit 2 ;;
 esac

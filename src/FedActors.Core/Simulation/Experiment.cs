@@ -1,3 +1,4 @@
+using TorchSharp;
 using FedActors.Core.Attacks;
 using FedActors.Core.Config;
 using FedActors.Core.Data;
@@ -25,6 +26,8 @@ public sealed class Experiment : IDisposable
         Partition = partition;
         TestIndices = testIndices ?? partition.AllTestIndices();
         RootIndices = rootIndices ?? [];
+        Device = TorchSharp.torch.device(settings.Device.Device);
+        _onDevice = Device.type == TorchSharp.DeviceType.CPU ? null : data.To(Device);
         using (var probe = CreateModel()) Layout = ModelLayout.Of(probe);
         Collusion = new Collusion(settings.Attack ?? AttackSettings.None, settings.Clients.Count, settings.Seed, Layout);
     }
@@ -37,6 +40,15 @@ public sealed class Experiment : IDisposable
 
     public ExperimentSettings Settings { get; }
     public Dataset Data { get; }
+
+    /// <summary>Where clients train and models are evaluated (<c>fedactors.device.kind</c>): the CPU, or a CUDA device that
+    /// then holds a copy of the data and every worker's model.</summary>
+    public TorchSharp.torch.Device Device { get; }
+
+    private readonly Dataset? _onDevice;
+
+    /// <summary>The data where training and evaluation run (a copy on the device; <see cref="Data"/> itself on the CPU).</summary>
+    private Dataset Work => _onDevice ?? Data;
     public Partition Partition { get; }
 
     /// <summary>The global model's test set: every client's local test split, pooled (the PFLlib protocol), or the
@@ -102,7 +114,12 @@ public sealed class Experiment : IDisposable
         return data.Count - data.Count / 7;
     }
 
-    public SplitModel CreateModel() => ModelRegistry.Create(Settings.Model, Data.SampleShape, Data.NumClasses);
+    public SplitModel CreateModel()
+    {
+        var model = ModelRegistry.Create(Settings.Model, Data.SampleShape, Data.NumClasses);
+        if (Device.type != TorchSharp.DeviceType.CPU) model.to(Device);
+        return model;
+    }
 
     /// <summary>The round-0 global model, seeded.</summary>
     public ParameterVector InitialWeights()
@@ -119,14 +136,14 @@ public sealed class Experiment : IDisposable
     /// <summary>The colluders' reference update for the Pill: the global model trained for <paramref name="epochs"/> epochs on
     /// the pooled training data of <paramref name="colluders"/>, in a seeded order.</summary>
     public TrainOutcome TrainReference(WorkerSlot slot, ParameterVector global, int round, IReadOnlyList<int> colluders, int epochs) =>
-        LocalTrainer.Train(slot.Model, global, Data, colluders.SelectMany(id => Partition.Clients[id].Train).ToArray(),
+        LocalTrainer.Train(slot.Model, global, Work, colluders.SelectMany(id => Partition.Clients[id].Train).ToArray(),
             Settings.Train with { Epochs = epochs }, SeedStream.Rng(Seed, round, -3, Purpose.Shuffle));
 
     /// <summary>The server's update on its root set, by the same local procedure as a client's (FLTrust, SkyMask).</summary>
     public TrainOutcome TrainRoot(WorkerSlot slot, ParameterVector global, int round) =>
         RootIndices.Length == 0
             ? throw new InvalidOperationException("no root set: set fedactors.server.root-samples")
-            : LocalTrainer.Train(slot.Model, global, Data, RootIndices, Settings.Train, SeedStream.Rng(Seed, round, -1, Purpose.Shuffle));
+            : LocalTrainer.Train(slot.Model, global, Work, RootIndices, Settings.Train, SeedStream.Rng(Seed, round, -1, Purpose.Shuffle));
 
     /// <summary>Whether the client delivers in this round, decided in simulated time; <paramref name="fault"/> may add a
     /// straggler's delay or change the deadline.</summary>
@@ -140,7 +157,7 @@ public sealed class Experiment : IDisposable
     public TrainOutcome Train(WorkerSlot slot, ParameterVector global, int clientId, int round, bool? attack = null)
     {
         var poison = Collusion.Attacks(clientId, round, attack) ? Collusion.Attack!.Data : null;
-        return LocalTrainer.Train(slot.Model, global, Data, Partition.Clients[clientId].Train, Settings.Train,
+        return LocalTrainer.Train(slot.Model, global, Work, Partition.Clients[clientId].Train, Settings.Train,
             SeedStream.Rng(Seed, round, clientId, Purpose.Shuffle), poison, SeedStream.Rng(Seed, round, clientId, Purpose.Poison));
     }
 
@@ -149,8 +166,8 @@ public sealed class Experiment : IDisposable
     public EvalOutcome[] EvaluateChunk(WorkerSlot slot, ParameterVector weights, EvaluationChunk chunk)
     {
         var outcomes = chunk.Clients[0] < 0
-            ? [Evaluator.Evaluate(slot.Model, weights, Data, chunk.Samples[0])]
-            : Evaluator.EvaluateGroups(slot.Model, weights, Data, chunk.Samples);
+            ? [Evaluator.Evaluate(slot.Model, weights, Work, chunk.Samples[0])]
+            : Evaluator.EvaluateGroups(slot.Model, weights, Work, chunk.Samples);
         if (Collusion.Attack?.Data is IBackdoor backdoor)
             outcomes[0] = outcomes[0].Plus(Evaluator.Backdoor(slot.Model, Data, [.. chunk.Samples.SelectMany(s => s)], backdoor));
         return outcomes;
@@ -186,6 +203,7 @@ public sealed class Experiment : IDisposable
 
     public void Dispose()
     {
+        _onDevice?.Dispose();
         if (_ownsData) Data.Dispose();
     }
 }

@@ -68,8 +68,8 @@ public static class Evaluator
             int n = Math.Min(batchSize, total - start);
             var (x, y) = data.Batch(idx.AsSpan(start, n));
             var logits = model.forward(x);
-            var losses = nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.None).data<float>().ToArray();
-            var hits = logits.argmax(1).eq(y).data<bool>().ToArray();
+            var losses = nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.None).cpu().data<float>().ToArray(); // host reads
+            var hits = logits.argmax(1).eq(y).cpu().data<bool>().ToArray();
             for (int j = 0; j < n; j++)
             {
                 loss[owner[start + j]] += losses[j];

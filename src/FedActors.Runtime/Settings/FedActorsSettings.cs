@@ -122,6 +122,29 @@ public static class FedActorsSettings
     }
 
     /// <summary>Reads and validates the typed experiment settings from an effective configuration.</summary>
+    /// <summary><c>fedactors.device.kind</c>: cpu, or cuda / cuda:N where this TorchSharp finds a CUDA libtorch (a bundle with
+    /// the node's own PyTorch: deploy/bundle.sh --libtorch host). On a CUDA device the FedAvg family trains and evaluates
+    /// there; the paths that build tensors of their own on the host are refused for now, each by name.</summary>
+    private static void ValidateDevice(ExperimentSettings s)
+    {
+        var kind = s.Device.Device;
+        if (kind == "cpu") return;
+        string quoted = $"\"{kind}\"";
+        if (kind != "cuda" && !(kind.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(kind[5..], NumberStyles.None, CultureInfo.InvariantCulture, out _)))
+            throw new ConfigurationError("fedactors.device.kind", quoted, "cpu, cuda or cuda:N");
+        string? hostOnly = s.PersonalisationOrNone.Enabled ? $"personalization.method = {s.PersonalisationOrNone.Method}"
+            : s.Rule == "skymask" ? "defence.rule = skymask"
+            : s.Attack is { Enabled: true, Options: { } o } a && Core.Attacks.AttackRegistry.Create(a.Kind, o).Data is not null ? $"attack.kind = {a.Kind} (it poisons data)"
+            : null;
+        if (hostOnly is not null)
+            throw new ConfigurationError("fedactors.device.kind", quoted, "cpu with " + hostOnly, "that path runs on the CPU only for now (issue #9)");
+        if (!TorchSharp.torch.cuda.is_available())
+            throw new ConfigurationError("fedactors.device.kind", quoted, "a CUDA device this TorchSharp can use",
+                "none found: this build's libtorch is the CPU one (NuGet TorchSharp-cpu). On a GPU node: deploy/bundle.sh --libtorch host, which loads the node's own PyTorch libtorch (CUDA)");
+        if (TorchSharp.torch.device(kind).index >= TorchSharp.torch.cuda.device_count())
+            throw new ConfigurationError("fedactors.device.kind", quoted, $"a device index below {TorchSharp.torch.cuda.device_count()}");
+    }
+
     public static ExperimentSettings Read(Config c)
     {
         var r = new Reader(c);
@@ -178,7 +201,7 @@ public static class FedActorsSettings
                     OnFailure: r.OneOf("fedactors.round.health.on-failure", Core.Simulation.HealthSettings.Actions))),
             Rule: r.OneOf("fedactors.defence.rule", AggregationRegistry.Names),
             Device: new DeviceSettings(
-                Device: r.OneOf("fedactors.device.kind", ["cpu"]),
+                Device: r.String("fedactors.device.kind"),
                 Workers: r.Int("fedactors.device.workers", 0, 1024),
                 ThreadsPerWorker: r.Int("fedactors.device.threads-per-worker", 1, 1024)));
         settings = settings with
@@ -194,6 +217,7 @@ public static class FedActorsSettings
         settings = settings with { Faults = ReadFaults(c, settings) };
         ValidateRule(settings);
         Validate(settings);
+        ValidateDevice(settings);
         if (int.TryParse(c.GetString("fedactors.state.max-active-entities"), out int cap) && cap > 0 && cap < settings.Clients.SampledPerRound)
             throw new ConfigurationError("fedactors.state.max-active-entities", cap.ToString(CultureInfo.InvariantCulture),
                 $"0 or at least the clients per round ({settings.Clients.SampledPerRound}): a round's clients must be resident together");

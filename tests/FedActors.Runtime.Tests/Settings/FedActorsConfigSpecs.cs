@@ -17,6 +17,23 @@ public class FedActorsConfigSpecs
         Assert.Throws<ConfigurationError>(() => FedActorsSettings.Read(FedActorsSettings.Load(WriteConf(hocon), overrides)));
 
     [Fact]
+    public void A_CUDA_device_kind_should_be_refused_with_the_reason_where_it_cannot_work()
+    {
+        // a kind that is none of cpu, cuda, cuda:N
+        Assert.Contains("cpu, cuda or cuda:N", Error("fedactors.device.kind = \"gpu\"").Message);
+        // paths that build host tensors of their own are named, whatever the machine
+        Assert.Contains("personalization.method = fedala", Error("fedactors { device.kind = \"cuda\", personalization.method = fedala }").Message);
+        Assert.Contains("defence.rule = skymask", Error("fedactors { device.kind = \"cuda:0\", defence.rule = skymask, server.root-samples = 100 }").Message);
+        Assert.Contains("label-flip (it poisons data)", Error("fedactors { device.kind = \"cuda\", attack.kind = label-flip }").Message);
+        // the FedAvg family: accepted where this TorchSharp finds CUDA, else refused saying how to get it
+        var conf = "fedactors.device.kind = \"cuda\"";
+        if (TorchSharp.torch.cuda.is_available())
+            Assert.Equal("cuda", FedActorsSettings.Read(FedActorsSettings.Load(WriteConf(conf))).Device.Device);
+        else
+            Assert.Contains("deploy/bundle.sh --libtorch host", Error(conf).Message);
+    }
+
+    [Fact]
     public void The_few_defaults_code_keeps_should_be_the_reference_defaults()
     {
         // reference.conf is the one home of defaults; where a record keeps a default for code that builds settings by
