@@ -114,11 +114,16 @@ public sealed record ParameterVector(float[] Values)
         for (; i < a.Length; i++) r[i] = a[i] - b[i];
     }
 
+    /// <summary>A host copy of a parameter that lives on an accelerator (null for a CPU tensor, read in place).</summary>
+    private static Tensor? OnHost(Tensor p)
+    {
+        if (p.device_type == DeviceType.CPU) return null;
+        using var detached = p.detach();
+        return detached.cpu();
+    }
+
     /// <summary>The parameter's own memory as floats: one block copy in or out (TorchSharp's <c>data&lt;T&gt;()</c> accessor copies
     /// element by element through an index iterator, ~15× slower, and the copies were most of a small client's update).</summary>
-    /// <summary>A host copy of a parameter that lives on an accelerator (null for a CPU tensor, read in place).</summary>
-    private static Tensor? OnHost(Tensor p) => p.device_type == DeviceType.CPU ? null : p.detach().cpu();
-
     private static Span<float> Floats(Tensor p) =>
         p.is_contiguous() && p.device_type == DeviceType.CPU && p.dtype == ScalarType.Float32
             ? MemoryMarshal.Cast<byte, float>(p.bytes)
