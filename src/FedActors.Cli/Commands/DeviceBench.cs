@@ -27,7 +27,7 @@ public static class DeviceBench
     public static int Run(string configPath, IReadOnlyList<string> overrides, string device, string clientCounts, string outRoot, CancellationToken cancel)
     {
         TorchSharp.torch.Device on;
-        try { on = ParseDevice(device); }
+        try { on = FedActorsSettings.ParseDevice(device, "--device"); }
         catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
         int[] ks;
         try
@@ -93,21 +93,6 @@ public static class DeviceBench
         File.WriteAllText(Path.Combine(dir, "device.md"), md.ToString());
         AnsiConsole.MarkupLineInterpolated($"written to [bold]{dir}[/]");
         return ExitCodes.Ok;
-    }
-
-    /// <summary>cpu, cuda or cuda:N; CUDA only where this TorchSharp finds a CUDA libtorch and a device.</summary>
-    internal static TorchSharp.torch.Device ParseDevice(string device)
-    {
-        if (device == "cpu") return TorchSharp.torch.CPU;
-        if (device != "cuda" && !(device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device[5..], NumberStyles.None, CultureInfo.InvariantCulture, out _)))
-            throw new ConfigurationError("--device", device, "cpu, cuda or cuda:N");
-        if (!TorchSharp.torch.cuda.is_available())
-            throw new ConfigurationError("--device", device, "a CUDA device this TorchSharp can use",
-                "none found: this build's libtorch is the CPU one (NuGet TorchSharp-cpu). On a GPU node: deploy/bundle.sh --libtorch host, which loads the node's own PyTorch libtorch (CUDA)");
-        var parsed = TorchSharp.torch.device(device);
-        if (parsed.index >= TorchSharp.torch.cuda.device_count())
-            throw new ConfigurationError("--device", device, $"a device index below {TorchSharp.torch.cuda.device_count()}");
-        return parsed;
     }
 
     /// <summary>Median seconds of <paramref name="work"/> on the pool's thread, repeated (after one warm-up) until a second

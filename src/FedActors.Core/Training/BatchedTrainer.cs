@@ -108,6 +108,7 @@ public static class BatchedTrainer
         // each client's batches, exactly as LocalTrainer draws them (copied: Batches reuses its order array across epochs)
         var batches = clients.Select(c => Batches.Shuffled(c.Indices, options, c.Shuffle).Select(s => s.ToArray()).ToArray()).ToArray();
         int steps = batches.Max(x => x.Length);
+        int firstSample = clients.SelectMany(c => c.Indices).FirstOrDefault();
         var g = global.Values;
         var device = data.Features.device; // the clients' copies live where the data does (CPU, or an accelerator)
         using var scope = torch.NewDisposeScope();
@@ -132,33 +133,32 @@ public static class BatchedTrainer
         for (int s = 0; s < steps; s++)
         {
             using var stepScope = torch.NewDisposeScope();
-            // only the clients that still have a batch take part in this step's kernels (client sizes are skewed: most
-            // finish long before the largest), gathered out of the stacked parameters; the others' rows get no gradient
-            var taking = Enumerable.Range(0, k).Where(c => s < batches[c].Length).ToArray();
-            int a = taking.Length;
-            var idx = new int[a * b];
-            var rowWeights = new float[a * b];
-            for (int r = 0; r < a; r++)
+            // every step runs on all K clients, whether or not a client still has a batch: a client whose batches ran out
+            // takes part with rows that weigh 0 (no gradient) and is masked in the update. The kernels' shapes then depend on
+            // K alone, and a client's result on nothing but its own data: bit for bit the same whichever clients share its
+            // call and in whichever position (tested), so a worker may batch tasks in the order they arrive.
+            var idx = new int[k * b];
+            var rowWeights = new float[k * b];
+            for (int c = 0; c < k; c++)
             {
-                var batch = batches[taking[r]][s];
+                active[c] = s < batches[c].Length ? 1 : 0;
+                var batch = s < batches[c].Length ? batches[c][s] : null;
                 for (int j = 0; j < b; j++)
                 {
-                    // padded rows repeat one of the batch's samples and weigh 0
-                    idx[r * b + j] = batch[Math.Min(j, batch.Length - 1)];
-                    if (j < batch.Length) rowWeights[r * b + j] = 1f / batch.Length;
+                    // padded rows repeat one of the batch's samples (an idle client's, the call's first sample) and weigh 0
+                    idx[c * b + j] = batch is null ? firstSample : batch[Math.Min(j, batch.Length - 1)];
+                    if (batch is not null && j < batch.Length) rowWeights[c * b + j] = 1f / batch.Length;
                 }
             }
-            for (int c = 0; c < k; c++) active[c] = s < batches[c].Length ? 1 : 0;
-            var rows = a == k ? null : torch.tensor(taking.Select(c => (long)c).ToArray(), device: device);
-            Tensor Taking(Tensor stacked) => rows is null ? stacked : stacked.index_select(0, rows);
             var (x, y) = data.Batch(idx);
-            var h = Forward(ops, x, a, b, weights, biases, Taking);
-            var perRow = nn.functional.cross_entropy(h.reshape(a * b, -1), y, reduction: nn.Reduction.None) * torch.tensor(rowWeights, device: device);
-            var perClient = perRow.view(a, b).sum(1); // each client's mean batch loss
+            var h = Forward(ops, x, k, b, weights, biases);
+            var perRow = nn.functional.cross_entropy(h.reshape(k * b, -1), y, reduction: nn.Reduction.None) * torch.tensor(rowWeights, device: device);
+            var perClient = perRow.view(k, b).sum(1); // each client's mean batch loss (0 for an idle client)
             foreach (var p in parameters) p.grad?.zero_();
             perClient.sum().backward();
             var losses = perClient.detach().cpu().data<float>().ToArray();
-            for (int r = 0; r < a; r++) { lossSums[taking[r]] += losses[r]; stepCounts[taking[r]]++; }
+            for (int c = 0; c < k; c++)
+                if (active[c] > 0) { lossSums[c] += losses[c]; stepCounts[c]++; }
             using var noGrad = torch.no_grad();
             var activeFlags = torch.tensor(active, device: device);
             var steppingFlags = torch.tensor(active.Select(v => v > 0).ToArray(), device: device);
@@ -212,7 +212,7 @@ public static class BatchedTrainer
     /// after client). Before the flatten the activations are in the grouped layout [b, a·C, H, W] — client r's channels
     /// are r·C … r·C + C − 1 — so a convolution of all clients is one convolution with a groups; from the flatten on they
     /// are stacked, [a, b, features], for the batched matmuls.</summary>
-    private static Tensor Forward(List<Op> ops, Tensor x, int a, int b, Tensor[] weights, Tensor[] biases, Func<Tensor, Tensor> taking)
+    private static Tensor Forward(List<Op> ops, Tensor x, int a, int b, Tensor[] weights, Tensor[] biases)
     {
         var h = x;
         bool grouped = false;
@@ -231,8 +231,8 @@ public static class BatchedTrainer
                 FlattenOp => h.reshape(a, b, -1),
                 ReluOp => h.relu(),
                 PerChannelOp p => p.Module.call(h),
-                LinearOp => h.reshape(a, b, -1).bmm(taking(weights[layer])).Plus(taking(biases[layer])),
-                ConvOp c => nn.functional.conv2d(h, taking(weights[layer]).reshape([a * c.Out, c.In, .. c.Kernel]), taking(biases[layer]).reshape(a * c.Out),
+                LinearOp => h.reshape(a, b, -1).bmm(weights[layer]).Plus(biases[layer]),
+                ConvOp c => nn.functional.conv2d(h, weights[layer].reshape([a * c.Out, c.In, .. c.Kernel]), biases[layer].reshape(a * c.Out),
                     strides: c.Stride, padding: c.Padding, dilation: c.Dilation, groups: a),
                 _ => throw new InvalidOperationException(),
             };

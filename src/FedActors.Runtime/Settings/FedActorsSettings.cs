@@ -121,7 +121,6 @@ public static class FedActorsSettings
         return d[a.Length, b.Length];
     }
 
-    /// <summary>Reads and validates the typed experiment settings from an effective configuration.</summary>
     /// <summary><c>fedactors.device.kind</c>: cpu, or cuda / cuda:N where this TorchSharp finds a CUDA libtorch (a bundle with
     /// the node's own PyTorch: deploy/bundle.sh --libtorch host). On a CUDA device the FedAvg family trains and evaluates
     /// there; the paths that build tensors of their own on the host are refused for now, each by name.</summary>
@@ -130,21 +129,36 @@ public static class FedActorsSettings
         var kind = s.Device.Device;
         if (kind == "cpu") return;
         string quoted = $"\"{kind}\"";
-        if (kind != "cuda" && !(kind.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(kind[5..], NumberStyles.None, CultureInfo.InvariantCulture, out _)))
-            throw new ConfigurationError("fedactors.device.kind", quoted, "cpu, cuda or cuda:N");
+        if (!IsDeviceName(kind)) throw new ConfigurationError("fedactors.device.kind", quoted, "cpu, cuda or cuda:N");
         string? hostOnly = s.PersonalisationOrNone.Enabled ? $"personalization.method = {s.PersonalisationOrNone.Method}"
             : s.Rule == "skymask" ? "defence.rule = skymask"
             : s.Attack is { Enabled: true, Options: { } o } a && Core.Attacks.AttackRegistry.Create(a.Kind, o).Data is not null ? $"attack.kind = {a.Kind} (it poisons data)"
             : null;
         if (hostOnly is not null)
             throw new ConfigurationError("fedactors.device.kind", quoted, "cpu with " + hostOnly, "that path runs on the CPU only for now (issue #9)");
-        if (!TorchSharp.torch.cuda.is_available())
-            throw new ConfigurationError("fedactors.device.kind", quoted, "a CUDA device this TorchSharp can use",
-                "none found: this build's libtorch is the CPU one (NuGet TorchSharp-cpu). On a GPU node: deploy/bundle.sh --libtorch host, which loads the node's own PyTorch libtorch (CUDA)");
-        if (TorchSharp.torch.device(kind).index >= TorchSharp.torch.cuda.device_count())
-            throw new ConfigurationError("fedactors.device.kind", quoted, $"a device index below {TorchSharp.torch.cuda.device_count()}");
+        ParseDevice(kind, "fedactors.device.kind", quoted);
     }
 
+    private static bool IsDeviceName(string kind) => kind == "cpu" || kind == "cuda"
+        || (kind.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(kind[5..], NumberStyles.None, CultureInfo.InvariantCulture, out _));
+
+    /// <summary>The torch device a name (cpu, cuda or cuda:N) stands for, checked against what this TorchSharp finds: CUDA
+    /// only with a CUDA libtorch and a device of that index. <paramref name="key"/> names the setting or option in the error.</summary>
+    public static TorchSharp.torch.Device ParseDevice(string kind, string key, string? shown = null)
+    {
+        shown ??= kind;
+        if (!IsDeviceName(kind)) throw new ConfigurationError(key, shown, "cpu, cuda or cuda:N");
+        if (kind == "cpu") return TorchSharp.torch.CPU;
+        if (!TorchSharp.torch.cuda.is_available())
+            throw new ConfigurationError(key, shown, "a CUDA device this TorchSharp can use",
+                "none found: this build's libtorch is the CPU one (NuGet TorchSharp-cpu). On a GPU node: deploy/bundle.sh --libtorch host, which loads the node's own PyTorch libtorch (CUDA)");
+        var parsed = TorchSharp.torch.device(kind);
+        if (parsed.index >= TorchSharp.torch.cuda.device_count())
+            throw new ConfigurationError(key, shown, $"a device index below {TorchSharp.torch.cuda.device_count()}");
+        return parsed;
+    }
+
+    /// <summary>Reads and validates the typed experiment settings from an effective configuration.</summary>
     public static ExperimentSettings Read(Config c)
     {
         var r = new Reader(c);

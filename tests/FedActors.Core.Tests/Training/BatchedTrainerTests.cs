@@ -56,4 +56,41 @@ public class BatchedTrainerTests
             ("bn", TorchSharp.torch.nn.BatchNorm1d(784))), TorchSharp.torch.nn.Linear(784, 10));
         Assert.Contains("BatchNorm1d", BatchedTrainer.WhyNot(odd));
     }
+
+    [Theory]
+    [InlineData("mlp")]
+    [InlineData("cnn")]
+    public void A_clients_batched_update_should_not_depend_on_who_shares_its_call_bit_for_bit(string kind)
+    {
+        // arrange: eight clients of unequal sizes; client 2 trained with K = 8 in four different companies and positions
+        // (alone with seven empty slots, with two others, with all seven others reversed, last but one)
+        using var data = SyntheticDataset.Create(3, 600);
+        using var model = ModelRegistry.Create(kind, data.SampleShape, data.NumClasses, seed: 1);
+        var global = ParameterVector.From(model);
+        var options = new TrainOptions(2, 10, 0.05, 0.9, 1e-3, false, 0);
+        int[] sizes = [3, 10, 17, 25, 40, 77, 33, 12];
+        var rng = new Rng(4);
+        var indices = sizes.Select(n => (IReadOnlyList<int>)rng.Permutation(600).Take(n).ToArray()).ToArray();
+        BatchedClient C(int c) => new(indices[c], new Rng(100 + (ulong)c));
+        var none = new BatchedClient(Array.Empty<int>(), new Rng(1));
+
+        // act
+        TrainOutcome[] calls =
+        [
+            BatchedTrainer.Train(model, global, data, [C(2), none, none, none, none, none, none, none], options)[0],
+            BatchedTrainer.Train(model, global, data, [C(0), C(2), C(5), none, none, none, none, none], options)[1],
+            BatchedTrainer.Train(model, global, data, [C(7), C(6), C(5), C(4), C(3), C(2), C(1), C(0)], options)[5],
+            BatchedTrainer.Train(model, global, data, [none, none, none, none, none, none, C(2), C(1)], options)[6],
+        ];
+
+        // assert: the same bits every time (what lets a worker batch tasks in any order), and an empty slot trains nothing
+        foreach (var other in calls[1..])
+        {
+            Assert.Equal(calls[0].Delta.Values, other.Delta.Values);
+            Assert.Equal(calls[0].MeanLoss, other.MeanLoss);
+        }
+        var empty = BatchedTrainer.Train(model, global, data, [C(2), none], options)[1];
+        Assert.All(empty.Delta.Values, v => Assert.Equal(0f, v));
+        Assert.Equal(0, empty.Steps);
+    }
 }
