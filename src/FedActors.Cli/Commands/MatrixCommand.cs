@@ -195,6 +195,7 @@ public static class MatrixCommand
                 // Akka's own warnings reach the cell's sinks through Akka.Logger.Serilog, as in a run
                 Serilog.Log.Logger = logger;
                 Runtime.State.IClientStateStore? store = null;
+                Core.Training.ClientBatching? batching = null;
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
                 try
                 {
@@ -216,6 +217,7 @@ public static class MatrixCommand
                         loadedFor = settings.Data;
                     }
                     using var experiment = Experiment.Load(settings, data, ownsData: false);
+                    batching = experiment.Batching;
                     await SimulationRunner.RunAsync(experiment, config, new RunEvents(logger), r =>
                     {
                         rounds.Add(r);
@@ -233,7 +235,7 @@ public static class MatrixCommand
                 {
                     interrupted = cancel.IsCancellationRequested;
                     RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
-                    RunReport.WriteSummaryJson(summaryPath, RunReport.Summarise(settings, rounds, cellClock.Elapsed + Earlier(earlier), cellDir) with
+                    RunReport.WriteSummaryJson(summaryPath, RunReport.Summarise(settings, rounds, cellClock.Elapsed + Earlier(earlier), cellDir, batching) with
                     {
                         EndedEarly = interrupted ? "interrupted" : "budget",
                     });
@@ -266,7 +268,7 @@ public static class MatrixCommand
                     catch (Exception e) { AnsiConsole.MarkupLineInterpolated($"  [yellow]warning: the cell's state store: {e.GetBaseException().Message}[/]"); }
                 }
                 RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
-                var summary = RunReport.Summarise(settings, rounds, cellClock.Elapsed + Earlier(earlier), cellDir);
+                var summary = RunReport.Summarise(settings, rounds, cellClock.Elapsed + Earlier(earlier), cellDir, batching);
                 RunReport.WriteSummaryJson(summaryPath, summary);
                 cells.Add(new Cell(a, d, p, seed, summary, folder, DetectionReport.Read(Path.Combine(cellDir, "rounds.csv"))));
             }

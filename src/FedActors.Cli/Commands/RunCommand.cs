@@ -275,7 +275,7 @@ public static class RunCommand
             int lastRound = rounds.Count > 0 ? rounds[^1].Round : 0;
 
             RunReport.WriteRoundsCsv(csv, rounds);
-            var summary = RunReport.Summarise(settings, rounds, clock.Elapsed, runDir) with
+            var summary = RunReport.Summarise(settings, rounds, clock.Elapsed, runDir, experiment.Batching) with
             {
                 KeptRounds = (store as Runtime.State.ICheckpointStore)?.KeptRounds() ?? [],
                 StateBytes = c.GetString("fedactors.state.store") == "sqlite"

@@ -37,6 +37,10 @@ public sealed record RunSummary(
     /// <summary>How the run was evaluated: the cadence, the protocol and how many clients an evaluation round takes.</summary>
     public EvaluationCadence? Evaluation { get; init; }
 
+    /// <summary>How clients trained when <c>fedactors.device.batch-clients</c> asked for batches: "batched, K clients a
+    /// call", or one at a time and why (null: one at a time, as asked).</summary>
+    public string? Training { get; init; }
+
     /// <summary>Why the run ended before <c>rounds</c>: null (it did not), "stopped" (a stop fault), "budget"
     /// (<c>--max-minutes</c>) or "interrupted" (SIGINT/SIGTERM).</summary>
     public string? EndedEarly { get; init; }
@@ -86,7 +90,7 @@ public static class RunReport
 
     private static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
 
-    public static RunSummary Summarise(ExperimentSettings s, IReadOnlyList<RoundSummary> rounds, TimeSpan wall, string runDir)
+    public static RunSummary Summarise(ExperimentSettings s, IReadOnlyList<RoundSummary> rounds, TimeSpan wall, string runDir, Core.Training.ClientBatching? batching = null)
     {
         var evaluated = rounds.Where(r => !double.IsNaN(r.Accuracy)).ToList();
         var best = evaluated.MaxBy(r => r.Accuracy);
@@ -115,6 +119,7 @@ public static class RunReport
             FinalErrorRate = last is null ? double.NaN : 1 - last.Accuracy,
             FinalAttackSuccess = last?.AttackSuccess ?? double.NaN,
             Personalization = s.PersonalisationOrNone.Method,
+            Training = batching is { Asked: > 1 } ? batching.ToString() : null,
             Evaluation = s.PersonalisationOrNone.Enabled
                 ? new EvaluationCadence(s.Round.EvaluateEvery, "personalised", s.PersonalisationOrNone.EvaluatedOf(s.Clients.Count), s.Clients.Count)
                 : new EvaluationCadence(s.Round.EvaluateEvery, s.Data.Evaluation, s.Clients.Count, s.Clients.Count),
@@ -171,6 +176,7 @@ public static class RunReport
         Row("model / partition", $"{s.Model} / {s.Partition}");
         if (s.Personalization != "none") Row("personalization", s.Personalization);
         if (s.Evaluation is { } evaluation) Row("evaluation", evaluation.ToString());
+        if (s.Training is { } training) Row("training", training);
         Row("final accuracy", Pct(s.FinalAccuracy));
         Row("best accuracy (round)", $"{Pct(s.BestAccuracy)} ({s.BestRound})");
         if (!double.IsNaN(s.FinalClientAccuracyMedian))

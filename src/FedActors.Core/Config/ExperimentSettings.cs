@@ -81,7 +81,9 @@ public sealed record RoundSettings(double DeadlineSeconds, TimeSpan Timeout, int
 
 /// <param name="Workers">Clients trained at once per node (0 = one per core).</param>
 /// <param name="ThreadsPerWorker">Torch intra-op threads for each of them.</param>
-public sealed record DeviceSettings(string Device, int Workers, int ThreadsPerWorker)
+/// <param name="BatchClients">Clients trained together in one batched call (1: one at a time; <see cref="Training.ClientBatching"/>).</param>
+/// <param name="BatchWait">How long a node's worker waits for more tasks before it runs a batch that is not full.</param>
+public sealed record DeviceSettings(string Device, int Workers, int ThreadsPerWorker, int BatchClients = 1, TimeSpan BatchWait = default)
 {
     public int EffectiveWorkers => Workers > 0 ? Workers : Environment.ProcessorCount;
 }

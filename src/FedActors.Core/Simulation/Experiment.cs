@@ -28,9 +28,16 @@ public sealed class Experiment : IDisposable
         RootIndices = rootIndices ?? [];
         Device = TorchSharp.torch.device(settings.Device.Device);
         _onDevice = Device.type == TorchSharp.DeviceType.CPU ? null : data.To(Device);
-        using (var probe = CreateModel()) Layout = ModelLayout.Of(probe);
+        using (var probe = CreateModel())
+        {
+            Layout = ModelLayout.Of(probe);
+            Batching = ClientBatching.Decide(settings, probe);
+        }
         Collusion = new Collusion(settings.Attack ?? AttackSettings.None, settings.Clients.Count, settings.Seed, Layout);
     }
+
+    /// <summary>Whether clients train in batched calls, and how many a call (<c>fedactors.device.batch-clients</c>).</summary>
+    public ClientBatching Batching { get; }
 
     /// <summary>Where each layer sits in the flattened parameter vectors.</summary>
     public ModelLayout Layout { get; }
@@ -159,6 +166,23 @@ public sealed class Experiment : IDisposable
         var poison = Collusion.Attacks(clientId, round, attack) ? Collusion.Attack!.Data : null;
         return LocalTrainer.Train(slot.Model, global, Work, Partition.Clients[clientId].Train, Settings.Train,
             SeedStream.Rng(Seed, round, clientId, Purpose.Shuffle), poison, SeedStream.Rng(Seed, round, clientId, Purpose.Poison));
+    }
+
+    /// <summary>Whether a client's training this round can join a batched call: batching is on and the client does not
+    /// train on poisoned data.</summary>
+    public bool Batchable(int clientId, int round, bool? attack = null) =>
+        Batching.Batched && !(Collusion.Attacks(clientId, round, attack) && Collusion.Attack!.Data is not null);
+
+    /// <summary>Up to <see cref="ClientBatching.Size"/> <see cref="Batchable"/> clients' local training for a round in one
+    /// batched call (always <see cref="ClientBatching.Size"/> wide, empty places padded: a client's update is then the same
+    /// bits in any company), in the order given.</summary>
+    public TrainOutcome[] TrainBatch(WorkerSlot slot, ParameterVector global, IReadOnlyList<int> clientIds, int round)
+    {
+        int size = Batching.Size;
+        if (clientIds.Count == 0 || clientIds.Count > size) throw new ArgumentException($"a batch takes 1 to {size} clients, not {clientIds.Count}");
+        var clients = clientIds.Select(id => new BatchedClient(Partition.Clients[id].Train, SeedStream.Rng(Seed, round, id, Purpose.Shuffle)))
+            .Concat(Enumerable.Range(0, size - clientIds.Count).Select(_ => new BatchedClient(Array.Empty<int>(), new Rng(0))));
+        return BatchedTrainer.Train(slot.Model, global, Work, [.. clients], Settings.Train)[..clientIds.Count];
     }
 
     /// <summary>Evaluates one chunk of the test set: accuracy and loss per part (each client's, or the held-out chunk's), plus

@@ -37,31 +37,35 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
 
     public static bool ShouldEvaluate(int round, int rounds, int every) => round == rounds || (every > 0 && round % every == 0);
 
-    /// <summary>Samples, trains the participants concurrently on the pool, lets the colluders craft their updates,
+    /// <summary>Samples, trains the participants concurrently on the pool (one a call, or in batched calls), lets the colluders craft their updates,
     /// and aggregates in client-id order.</summary>
     public (RoundState State, ParameterVector Global, IReadOnlyCollection<int>? Accepted) RunRound(int round, ParameterVector global)
     {
         var s = experiment.Settings;
         var selected = ClientSampler.Sample(s.Seed, round, s.Clients.Count, s.Clients.SampledPerRound);
         var state = RoundState.Start(round, selected);
-        var work = new List<(int Id, double Sim, Task<(TrainOutcome, long)> Task)>();
+        var delivering = new List<(int Id, double Sim)>();
         foreach (var id in selected)
         {
             var p = experiment.Participation(id, round);
-            if (!p.Delivers) { state = state.OnDropped(id, p.Reason!.Value, p.SimSeconds); continue; }
-            work.Add((id, p.SimSeconds, pool.Run(slot =>
-            {
-                var t = Stopwatch.StartNew();
-                var outcome = experiment.Train(slot, global, id, round);
-                return (outcome, t.ElapsedMilliseconds);
-            })));
+            if (p.Delivers) delivering.Add((id, p.SimSeconds));
+            else state = state.OnDropped(id, p.Reason!.Value, p.SimSeconds);
         }
-        var honest = new List<(ClientUpdate Update, double Sim, long Ms)>();
-        foreach (var (id, sim, task) in work)
+        // one client a call, or (batch-clients > 1) the batchable clients in calls of the batch size, in selection order
+        var calls = new List<(int[] Ids, Task<(TrainOutcome[], long)> Task)>();
+        var batchable = delivering.Select(d => d.Id).Where(id => experiment.Batchable(id, round)).ToArray();
+        foreach (var chunk in batchable.Chunk(Math.Max(1, experiment.Batching.Size)))
+            calls.Add((chunk, pool.Run(slot => Timed(() => experiment.TrainBatch(slot, global, chunk, round)))));
+        foreach (var (id, _) in delivering.Where(d => !batchable.Contains(d.Id)))
+            calls.Add(([id], pool.Run(slot => Timed(() => new[] { experiment.Train(slot, global, id, round) }))));
+        var outcomes = new Dictionary<int, (TrainOutcome Outcome, long Ms)>();
+        foreach (var (ids, task) in calls)
         {
             var (o, ms) = task.GetAwaiter().GetResult();
-            honest.Add((new ClientUpdate(id, o.Delta, o.NumSamples, o.MeanLoss), sim, ms));
+            for (int i = 0; i < ids.Length; i++) outcomes[ids[i]] = (o[i], ms / ids.Length);
         }
+        var honest = delivering.Select(d => (Update: new ClientUpdate(d.Id, outcomes[d.Id].Outcome.Delta, outcomes[d.Id].Outcome.NumSamples, outcomes[d.Id].Outcome.MeanLoss),
+            d.Sim, outcomes[d.Id].Ms)).ToList();
         var collusion = experiment.Collusion;
         var colluders = honest.Where(h => collusion.CollusionNeeded(h.Update.ClientId, round)).Select(h => h.Update).ToArray();
         ParameterVector? reference = null;
@@ -78,6 +82,13 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
         var updates = state.OrderedUpdates;
         var (next, result) = pool.Run(slot => ServerStep.Run(experiment, slot, _rule, global, round, selected.Length, updates)).GetAwaiter().GetResult();
         return (state, next, result?.Accepted);
+    }
+
+    private static (T, long) Timed<T>(Func<T> work)
+    {
+        var clock = Stopwatch.StartNew();
+        var result = work();
+        return (result, clock.ElapsedMilliseconds);
     }
 
     public EvalOutcome Evaluate(ParameterVector weights) => EvaluateWithClients(weights).Total;

@@ -38,6 +38,11 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
 
     private sealed record Announce;
     private sealed record Heal(Address[] Nodes);
+    /// <summary>The batch wait is over: run the queued training tasks, full batch or not.</summary>
+    private sealed record Flush
+    {
+        public static readonly Flush Instance = new();
+    }
 
     /// <summary>Sets the transport's throttle towards each node, both ways (the throttler is there with
     /// <c>fedactors.cluster.fault-injection = on</c>).</summary>
@@ -67,6 +72,9 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     {
         if (factor > 1) Thread.Sleep(TimeSpan.FromMilliseconds(clock.Elapsed.TotalMilliseconds * (factor - 1)));
     }
+    /// <summary>Training tasks waiting to join a batched call (<c>fedactors.device.batch-clients</c> &gt; 1), each with
+    /// its round's global model.</summary>
+    private readonly List<(TrainTask Task, ParameterVector Global)> _batchQueue = [];
     /// <summary>Tasks (<see cref="TrainTask"/>, <see cref="PersonalTask"/>) for a model version not here yet.</summary>
     private readonly List<(int Round, object Task)> _early = [];
 
@@ -80,6 +88,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         Receive<TrainTask>(t => OnModel(t.Round, t, t.ReplyTo, t.ClientId));
         Receive<PersonalTask>(t => OnModel(t.Round, t, t.ReplyTo, t.ClientId));
         Receive<EvaluateModel>(HandleEvaluate);
+        Receive<Flush>(_ => RunBatches(flushAll: true));
         Receive<AggregateRound>(HandleAggregate);
         Receive<TrainReference>(HandleTrainReference);
         Receive<AnnounceTo>(m =>
@@ -171,8 +180,67 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     private void Run(object task, GlobalModel m)
     {
         _clientTasks++;
-        if (task is TrainTask t) Train(t, m.Weights);
+        if (task is TrainTask t && _experiment.Batchable(t.ClientId, t.Round, t.Attack)) Enqueue(t, m.Weights);
+        else if (task is TrainTask one) Train(one, m.Weights);
         else RunPersonal((PersonalTask)task, m);
+    }
+
+    /// <summary>Queues a task for a batched call: a full batch runs at once, the rest after the batch wait (so tasks that
+    /// arrive together share calls). Which tasks share a call changes nothing in their updates (<see cref="BatchedTrainer"/>).</summary>
+    private void Enqueue(TrainTask t, ParameterVector global)
+    {
+        _batchQueue.Add((t, global));
+        RunBatches(flushAll: false);
+        if (_batchQueue.Count > 0 && !Timers.IsTimerActive("flush"))
+            Timers.StartSingleTimer("flush", Flush.Instance, _experiment.Settings.Device.BatchWait);
+    }
+
+    /// <summary>Runs the queued tasks in batched calls, each of one round's tasks, largest clients first (clients of like
+    /// size finish together, so fewer steps run with idle places): every full batch, and with <paramref name="flushAll"/>
+    /// the partial ones too.</summary>
+    private void RunBatches(bool flushAll)
+    {
+        int size = _experiment.Batching.Size;
+        foreach (var round in _batchQueue.Select(q => q.Task.Round).Distinct().ToArray())
+        {
+            var queued = _batchQueue.Where(q => q.Task.Round == round).OrderByDescending(q => _experiment.TrainSamples(q.Task.ClientId)).ToArray();
+            foreach (var chunk in queued.Chunk(size).Where(c => flushAll || c.Length == size))
+            {
+                foreach (var q in chunk) _batchQueue.Remove(q);
+                TrainBatch([.. chunk.Select(q => q.Task)], chunk[0].Global);
+            }
+        }
+        if (_batchQueue.Count == 0) Timers.Cancel("flush");
+    }
+
+    /// <summary>One batched call on a pool thread; each client gets its own <see cref="TrainDone"/> (the call's time shared
+    /// among them), or all a <see cref="TrainFailed"/>.</summary>
+    private void TrainBatch(TrainTask[] tasks, ParameterVector global)
+    {
+        var experiment = _experiment;
+        double slow = _slowFactor;
+        int round = tasks[0].Round;
+        var ids = tasks.Select(t => t.ClientId).ToArray();
+        _pool.Run(slot =>
+        {
+            var clock = Stopwatch.StartNew();
+            var outcomes = experiment.TrainBatch(slot, global, ids, round);
+            SlowDown(slow, clock);
+            return (outcomes, clock.ElapsedMilliseconds);
+        }).ContinueWith(done =>
+        {
+            for (int i = 0; i < tasks.Length; i++)
+            {
+                var t = tasks[i];
+                if (done.IsCompletedSuccessfully)
+                {
+                    var (outcomes, ms) = done.Result;
+                    var o = outcomes[i];
+                    t.ReplyTo.Tell(new TrainDone(t.ClientId, t.Round, o.Delta, o.NumSamples, o.MeanLoss, ms / tasks.Length));
+                }
+                else t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, done.Exception?.GetBaseException().Message ?? "the batched call was cancelled"));
+            }
+        }, TaskScheduler.Default);
     }
 
     /// <summary>A personalised client's step (<see cref="PersonalStep"/>, or the preparation call) on a pool thread.</summary>

@@ -217,7 +217,9 @@ public static class FedActorsSettings
             Device: new DeviceSettings(
                 Device: r.String("fedactors.device.kind"),
                 Workers: r.Int("fedactors.device.workers", 0, 1024),
-                ThreadsPerWorker: r.Int("fedactors.device.threads-per-worker", 1, 1024)));
+                ThreadsPerWorker: r.Int("fedactors.device.threads-per-worker", 1, 1024),
+                BatchClients: r.Int("fedactors.device.batch-clients", 1, 4096),
+                BatchWait: r.Duration("fedactors.device.batch-wait")));
         settings = settings with
         {
             Server = new ServerSettings(

@@ -1,0 +1,33 @@
+using FedActors.Core.Config;
+using FedActors.Core.Models;
+
+namespace FedActors.Core.Training;
+
+/// <summary>
+/// How a run trains its clients (<c>fedactors.device.batch-clients</c>, issue #9): <see cref="Size"/> clients in one
+/// batched call (<see cref="BatchedTrainer"/>, the GPU path), or one at a time (<see cref="LocalTrainer"/>). A run that
+/// asks for batches it cannot have trains one at a time and says why (<see cref="Refused"/>, in the run's summary).
+/// </summary>
+/// <remarks>Batched updates equal sequential ones to float tolerance, not bit for bit, so the size is a setting that
+/// changes results (slightly); runs with the same size give the same bits whatever the order tasks arrive in, because a
+/// batched call's result for a client does not depend on who shares the call (<see cref="BatchedTrainer"/>).
+/// Data-poisoning clients train on poisoned batches one at a time inside a batched run.</remarks>
+public sealed record ClientBatching(int Size, int Asked, string? Refused)
+{
+    public static readonly ClientBatching OneAtATime = new(1, 1, null);
+
+    public bool Batched => Size > 1;
+
+    public static ClientBatching Decide(ExperimentSettings s, SplitModel model)
+    {
+        int asked = s.Device.BatchClients;
+        if (asked <= 1) return OneAtATime;
+        if (s.PersonalisationOrNone.Enabled)
+            return new(1, asked, $"personalization.method = {s.PersonalisationOrNone.Method} trains each client with its own state, one at a time");
+        if (BatchedTrainer.WhyNot(model) is { } why) return new(1, asked, why);
+        return new(asked, asked, null);
+    }
+
+    public override string ToString() => Batched ? $"batched, {Size} clients a call"
+        : Refused is null ? "one client at a time" : $"one client at a time (batch-clients = {Asked} refused: {Refused})";
+}
