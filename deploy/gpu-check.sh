@@ -5,7 +5,7 @@
 #   deploy/gpu-check.sh prepare          # here: artifacts/bundle.tar.xz (~36 MB; deploy/bundle.sh --libtorch host --tar)
 #   deploy/gpu-check.sh run OUTDIR       # on the GPU node, from the repository root with artifacts/bundle.tar.xz beside it
 #
-# `run` (under 8 minutes on one H200) writes to OUTDIR: gpu.csv (the device), device-mlp.md and device-cnn.md
+# `run` (at most 2×120 + 3×45 + 2×75 s = 8.75 minutes of timeouts, plus unpacking, on one H200) writes to OUTDIR: gpu.csv (the device), device-mlp.md and device-cnn.md
 # (`fedactors bench device --device cuda`: sequential vs client-batched training samples/s for K = 1…1000 clients and
 # the batched updates' max |Δ| from the sequential ones), gpu-util.csv (nvidia-smi every 250 ms during the benches) and
 # the logs, run-cuda.log / run-cuda-batched.log / run-cpu.log (5 quickstart rounds with fedactors.device.kind = cuda,
@@ -29,7 +29,7 @@ case "${1:-}" in
     monitor=$!
     trap 'kill $monitor 2>/dev/null || true' EXIT
     for model in mlp cnn; do
-      timeout 150 "$work/bundle/fedactors" bench device hocon/experiments/bench-scale.conf --device cuda --clients 1,32,256,1000 \
+      timeout 120 "$work/bundle/fedactors" bench device hocon/experiments/bench-scale.conf --device cuda --clients 1,32,256,1000 \
         --set fedactors.model.kind=$model --set 'fedactors.data.dataset = "synthetic"' --set fedactors.data.synthetic-samples=60000 \
         --out "$work/runs-$model" > "$out/bench-$model.log" 2>&1 || echo "bench $model failed: see bench-$model.log" >&2
       cp "$work"/runs-$model/bench-device-*/device.md "$out/device-$model.md" 2>/dev/null || true
@@ -37,7 +37,7 @@ case "${1:-}" in
     # the actor runtime on the device (fedactors.device.kind = cuda), with batched clients, and the same run on the CPU,
     # 5 quickstart rounds each: the accuracies should agree to float tolerance
     for kind in cuda cuda-batched cpu; do
-      timeout 60 "$work/bundle/fedactors" run hocon/experiments/quickstart.conf --set fedactors.device.kind=${kind%-batched} --set fedactors.rounds=5 \
+      timeout 45 "$work/bundle/fedactors" run hocon/experiments/quickstart.conf --set fedactors.device.kind=${kind%-batched} --set fedactors.rounds=5 \
         --set fedactors.device.batch-clients=$([ $kind = cuda-batched ] && echo 10 || echo 1) \
         --set 'fedactors.data.dataset = "synthetic"' --set fedactors.data.synthetic-samples=20000 --out "$work/runs-$kind" > "$out/run-$kind.log" 2>&1 \
         || echo "run on $kind failed: see run-$kind.log" >&2
@@ -45,9 +45,9 @@ case "${1:-}" in
     # the issue's target: FedAvgCNN, batch 10, 1,000 clients a round on one GPU (3 rounds; wall time per round in the log,
     # 20,000 samples a round at bench-scale's 20 a client), one at a time (16 workers) and 250 clients a call (4 workers)
     for batch in 1 250; do
-      timeout 90 "$work/bundle/fedactors" run hocon/experiments/bench-scale.conf --set fedactors.device.kind=cuda --set fedactors.model.kind=cnn \
+      timeout 75 "$work/bundle/fedactors" run hocon/experiments/bench-scale.conf --set fedactors.device.kind=cuda --set fedactors.model.kind=cnn \
         --set fedactors.rounds=3 --set fedactors.device.batch-clients=$batch --set fedactors.device.workers=$([ $batch = 1 ] && echo 16 || echo 4) \
-        --set fedactors.state.store=memory --set 'fedactors.data.dataset = "synthetic"' --set fedactors.data.synthetic-samples=60000 \
+        --set fedactors.round.max-in-flight=1000 --set fedactors.state.store=memory --set 'fedactors.data.dataset = "synthetic"' --set fedactors.data.synthetic-samples=60000 \
         --out "$work/scale-$batch" > "$out/scale-batch-$batch.log" 2>&1 || echo "scale run (batch $batch) failed: see scale-batch-$batch.log" >&2
       cp "$work"/scale-$batch/*/rounds.csv "$out/scale-batch-$batch-rounds.csv" 2>/dev/null || true
     done

@@ -62,7 +62,7 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
         foreach (var (ids, task) in calls)
         {
             var (o, ms) = task.GetAwaiter().GetResult();
-            for (int i = 0; i < ids.Length; i++) outcomes[ids[i]] = (o[i], ms / ids.Length);
+            for (int i = 0; i < ids.Length; i++) outcomes[ids[i]] = (o[i], ClientBatching.Share(ms, ids.Length, i));
         }
         var honest = delivering.Select(d => (Update: new ClientUpdate(d.Id, outcomes[d.Id].Outcome.Delta, outcomes[d.Id].Outcome.NumSamples, outcomes[d.Id].Outcome.MeanLoss),
             d.Sim, outcomes[d.Id].Ms)).ToList();

@@ -15,8 +15,9 @@ public sealed record BatchedClient(IReadOnlyList<int> Indices, Rng Shuffle);
 /// step for all of them — each convolution one grouped convolution (groups = K, client r's channels side by side), each
 /// linear layer a batched matmul over [K, batch, in] × [K, in, out], with per-client weights, biases and optimiser state.
 /// Every client takes the same steps as <see cref="LocalTrainer"/> (its own seeded batches, mean cross-entropy per batch,
-/// PyTorch's SGD with weight decay, momentum and gradient clamp); a client whose batches ran out, or whose last batch is
-/// partial, is masked (its padded rows weigh 0, its parameters and momentum stay). The loss is the sum of the clients'
+/// PyTorch's SGD with weight decay, momentum and gradient clamp). A partial batch is padded to the batch size with rows
+/// that weigh 0; a client whose batches ran out takes part with rows that all weigh 0 and is masked (its parameters and
+/// momentum stay), so every call's kernels have shapes set by K alone. The loss is the sum of the clients'
 /// losses, so each client's gradient is its own. Results equal sequential training to float tolerance (tested for every
 /// registered model: max |Δ| ≤ 1e-5), not bit for bit (batched kernels add in another order).
 /// </summary>
@@ -130,59 +131,66 @@ public static class BatchedTrainer
         var lossSums = new double[k];
         var stepCounts = new int[k];
         var active = new float[k];
-        for (int s = 0; s < steps; s++)
+        try
         {
-            using var stepScope = torch.NewDisposeScope();
-            // every step runs on all K clients, whether or not a client still has a batch: a client whose batches ran out
-            // takes part with rows that weigh 0 (no gradient) and is masked in the update. The kernels' shapes then depend on
-            // K alone, and a client's result on nothing but its own data: bit for bit the same whichever clients share its
-            // call and in whichever position (tested), so a worker may batch tasks in the order they arrive.
-            var idx = new int[k * b];
-            var rowWeights = new float[k * b];
-            for (int c = 0; c < k; c++)
+            for (int s = 0; s < steps; s++)
             {
-                active[c] = s < batches[c].Length ? 1 : 0;
-                var batch = s < batches[c].Length ? batches[c][s] : null;
-                for (int j = 0; j < b; j++)
+                using var stepScope = torch.NewDisposeScope();
+                // every step runs on all K clients, whether or not a client still has a batch: a client whose batches ran out
+                // takes part with rows that weigh 0 (no gradient) and is masked in the update. The kernels' shapes then depend on
+                // K alone, and a client's result on nothing but its own data: bit for bit the same whichever clients share its
+                // call and in whichever position (tested), so a worker may batch tasks in the order they arrive.
+                var idx = new int[k * b];
+                var rowWeights = new float[k * b];
+                for (int c = 0; c < k; c++)
                 {
-                    // padded rows repeat one of the batch's samples (an idle client's, the call's first sample) and weigh 0
-                    idx[c * b + j] = batch is null ? firstSample : batch[Math.Min(j, batch.Length - 1)];
-                    if (batch is not null && j < batch.Length) rowWeights[c * b + j] = 1f / batch.Length;
+                    active[c] = s < batches[c].Length ? 1 : 0;
+                    var batch = s < batches[c].Length ? batches[c][s] : null;
+                    for (int j = 0; j < b; j++)
+                    {
+                        // padded rows repeat one of the batch's samples (an idle client's, the call's first sample) and weigh 0
+                        idx[c * b + j] = batch is null ? firstSample : batch[Math.Min(j, batch.Length - 1)];
+                        if (batch is not null && j < batch.Length) rowWeights[c * b + j] = 1f / batch.Length;
+                    }
                 }
-            }
-            var (x, y) = data.Batch(idx);
-            var h = Forward(ops, x, k, b, weights, biases);
-            var perRow = nn.functional.cross_entropy(h.reshape(k * b, -1), y, reduction: nn.Reduction.None) * torch.tensor(rowWeights, device: device);
-            var perClient = perRow.view(k, b).sum(1); // each client's mean batch loss (0 for an idle client)
-            foreach (var p in parameters) p.grad?.zero_();
-            perClient.sum().backward();
-            var losses = perClient.detach().cpu().data<float>().ToArray();
-            for (int c = 0; c < k; c++)
-                if (active[c] > 0) { lossSums[c] += losses[c]; stepCounts[c]++; }
-            using var noGrad = torch.no_grad();
-            var activeFlags = torch.tensor(active, device: device);
-            var steppingFlags = torch.tensor(active.Select(v => v > 0).ToArray(), device: device);
-            for (int i = 0; i < parameters.Length; i++)
-            {
-                var p = parameters[i];
-                long[] perClientShape = [k, .. Enumerable.Repeat(1L, (int)p.dim() - 1)];
-                var mask = activeFlags.view(perClientShape);
-                var grad = p.grad!;
-                if (options.GradientClamp > 0) grad.clamp_(clampLow, clampHigh);
-                var d = options.WeightDecay != 0 ? grad.add(p, weightDecay) : grad;
-                if (options.Momentum != 0)
+                var (x, y) = data.Batch(idx);
+                var h = Forward(ops, x, k, b, weights, biases);
+                var perRow = nn.functional.cross_entropy(h.reshape(k * b, -1), y, reduction: nn.Reduction.None) * torch.tensor(rowWeights, device: device);
+                var perClient = perRow.view(k, b).sum(1); // each client's mean batch loss (0 for an idle client)
+                foreach (var p in parameters) p.grad?.zero_();
+                perClient.sum().backward();
+                var losses = perClient.detach().cpu().data<float>().ToArray();
+                for (int c = 0; c < k; c++)
+                    if (active[c] > 0) { lossSums[c] += losses[c]; stepCounts[c]++; }
+                using var noGrad = torch.no_grad();
+                var activeFlags = torch.tensor(active, device: device);
+                var steppingFlags = torch.tensor(active.Select(v => v > 0).ToArray(), device: device);
+                for (int i = 0; i < parameters.Length; i++)
                 {
-                    // PyTorch's SGD: the buffer starts as the first step's d, then buf = m·buf + d; a masked client's stays
-                    var next = momentum[i] is null ? d : momentum[i]!.mul(momentumFactor).Plus(d);
-                    var kept = momentum[i] is null ? next * mask : torch.where(steppingFlags.view(perClientShape).expand_as(next), next, momentum[i]!);
-                    momentum[i]?.Dispose();
-                    momentum[i] = kept.detach().DetachFromDisposeScope();
-                    d = momentum[i]!;
+                    var p = parameters[i];
+                    long[] perClientShape = [k, .. Enumerable.Repeat(1L, (int)p.dim() - 1)];
+                    var mask = activeFlags.view(perClientShape);
+                    var grad = p.grad!;
+                    if (options.GradientClamp > 0) grad.clamp_(clampLow, clampHigh);
+                    var d = options.WeightDecay != 0 ? grad.add(p, weightDecay) : grad;
+                    if (options.Momentum != 0)
+                    {
+                        // PyTorch's SGD: the buffer starts as the first step's d, then buf = m·buf + d; a masked client's stays
+                        var next = momentum[i] is null ? d : momentum[i]!.mul(momentumFactor).Plus(d);
+                        var kept = momentum[i] is null ? next * mask : torch.where(steppingFlags.view(perClientShape).expand_as(next), next, momentum[i]!);
+                        momentum[i]?.Dispose();
+                        momentum[i] = kept.detach().DetachFromDisposeScope();
+                        d = momentum[i]!;
+                    }
+                    p.add_(d * mask, negativeLr);
                 }
-                p.add_(d * mask, negativeLr);
             }
         }
-        foreach (var m in momentum) m?.Dispose();
+        finally
+        {
+            // detached from the scopes: freed here, also when a step throws (an accelerator out of memory)
+            foreach (var m in momentum) m?.Dispose();
+        }
 
         // Δ per client in the model's parameter order: each layer's weight in PyTorch's layout, then its bias
         var outcomes = new TrainOutcome[k];

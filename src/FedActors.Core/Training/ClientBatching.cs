@@ -9,8 +9,10 @@ namespace FedActors.Core.Training;
 /// asks for batches it cannot have trains one at a time and says why (<see cref="Refused"/>, in the run's summary).
 /// </summary>
 /// <remarks>Batched updates equal sequential ones to float tolerance, not bit for bit, so the size is a setting that
-/// changes results (slightly); runs with the same size give the same bits whatever the order tasks arrive in, because a
-/// batched call's result for a client does not depend on who shares the call (<see cref="BatchedTrainer"/>).
+/// changes results (slightly); on the CPU runs with the same size give the same bits whatever the order tasks arrive in,
+/// because a batched call's result for a client does not depend on who shares the call (<see cref="BatchedTrainer"/>;
+/// tested). On a GPU that holds only where its kernels are deterministic (cuDNN may pick non-deterministic convolution
+/// algorithms): not yet measured.
 /// Data-poisoning clients train on poisoned batches one at a time inside a batched run.</remarks>
 public sealed record ClientBatching(int Size, int Asked, string? Refused)
 {
@@ -27,6 +29,10 @@ public sealed record ClientBatching(int Size, int Asked, string? Refused)
         if (BatchedTrainer.WhyNot(model) is { } why) return new(1, asked, why);
         return new(asked, asked, null);
     }
+
+    /// <summary>The <paramref name="i"/>-th of <paramref name="n"/> clients' share of a batched call's
+    /// <paramref name="total"/> time: the shares differ by at most 1 and add up to the total.</summary>
+    public static long Share(long total, int n, int i) => total / n + (i < total % n ? 1 : 0);
 
     public override string ToString() => Batched ? $"batched, {Size} clients a call"
         : Refused is null ? "one client at a time" : $"one client at a time (batch-clients = {Asked} refused: {Refused})";

@@ -185,8 +185,8 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         else RunPersonal((PersonalTask)task, m);
     }
 
-    /// <summary>Queues a task for a batched call: a full batch runs at once, the rest after the batch wait (so tasks that
-    /// arrive together share calls). Which tasks share a call changes nothing in their updates (<see cref="BatchedTrainer"/>).</summary>
+    /// <summary>Queues a task for a batched call: a full batch runs at once, what is left after the batch wait (tasks
+    /// that arrive together share calls). Which tasks share a call changes nothing in their updates (<see cref="BatchedTrainer"/>).</summary>
     private void Enqueue(TrainTask t, ParameterVector global)
     {
         _batchQueue.Add((t, global));
@@ -195,26 +195,45 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
             Timers.StartSingleTimer("flush", Flush.Instance, _experiment.Settings.Device.BatchWait);
     }
 
-    /// <summary>Runs the queued tasks in batched calls, each of one round's tasks, largest clients first (clients of like
-    /// size finish together, so fewer steps run with idle places): every full batch, and with <paramref name="flushAll"/>
-    /// the partial ones too.</summary>
+    /// <summary>Runs the queued tasks in batched calls of the batch size, in the order they arrived, each call of tasks
+    /// on one global model (one round's): every full batch, and with <paramref name="flushAll"/> the partial ones too.</summary>
     private void RunBatches(bool flushAll)
     {
         int size = _experiment.Batching.Size;
-        foreach (var round in _batchQueue.Select(q => q.Task.Round).Distinct().ToArray())
+        foreach (var global in _batchQueue.Select(q => q.Global).Distinct(ReferenceEqualityComparer.Instance).Cast<ParameterVector>().ToArray())
         {
-            var queued = _batchQueue.Where(q => q.Task.Round == round).OrderByDescending(q => _experiment.TrainSamples(q.Task.ClientId)).ToArray();
+            var queued = _batchQueue.Where(q => ReferenceEquals(q.Global, global)).ToArray();
             foreach (var chunk in queued.Chunk(size).Where(c => flushAll || c.Length == size))
             {
                 foreach (var q in chunk) _batchQueue.Remove(q);
-                TrainBatch([.. chunk.Select(q => q.Task)], chunk[0].Global);
+                TrainBatch([.. chunk.Select(q => q.Task)], global);
             }
         }
         if (_batchQueue.Count == 0) Timers.Cancel("flush");
     }
 
+    /// <summary>Answers every task this worker holds and will not run (it stops or restarts): its clients would otherwise
+    /// wait for the round's safety timeout.</summary>
+    private void FailHeld(string why)
+    {
+        foreach (var (t, _) in _batchQueue) t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, why));
+        foreach (var (round, task) in _early)
+            if (task is TrainTask t) t.ReplyTo.Tell(new TrainFailed(t.ClientId, round, why));
+            else if (task is PersonalTask p) p.ReplyTo.Tell(new TrainFailed(p.ClientId, round, why));
+        _batchQueue.Clear();
+        _early.Clear();
+    }
+
+    /// <remarks>Also on a restart: the default <c>PreRestart</c> calls it.</remarks>
+    protected override void PostStop()
+    {
+        FailHeld("the node's worker stopped");
+        base.PostStop();
+    }
+
+
     /// <summary>One batched call on a pool thread; each client gets its own <see cref="TrainDone"/> (the call's time shared
-    /// among them), or all a <see cref="TrainFailed"/>.</summary>
+    /// among them, the shares adding up to it), or all a <see cref="TrainFailed"/>.</summary>
     private void TrainBatch(TrainTask[] tasks, ParameterVector global)
     {
         var experiment = _experiment;
@@ -236,7 +255,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
                 {
                     var (outcomes, ms) = done.Result;
                     var o = outcomes[i];
-                    t.ReplyTo.Tell(new TrainDone(t.ClientId, t.Round, o.Delta, o.NumSamples, o.MeanLoss, ms / tasks.Length));
+                    t.ReplyTo.Tell(new TrainDone(t.ClientId, t.Round, o.Delta, o.NumSamples, o.MeanLoss, ClientBatching.Share(ms, tasks.Length, i)));
                 }
                 else t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, done.Exception?.GetBaseException().Message ?? "the batched call was cancelled"));
             }

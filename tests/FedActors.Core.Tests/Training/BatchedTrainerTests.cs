@@ -93,4 +93,15 @@ public class BatchedTrainerTests
         Assert.All(empty.Delta.Values, v => Assert.Equal(0f, v));
         Assert.Equal(0, empty.Steps);
     }
+
+    [Theory]
+    [InlineData(400, 250)] // a 400 ms call of 250 clients: 1 ms each floored would report 250 ms
+    [InlineData(7, 3)]
+    [InlineData(0, 4)]
+    public void A_batched_calls_time_shared_among_its_clients_should_add_up_to_the_call(long total, int clients)
+    {
+        var shares = Enumerable.Range(0, clients).Select(i => ClientBatching.Share(total, clients, i)).ToArray();
+        Assert.Equal(total, shares.Sum());
+        Assert.True(shares.Max() - shares.Min() <= 1);
+    }
 }

@@ -152,6 +152,26 @@ public class FlowControlSpecs() : TestKit(LocalSpecConfig.Config)
     }
 
     [Fact]
+    public void Tasks_queued_for_a_batched_call_should_be_answered_when_the_worker_stops()
+    {
+        // arrange: batches of 4 and a long batch wait; one task of the current round waits in the queue
+        var settings = TestExperiments.Synthetic(rounds: 3, clients: 4, perRound: 2);
+        using var e = TestExperiments.Load(settings with { Device = settings.Device with { BatchClients = 4, BatchWait = TimeSpan.FromMinutes(1) } });
+        using var pool = new TorchWorkerPool(1, 1, e.CreateModel);
+        var worker = Sys.ActorOf(DeviceWorker.Props(e, pool));
+        worker.Tell(new GlobalModel(1, e.InitialWeights()));
+        worker.Tell(new TrainTask(3, 1, TestActor));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+
+        // act
+        Sys.Stop(worker);
+
+        // assert: the queued task fails (before, it went with the worker and its client waited for the round's timeout)
+        var failed = ExpectMsg<TrainFailed>(TimeSpan.FromSeconds(5));
+        Assert.Equal((3, 1), (failed.ClientId, failed.Round));
+    }
+
+    [Fact]
     public async Task A_narrow_window_should_give_the_same_rounds_as_a_wide_one()
     {
         // arrange: the same experiment with every request out at once, and one at a time (colluders included)
