@@ -27,7 +27,7 @@ public static class DeviceBench
     public static int Run(string configPath, IReadOnlyList<string> overrides, string device, string clientCounts, string outRoot, CancellationToken cancel)
     {
         TorchSharp.torch.Device on;
-        try { on = FedActorsSettings.ParseDevice(device, "--device"); }
+        try { on = FedActorsSettings.ParseDevice(device, "--device"); DeviceSetup.Prepare(on); }
         catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
         int[] ks;
         try

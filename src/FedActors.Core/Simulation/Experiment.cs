@@ -27,6 +27,7 @@ public sealed class Experiment : IDisposable
         TestIndices = testIndices ?? partition.AllTestIndices();
         RootIndices = rootIndices ?? [];
         Device = TorchSharp.torch.device(settings.Device.Device);
+        DeviceSetup.Prepare(Device);
         _onDevice = Device.type == TorchSharp.DeviceType.CPU ? null : data.To(Device);
         using (var probe = CreateModel())
         {
