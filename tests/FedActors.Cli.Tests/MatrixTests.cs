@@ -69,7 +69,18 @@ public class MatrixTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(dir, "none-fedavg-pill-on-seed-1")));
         // each cell's events carry the adversary's report of what the pill did
         Assert.Contains("ZeroBetaShare", File.ReadAllText(Path.Combine(dir, "sign-flip-fedavg-pill-on-seed-1", "events.clef")));
-        Assert.Contains("error increase over none", File.ReadAllText(Path.Combine(dir, "matrix.md")));
+        var markdown = File.ReadAllText(Path.Combine(dir, "matrix.md"));
+        Assert.Contains("error increase over none", markdown);
+        // the pill's effect: per defence both increases, in points, and pill ÷ base where the base attack raises the error
+        foreach (var defence in new[] { "fedavg", "median" })
+        {
+            double Increase(string pill) => double.Parse(rows.Single(r => r.StartsWith($"sign-flip,{defence},{pill},", StringComparison.Ordinal)).Split(',')[increase],
+                System.Globalization.CultureInfo.InvariantCulture);
+            double off = Increase("off"), on = Increase("on");
+            string ratio = off > 0 ? (on / off).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) : "n/a";
+            Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| sign-flip | {defence} | {off * 100:0.00} | {on * 100:0.00} | {ratio} |"), markdown);
+        }
+        Assert.Contains("sign-flip: pill ÷ base averages", markdown);
         // detection per round: every cell's rounds in detection.csv; no attack and nobody flagged is exact from round 1
         Assert.Equal(1 + 12 * 2, File.ReadAllLines(Path.Combine(dir, "detection.csv")).Length); // 12 cells of 2 rounds
         int exact = Array.IndexOf(header, "exact_from_round");

@@ -392,8 +392,38 @@ public static class MatrixCommand
             sb.AppendLine($"| {r.Attack} | {r.Defence} | {r.Pill} | {r.Seeds} | {r.Final.Pct()} | {r.Best.Pct()} | {r.Error.Pct()} | {r.Increase.Pct()} | {r.Fpr.Pct()} | {r.Fnr.Pct()} | {r.ExactFrom} | {r.BenignFlagged} |");
         sb.AppendLine().AppendLine("Exact from round and benign flagged: per seed, in seed order. Exact: every malicious update flagged and no benign one, " +
             "in that round and every later one (`never`: not in the last round). Round-by-round FPR/FNR: `detection.csv`.");
+        var effect = PillEffect(rows);
+        if (effect.Count > 0)
+        {
+            // the Pill paper's measure: the pill's error increase over no attack as a multiple of the base attack's
+            sb.AppendLine().AppendLine("## The pill's effect").AppendLine()
+                .AppendLine("Error increase over no attack (mean over seeds, percentage points), the base attack alone and with the pill; " +
+                    "pill ÷ base is the Pill paper's measure (it reports > 2× on average), defined where the base attack raises the error.").AppendLine()
+                .AppendLine("| attack | defence | base attack: increase | + pill: increase | pill ÷ base |").AppendLine("|---|---|---|---|---|");
+            foreach (var e in effect)
+                sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {e.Attack} | {e.Defence} | {e.Base * 100:0.00} | {e.Pill * 100:0.00} | {(double.IsNaN(e.Ratio) ? "n/a" : e.Ratio.ToString("0.00", CultureInfo.InvariantCulture))} |"));
+            foreach (var g in effect.GroupBy(e => e.Attack))
+            {
+                var defined = g.Where(e => !double.IsNaN(e.Ratio)).ToArray();
+                sb.AppendLine().AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{g.Key}: pill ÷ base averages {(defined.Length == 0 ? "n/a" : defined.Average(e => e.Ratio).ToString("0.00", CultureInfo.InvariantCulture))} over the {defined.Length} of {g.Count()} defences where the base attack raises the error."));
+            }
+        }
         return sb.ToString();
     }
+
+    /// <summary>One attack × defence: the base attack's and the pill's error increase over no attack, and their ratio.</summary>
+    private sealed record PillRow(string Attack, string Defence, double Base, double Pill, double Ratio);
+
+    /// <summary>For each attack × defence with both a pill-off and a pill-on row: the two increases over no attack (means
+    /// over seeds) and pill ÷ base, NaN where the base attack does not raise the error (a ratio of noise).</summary>
+    private static List<PillRow> PillEffect(List<Row> rows) =>
+        rows.Where(r => r.Attack != "none" && r.Pill == "off")
+            .Select(off => (off, on: rows.SingleOrDefault(r => (r.Attack, r.Defence, r.Pill) == (off.Attack, off.Defence, "on"))))
+            .Where(x => x.on is not null && !double.IsNaN(x.off.Increase.Mean) && !double.IsNaN(x.on.Increase.Mean))
+            .Select(x => new PillRow(x.off.Attack, x.off.Defence, x.off.Increase.Mean, x.on!.Increase.Mean,
+                x.off.Increase.Mean > 0 ? x.on.Increase.Mean / x.off.Increase.Mean : double.NaN))
+            .ToList();
 
     private static void Print(List<Row> rows)
     {
