@@ -26,13 +26,16 @@ public class TensorLifetimeTests
     [InlineData("fedavg", "dbe", "none")]
     [InlineData("fedavg", "gpfl", "none")]
     [InlineData("fedavg", "fedcp", "none")]
-    public async Task A_workers_calls_should_leave_no_tensor_to_the_garbage_collector(string rule, string method, string attack)
+    [InlineData("fedavg", "none", "none", 4)]       // client-batched training (batch-clients = 4)
+    [InlineData("fedavg", "none", "label-flip", 4)] // batched, the colluders one at a time
+    public async Task A_workers_calls_should_leave_no_tensor_to_the_garbage_collector(string rule, string method, string attack, int batch = 1)
     {
         // arrange: the CNN (the path SkyMask's and PFLlib's settings use), a root set for the rules that train one
         var s = TestExperiments.Synthetic(rounds: 2, clients: 6, perRound: 6, model: "cnn", samples: 600).WithRule(rule)
             with { Server = new Config.ServerSettings(0.5, 60, 0.1, 1) };
         if (method != "none") s = s.WithPersonalisation(method);
         if (attack != "none") s = s.WithAttack(attack, fraction: 0.5);
+        s = s with { Device = s.Device with { BatchClients = batch } };
         using var e = TestExperiments.Load(s);
         using var pool = new TorchWorkerPool(1, 1, e.CreateModel);
         await pool.Run(_ => { DisposeScopeManager.Statistics.Reset(); return 0; });
