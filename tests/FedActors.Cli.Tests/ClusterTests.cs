@@ -35,13 +35,15 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         return lines.Select(l => string.Join(',', keep.Select(i => l.Split(',')[i]))).ToArray();
     }
 
-    [Fact]
-    public async Task Three_nodes_should_share_the_clients_and_give_the_rounds_of_one_node()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)] // client-batched: each node's worker batches the tasks it gets; a client's update does not depend on its company
+    public async Task Three_nodes_should_share_the_clients_and_give_the_rounds_of_one_node(int batchClients)
     {
         // arrange: the one-node run (SQLite)
         var one = RunScriptTests.TempDir();
         string[] experiment = ["hocon/experiments/quickstart.conf", "--set", "fedactors.rounds=3", "--set", "fedactors.data.limit=3000",
-            "--set", "fedactors.clients.count=12", "--set", "fedactors.clients.per-round=8"];
+            "--set", "fedactors.clients.count=12", "--set", "fedactors.clients.per-round=8", "--set", $"fedactors.device.batch-clients={batchClients}"];
         var (code, o, e) = RunScriptTests.RunScript(["run", .. experiment, "--out", one]);
         Assert.True(code == 0, o + e);
 
