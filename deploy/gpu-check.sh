@@ -44,7 +44,8 @@ case "${1:-}" in
         || echo "run on $kind failed: see run-$kind.log" >&2
       cut -d, -f1-12 "$work"/runs-$kind/*/rounds.csv > "$out/run-$kind-rounds.csv" 2>/dev/null || true
     done
-    if cmp -s "$out/run-cuda-batched-rounds.csv" "$out/run-cuda-batched-again-rounds.csv"; then echo "GPU batched run repeats bit for bit" > "$out/repeat.txt"
+    if [ ! -s "$out/run-cuda-batched-rounds.csv" ] || [ ! -s "$out/run-cuda-batched-again-rounds.csv" ]; then echo "repeat not checked: a batched GPU run failed" > "$out/repeat.txt"
+    elif cmp -s "$out/run-cuda-batched-rounds.csv" "$out/run-cuda-batched-again-rounds.csv"; then echo "GPU batched run repeats bit for bit" > "$out/repeat.txt"
     else echo "GPU batched run does NOT repeat bit for bit:" > "$out/repeat.txt"; diff "$out/run-cuda-batched-rounds.csv" "$out/run-cuda-batched-again-rounds.csv" >> "$out/repeat.txt" || true; fi
     # the target: FedAvgCNN, batch 10, 1,000 clients a round on one GPU (3 rounds; wall time per round in the log,
     # 20,000 samples a round at bench-scale's 20 a client), one at a time (16 workers) and 250 clients a call (4 workers)
