@@ -43,4 +43,27 @@ public class DetectionReportTests
             DetectionReport.Csv([("c", DetectionReport.Read(csv), DetectionReport.Measured(clef)),
                 ("d", DetectionReport.Read(csv), DetectionReport.Measured(Path.Combine(dir, "none.clef")))]).ReplaceLineEndings("\n"));
     }
+
+    [Fact]
+    public void The_pills_crafting_should_be_averaged_over_colluders_and_rounds_from_its_events()
+    {
+        // two crafting rounds of three colluders, round 2 logged twice (redone after a resume: the last counts), a cut line
+        var clef = Path.Combine(RunScriptTests.TempDir(), "events.clef");
+        File.WriteAllLines(clef, [
+            """{"@t":"2026-11-30T05:00:00Z","@mt":"x","Round":1,"Beta":[1,0.5,0],"PillDeviation":[0.1,0.2,0.3],"ZeroBetaShare":0.333,"Event":"PillCrafted"}""",
+            """{"@t":"2026-11-30T05:00:01Z","@mt":"x","Round":2,"Beta":[0,0,0],"PillDeviation":[9,9,9],"ZeroBetaShare":1,"Event":"PillCrafted"}""",
+            """{"@t":"2026-11-30T05:00:02Z","@mt":"x","Round":2,"Beta":[1,1,0.5],"PillDeviation":[0.4,0.5,0.6],"ZeroBetaShare":0,"Event":"PillCrafted"}""",
+            """{"@t":"2026-11-30T05:00:03Z","Round":3,"Beta":[1,""", // cut by a kill
+        ]);
+
+        var crafted = DetectionReport.Crafted(clef);
+
+        // β over (1, 0.5, 0, 1, 1, 0.5) = 4/6; one of six at 0; deviation over 0.1 … 0.6 = 0.35
+        Assert.NotNull(crafted);
+        Assert.Equal((2, 6), (crafted.Rounds, crafted.Pills));
+        Assert.Equal(4.0 / 6, crafted.MeanBeta, 12);
+        Assert.Equal(1.0 / 6, crafted.ZeroBetaShare, 12);
+        Assert.Equal(0.35, crafted.MeanDeviation, 12);
+        Assert.Null(DetectionReport.Crafted(Path.Combine(RunScriptTests.TempDir(), "none.clef")));
+    }
 }

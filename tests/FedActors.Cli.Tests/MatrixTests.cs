@@ -81,6 +81,15 @@ public class MatrixTests : IDisposable
             Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| sign-flip | {defence} | {off * 100:0.00} | {on * 100:0.00} | {ratio} |"), markdown);
         }
         Assert.Contains("sign-flip: pill ÷ base averages", markdown);
+        // beside them, SimAdjust's mean β over every pill crafted in the pill-on cells (colluders × rounds, each weighing the same)
+        var betas = new[] { 1, 2 }.SelectMany(seed => File.ReadLines(Path.Combine(dir, $"sign-flip-fedavg-pill-on-seed-{seed}", "events.clef"))
+            .Where(l => l.Contains("\"PillCrafted\"", StringComparison.Ordinal))
+            .SelectMany(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("Beta").EnumerateArray().Select(b => b.GetDouble()))).ToArray();
+        Assert.NotEmpty(betas);
+        var fedavgRow = markdown[markdown.IndexOf("## The pill's effect", StringComparison.Ordinal)..].Split('\n')
+            .Single(l => l.StartsWith("| sign-flip | fedavg |", StringComparison.Ordinal));
+        Assert.Equal(betas.Average().ToString("0.00", System.Globalization.CultureInfo.InvariantCulture), fedavgRow.Split('|')[6].Trim());
+        Assert.EndsWith("| – |", fedavgRow); // FedAvg reports no split
         // detection per round: every cell's rounds in detection.csv; no attack and nobody flagged is exact from round 1
         Assert.Equal(1 + 12 * 2, File.ReadAllLines(Path.Combine(dir, "detection.csv")).Length); // 12 cells of 2 rounds
         int exact = Array.IndexOf(header, "exact_from_round");

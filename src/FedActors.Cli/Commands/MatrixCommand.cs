@@ -64,7 +64,21 @@ public static class MatrixCommand
     private static string[] Split(string s) => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <param name="Detection">The cell's rounds' detection counts (from its rounds.csv).</param>
-    private sealed record Cell(string Attack, string Defence, string Pill, long Seed, RunSummary Summary, string Folder, IReadOnlyList<DetectionRound> Detection);
+    private sealed record Cell(string Attack, string Defence, string Pill, long Seed, RunSummary Summary, string Folder, IReadOnlyList<DetectionRound> Detection)
+    {
+        /// <summary>What the rule measured each round (<c>DefenceMeasured</c>), read from the cell's events.</summary>
+        public IReadOnlyDictionary<int, IReadOnlyDictionary<string, double>> Measured { get; init; } = new Dictionary<int, IReadOnlyDictionary<string, double>>();
+
+        /// <summary>What the Pill did (<c>PillCrafted</c>); null without a pill.</summary>
+        public PillCrafting? Crafted { get; init; }
+
+        public static Cell Read(string a, string d, string p, long seed, RunSummary summary, string folder, string cellDir) =>
+            new(a, d, p, seed, summary, folder, DetectionReport.Read(Path.Combine(cellDir, "rounds.csv")))
+            {
+                Measured = DetectionReport.Measured(Path.Combine(cellDir, "events.clef")),
+                Crafted = p == "on" ? DetectionReport.Crafted(Path.Combine(cellDir, "events.clef")) : null,
+            };
+    }
 
     /// <summary>One cell of the grid: its coordinates and its folder (under the matrix folder), which holds its
     /// <c>config.conf</c> from the start.</summary>
@@ -170,7 +184,7 @@ public static class MatrixCommand
                 var earlier = RunReport.ReadSummaryJson(summaryPath);
                 if (earlier is { EndedEarly: null })
                 {
-                    cells.Add(new Cell(a, d, p, seed, earlier, folder, DetectionReport.Read(Path.Combine(cellDir, "rounds.csv")))); // finished in an earlier piece
+                    cells.Add(Cell.Read(a, d, p, seed, earlier, folder, cellDir)); // finished in an earlier piece
                     continue;
                 }
                 if (ReadFailure(Path.Combine(cellDir, "failed.txt")) is { } failedBefore)
@@ -270,7 +284,7 @@ public static class MatrixCommand
                 RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
                 var summary = RunReport.Summarise(settings, rounds, cellClock.Elapsed + Earlier(earlier), cellDir, batching);
                 RunReport.WriteSummaryJson(summaryPath, summary);
-                cells.Add(new Cell(a, d, p, seed, summary, folder, DetectionReport.Read(Path.Combine(cellDir, "rounds.csv"))));
+                cells.Add(Cell.Read(a, d, p, seed, summary, folder, cellDir));
             }
         }
         finally { data?.Dispose(); }
@@ -278,8 +292,7 @@ public static class MatrixCommand
         var table = Summarise(cells, failed);
         int finished = cells.Count + failed.Count;
         await File.WriteAllTextAsync(Path.Combine(dir, "matrix.csv"), Csv(table), CancellationToken.None);
-        await File.WriteAllTextAsync(Path.Combine(dir, "detection.csv"), DetectionReport.Csv(cells.Select(c =>
-            (c.Folder, c.Detection, DetectionReport.Measured(Path.Combine(dir, c.Folder, "events.clef"))))), CancellationToken.None);
+        await File.WriteAllTextAsync(Path.Combine(dir, "detection.csv"), DetectionReport.Csv(cells.Select(c => (c.Folder, c.Detection, c.Measured))), CancellationToken.None);
         await File.WriteAllTextAsync(Path.Combine(dir, "matrix.md"), Markdown(table, configs[0].Settings, finished, plan.Cells.Count), CancellationToken.None);
         Heatmap(Path.Combine(dir, "heatmap.png"), table, plan.Attacks, plan.Defences, plan.Pills);
         Print(table);
@@ -332,6 +345,13 @@ public static class MatrixCommand
 
         /// <summary>Per seed: benign updates flagged over the whole run.</summary>
         public string BenignFlagged { get; init; } = "";
+
+        /// <summary>The Pill over the row's cells (pill on): mean β, share of colluders at β = 0, mean pill deviation.</summary>
+        public PillCrafting? Crafted { get; init; }
+
+        /// <summary>Rounds in which the rule split the clients (SkyMask's no-attack gate let the split stand) and rounds it
+        /// reported on, over the row's cells; null for a rule that reports no split.</summary>
+        public (int Split, int Of)? Splits { get; init; }
     }
 
     private sealed record Stat(double Mean, double Std)
@@ -347,6 +367,10 @@ public static class MatrixCommand
         public string Pct() => double.IsNaN(Mean) ? "n/a" : string.Create(CultureInfo.InvariantCulture, $"{Mean * 100:0.00} ± {Std * 100:0.00}");
     }
 
+    /// <summary>A per-cell mean weighted by the cell's pills: every pill of the row weighs the same.</summary>
+    private static double Weighted(PillCrafting[] cells, Func<PillCrafting, double> value) =>
+        cells.Sum(c => value(c) * c.Pills) / cells.Sum(c => c.Pills);
+
     private static List<Row> Summarise(List<Cell> cells, List<(string Attack, string Defence, string Pill)> failed)
     {
         var rows = cells.GroupBy(c => (c.Attack, c.Defence, c.Pill)).Select(g => new Row(g.Key.Attack, g.Key.Defence, g.Key.Pill, g.Count(),
@@ -356,6 +380,11 @@ public static class MatrixCommand
         {
             ExactFrom = string.Join(" ", g.OrderBy(c => c.Seed).Select(c => DetectionReport.ExactFrom(c.Detection) is { } r ? $"{r}" : "never")),
             BenignFlagged = string.Join(" ", g.OrderBy(c => c.Seed).Select(c => $"{c.Detection.Sum(r => r.FalsePositives)}")),
+            Crafted = g.Select(c => c.Crafted).OfType<PillCrafting>().ToArray() is { Length: > 0 } crafted
+                ? new PillCrafting(crafted.Sum(x => x.Rounds), crafted.Sum(x => x.Pills), Weighted(crafted, x => x.MeanBeta), Weighted(crafted, x => x.ZeroBetaShare), Weighted(crafted, x => x.MeanDeviation))
+                : null,
+            Splits = g.SelectMany(c => c.Measured.Values).Where(v => v.ContainsKey("Split")).ToArray() is { Length: > 0 } reported
+                ? (reported.Count(v => v["Split"] > 0), reported.Length) : null,
         }).ToList();
         // the increase of error over the no-attack run of the same defence and seed (Pill paper, FLPoison)
         var baseline = cells.Where(c => c.Attack == "none").GroupBy(c => (c.Defence, c.Seed)).ToDictionary(g => g.Key, g => g.First().Summary.FinalErrorRate);
@@ -399,9 +428,21 @@ public static class MatrixCommand
             sb.AppendLine().AppendLine("## The pill's effect").AppendLine()
                 .AppendLine("Error increase over no attack (mean over seeds, percentage points), the base attack alone and with the pill; " +
                     "pill ÷ base is the Pill paper's measure (it reports > 2× on average), defined where the base attack raises the error.").AppendLine()
-                .AppendLine("| attack | defence | base attack: increase | + pill: increase | pill ÷ base |").AppendLine("|---|---|---|---|---|");
+                .AppendLine("| attack | defence | base attack: increase | + pill: increase | pill ÷ base | mean β | colluders at β = 0 | pill deviation | rounds split: base, + pill |")
+                .AppendLine("|---|---|---|---|---|---|---|---|---|");
+            string Splits(Row? r) => r?.Splits is { } s ? $"{s.Split}/{s.Of}" : "–";
             foreach (var e in effect)
-                sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {e.Attack} | {e.Defence} | {e.Base * 100:0.00} | {e.Pill * 100:0.00} | {(double.IsNaN(e.Ratio) ? "n/a" : e.Ratio.ToString("0.00", CultureInfo.InvariantCulture))} |"));
+            {
+                var on = rows.Single(r => (r.Attack, r.Defence, r.Pill) == (e.Attack, e.Defence, "on"));
+                var off = rows.Single(r => (r.Attack, r.Defence, r.Pill) == (e.Attack, e.Defence, "off"));
+                string crafted = on.Crafted is { } c
+                    ? string.Create(CultureInfo.InvariantCulture, $"{c.MeanBeta:0.00} | {c.ZeroBetaShare * 100:0.0} % | {c.MeanDeviation:0.000}")
+                    : "– | – | –";
+                sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {e.Attack} | {e.Defence} | {e.Base * 100:0.00} | {e.Pill * 100:0.00} | {(double.IsNaN(e.Ratio) ? "n/a" : e.Ratio.ToString("0.00", CultureInfo.InvariantCulture))} | {crafted} | {(off.Splits is null && on.Splits is null ? "–" : $"{Splits(off)}, {Splits(on)}")} |"));
+            }
+            sb.AppendLine().AppendLine("β: SimAdjust's factor on the pill's poison (0: emptied), per colluder and crafting round; pill deviation: ‖Δ̃[P] − Δ[P]‖; " +
+                "rounds split: rounds in which SkyMask's no-attack gate let the split stand, of the rounds it ran (all seeds).");
             foreach (var g in effect.GroupBy(e => e.Attack))
             {
                 var defined = g.Where(e => !double.IsNaN(e.Ratio)).ToArray();

@@ -16,6 +16,10 @@ public sealed record DetectionRound(int Round, int Responded, int Malicious, int
     public bool Exact => FalsePositives == 0 && TruePositives == Malicious;
 }
 
+/// <summary>The Pill over a run: rounds it crafted, pills crafted (colluders × rounds), mean β, share of pills at β = 0,
+/// mean ‖Δ̃[P] − Δ[P]‖ — each pill weighing the same.</summary>
+public sealed record PillCrafting(int Rounds, int Pills, double MeanBeta, double ZeroBetaShare, double MeanDeviation);
+
 /// <summary>
 /// A defence's detection round by round, as SkyMask's paper reports it: from which round on it is exact (every malicious
 /// update caught, no benign one dropped, to the last round) and how many benign updates it dropped. Read from a run's or
@@ -69,6 +73,33 @@ public static class DetectionReport
             catch (System.Text.Json.JsonException) { } // a line cut by a kill
         }
         return byRound;
+    }
+
+    /// <summary>What the Pill did over a run (<c>PillCrafted</c> events in its <c>events.clef</c>): SimAdjust's β and the pill's
+    /// deviation from the honest update averaged over every colluder of every crafting round, and the share of colluders
+    /// whose pill SimAdjust emptied (β = 0). Null without such events (no pill, or the pill never crafted).</summary>
+    public static PillCrafting? Crafted(string eventsClef)
+    {
+        if (!File.Exists(eventsClef)) return null;
+        var byRound = new Dictionary<int, (double[] Beta, double[] Deviation)>();
+        foreach (var line in File.ReadLines(eventsClef))
+        {
+            if (!line.Contains("\"PillCrafted\"", StringComparison.Ordinal)) continue;
+            try
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(line);
+                var e = doc.RootElement;
+                if (!e.TryGetProperty("Round", out var round) || !e.TryGetProperty("Beta", out var beta) || !e.TryGetProperty("PillDeviation", out var deviation)) continue;
+                // a round logged twice (redone after a resume) keeps its last values
+                byRound[round.GetInt32()] = ([.. beta.EnumerateArray().Select(x => x.GetDouble())], [.. deviation.EnumerateArray().Select(x => x.GetDouble())]);
+            }
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException) { } // a line cut by a kill
+        }
+        var betas = byRound.Values.SelectMany(r => r.Beta).ToArray();
+        if (betas.Length == 0) return null;
+        var deviations = byRound.Values.SelectMany(r => r.Deviation).ToArray();
+        return new PillCrafting(byRound.Count, betas.Length, betas.Average(), (double)betas.Count(b => b == 0) / betas.Length,
+            deviations.Length == 0 ? double.NaN : deviations.Average());
     }
 
     /// <summary><c>detection.csv</c>: per cell and round, the counts and FPR/FNR (empty cells where undefined), then what the
