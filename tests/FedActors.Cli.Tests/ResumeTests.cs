@@ -77,6 +77,34 @@ public class ResumeTests : IDisposable
     }
 
     [Fact]
+    public void A_run_stopped_inside_its_first_round_should_start_again_when_resumed()
+    {
+        // arrange: a FedALA run of 2 rounds, then its folder as a kill inside round 1 leaves it — client states saved, no
+        // round committed, no rounds.csv
+        var runs = RunScriptTests.TempDir();
+        var (code, o, e) = RunScriptTests.RunScript(["run", .. Experiment, "--set", "fedactors.rounds=2", "--out", runs]);
+        Assert.True(code == 0, o + e);
+        var run = Directory.GetDirectories(runs).Single();
+        var uninterrupted = Rounds(run);
+        using (var db = new SqliteConnection($"Data Source={Path.Combine(run, "client-state.db")};Pooling=False"))
+        {
+            db.Open();
+            using var forget = db.CreateCommand();
+            forget.CommandText = "DELETE FROM checkpoints";
+            Assert.True(forget.ExecuteNonQuery() > 0);
+        }
+        File.Delete(Path.Combine(run, "rounds.csv"));
+
+        // act
+        (code, o, e) = RunScriptTests.RunScript("run", "--resume", run);
+
+        // assert: it says so and runs from round 1 to the uninterrupted rounds (before: refused, "at least one committed round")
+        Assert.True(code == 0, o + e);
+        Assert.Contains("starting it again from round 1", o);
+        Assert.Equal(uninterrupted, Rounds(run));
+    }
+
+    [Fact]
     public void Resume_should_refuse_a_folder_without_a_committed_round_a_changed_config_and_overrides()
     {
         // a folder with only a config.conf: no state file

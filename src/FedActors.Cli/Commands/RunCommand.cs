@@ -30,7 +30,7 @@ public static class RunCommand
         var port = new Option<int?>("--port") { Description = "TCP port of this node, for clients nodes to --join (sets fedactors.cluster.port)" };
         var resume = new Option<string?>("--resume")
         {
-            Description = "Continue the run in this run folder after its last committed round (a run stopped, killed or out of budget)",
+            Description = "Continue the run in this run folder after its last committed round (a run stopped, killed or out of budget; one stopped inside its first round starts again)",
         };
         var fromRound = new Option<int?>("--from-round")
         {
@@ -156,10 +156,12 @@ public static class RunCommand
         var effective = HoconText.Render(c, "fedactors");
         var configHash = HoconText.ExperimentHash(c); // cluster and monitoring may change between a run and its resumption
         RunCheckpoint? resumed = null;
+        bool restart = false; // --resume of a run stopped inside its first round: nothing committed, it starts again
         if (resumeDir is not null)
         {
-            try { resumed = Runtime.State.StateStores.LastCheckpoint(c, resumeDir, configHash); }
+            try { resumed = Runtime.State.StateStores.LastCheckpointOrNone(c, resumeDir, configHash); }
             catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
+            restart = resumed is null;
         }
         if (fork is not null)
         {
@@ -180,13 +182,15 @@ public static class RunCommand
         catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
         var runId = Path.GetFileName(runDir);
         Runtime.State.IClientStateStore store;
-        try { store = Runtime.State.StateStores.Create(c, runDir, configHash, fresh: resumed is null); }
+        try { store = Runtime.State.StateStores.Create(c, runDir, configHash, fresh: resumeDir is null); }
         catch (ConfigurationError e)
         {
             if (resumeDir is null) Directory.Delete(runDir, recursive: true); // nothing half-written
             return ExperimentLoader.Report(e);
         }
         using var _ = store as IDisposable;
+        // the states its clients saved in the unfinished first round are dropped; the run starts again from round 1
+        if (restart) (store as Runtime.State.ICheckpointStore)?.RollBack(-1);
         if (fork is not null)
         {
             // the fork's own store starts with the origin's state as of the round, committed under the fork's configuration
@@ -225,6 +229,7 @@ public static class RunCommand
             }
             if (fork is not null) AnsiConsole.MarkupLineInterpolated($"forked [bold]{runDir}[/] from round {fork.Checkpoint.Round}");
             else if (resumed is not null) AnsiConsole.MarkupLineInterpolated($"resuming [bold]{runDir}[/] after round {resumed.Round} of {settings.Rounds}");
+            else if (restart) AnsiConsole.MarkupLineInterpolated($"[yellow]{runDir} stopped inside its first round (nothing committed): starting it again from round 1[/]");
             var events = new RunEvents(logger);
             var clock = Stopwatch.StartNew();
             var rounds = new List<RoundSummary>(resumed?.Rounds ?? []);

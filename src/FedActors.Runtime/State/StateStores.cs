@@ -33,7 +33,16 @@ public static class StateStores
 
     /// <summary>The checkpoint a resumed run continues from, checked before anything starts: the run kept its state in a
     /// file or database, there is a committed round, and it was made with this configuration.</summary>
-    public static RunCheckpoint LastCheckpoint(Config c, string runDir, string configHash)
+    public static RunCheckpoint LastCheckpoint(Config c, string runDir, string configHash) =>
+        LastCheckpoint(c, runDir, configHash, allowNone: false)!;
+
+    /// <summary>As <see cref="LastCheckpoint(Config, string, string)"/>, but null for a run folder whose state file has no
+    /// checkpoint: a run stopped inside its first round, which then starts again (a database's missing checkpoint is still
+    /// refused: there it can also mean an edited config.conf).</summary>
+    public static RunCheckpoint? LastCheckpointOrNone(Config c, string runDir, string configHash) =>
+        LastCheckpoint(c, runDir, configHash, allowNone: true);
+
+    private static RunCheckpoint? LastCheckpoint(Config c, string runDir, string configHash, bool allowNone)
     {
         Validate(c);
         var kind = c.GetString("fedactors.state.store");
@@ -44,7 +53,9 @@ public static class StateStores
         var store = (ICheckpointStore)Create(c, runDir, configHash, fresh: false);
         try
         {
-            var checkpoint = store.Last()
+            var last = store.Last();
+            if (last is null && allowNone && kind == "sqlite") return null;
+            var checkpoint = last
                 ?? throw new ConfigurationError("--resume", runDir, "a run with at least one committed round",
                     kind == "sqlite" ? $"{SqlitePath(c, runDir)} has no checkpoint: the run stopped before its first round ended"
                         : "the database has no checkpoint of this run: it stopped before its first round ended, or its config.conf was edited");
