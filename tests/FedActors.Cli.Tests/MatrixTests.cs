@@ -114,6 +114,16 @@ public class MatrixTests : IDisposable
         var dir = Assert.Single(Directory.GetDirectories(pieces));
         using (var first = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "none-fedavg-pill-off-seed-42", "summary.json"))))
             Assert.Equal(("budget", 1), (first.RootElement.GetProperty("ended_early").GetString(), first.RootElement.GetProperty("rounds").GetInt32()));
+        // --report writes the tables of what is finished and runs nothing: the unfinished first cell keeps its one round
+        var firstRounds = File.ReadAllLines(Path.Combine(dir, "none-fedavg-pill-off-seed-42", "rounds.csv"));
+        (code, o, e) = RunScriptTests.RunScript("matrix", "--resume", dir, "--report");
+        Assert.True(code == 0, o + e);
+        Assert.Contains("0 of 2 cells done", o);
+        Assert.Equal(firstRounds, File.ReadAllLines(Path.Combine(dir, "none-fedavg-pill-off-seed-42", "rounds.csv")));
+        Assert.Contains("0 of 2 cells done", File.ReadAllText(Path.Combine(dir, "matrix.md")));
+        (code, _, e) = RunScriptTests.RunScript("matrix", "hocon/experiments/quickstart.conf", "--attacks", "none", "--defences", "fedavg", "--report");
+        Assert.Equal(2, code);
+        Assert.Contains("--resume <matrix folder>", e);
         // the first cell as a kill inside its first round leaves it: its clients' states saved, no round committed
         using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dir, "none-fedavg-pill-off-seed-42", "client-state.db")};Pooling=False"))
         {

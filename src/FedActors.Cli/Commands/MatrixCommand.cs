@@ -35,8 +35,12 @@ public static class MatrixCommand
         {
             Description = "Continue a matrix folder: finished cells are kept, an unfinished cell resumes after its last committed round, the rest run",
         };
+        var report = new Option<bool>("--report")
+        {
+            Description = "With --resume: write the tables of the cells finished so far and run nothing (a grid still running elsewhere is only read)",
+        };
         var command = new Command("matrix", "Run an attacks × defences grid and write matrix.md, matrix.csv and a heatmap")
-            { config, attacks, defences, pill, seeds, set, output, budget, resume };
+            { config, attacks, defences, pill, seeds, set, output, budget, resume, report };
         command.SetAction((parse, cancel) =>
         {
             double minutes = parse.GetValue(budget);
@@ -50,8 +54,10 @@ public static class MatrixCommand
                     || parse.GetValue(pill) is not null || parse.GetValue(seeds) is not null || parse.GetValue(set) is { Length: > 0 })
                     return Task.FromResult(ExperimentLoader.Report(new ConfigurationError("--resume", folder,
                         "no config file, --attacks, --defences, --pill, --seeds or --set: a resumed matrix runs its own plan (matrix.json)")));
-                return ResumeAsync(folder, span, cancel);
+                return ResumeAsync(folder, span, cancel, reportOnly: parse.GetValue(report));
             }
+            if (parse.GetValue(report))
+                return Task.FromResult(ExperimentLoader.Report(new ConfigurationError("--report", "on", "--resume <matrix folder> with it: it reports a grid's finished cells")));
             if (parse.GetValue(config) is not { } file || parse.GetValue(attacks) is not { } a || parse.GetValue(defences) is not { } d)
                 return Task.FromResult(ExperimentLoader.Report(new ConfigurationError("matrix", string.Join(' ', parse.Tokens.Select(t => t.Value)),
                     "a config file with --attacks and --defences, or --resume <matrix folder>")));
@@ -134,11 +140,11 @@ public static class MatrixCommand
         }
         var plan = new MatrixPlan(attacks, defences, pills, [.. plans.Select(p => p.Cell)]);
         RunReport.WriteAtomically(Path.Combine(dir, "matrix.json"), System.Text.Json.JsonSerializer.Serialize(plan, PlanJson));
-        return await RunPlanAsync(dir, plan, [.. plans.Select(p => (p.Config, p.Settings))], budget, resuming: false, cancel);
+        return await RunPlanAsync(dir, plan, [.. plans.Select(p => (p.Config, p.Settings))], budget, resuming: false, reportOnly: false, cancel);
     }
 
     /// <summary><c>matrix --resume FOLDER</c>: the folder's plan and each cell's own config.conf.</summary>
-    public static Task<int> ResumeAsync(string dir, TimeSpan budget, CancellationToken cancel)
+    public static Task<int> ResumeAsync(string dir, TimeSpan budget, CancellationToken cancel, bool reportOnly = false)
     {
         var planPath = Path.Combine(dir, "matrix.json");
         try
@@ -156,15 +162,16 @@ public static class MatrixCommand
                 var config = FedActorsSettings.Load(cellConfig, []);
                 configs.Add((config, FedActorsSettings.Read(config)));
             }
-            return RunPlanAsync(Path.GetFullPath(dir), plan, configs, budget, resuming: true, cancel);
+            return RunPlanAsync(Path.GetFullPath(dir), plan, configs, budget, resuming: true, reportOnly, cancel);
         }
         catch (ConfigurationError e) { return Task.FromResult(ExperimentLoader.Report(e)); }
     }
 
     /// <param name="resuming">Whether cells may have started in an earlier piece (<c>--resume</c>): only then is a cell's
     /// store searched for a checkpoint; a new grid never continues what a database holds from another grid.</param>
+    /// <param name="reportOnly">Write the tables of the finished cells and run none (<c>--report</c>).</param>
     private static async Task<int> RunPlanAsync(string dir, MatrixPlan plan, IReadOnlyList<(Akka.Configuration.Config Config, Core.Config.ExperimentSettings Settings)> configs,
-        TimeSpan budget, bool resuming, CancellationToken cancel)
+        TimeSpan budget, bool resuming, bool reportOnly, CancellationToken cancel)
     {
         var cells = new List<Cell>();
         var failures = new List<string>();
@@ -194,6 +201,7 @@ public static class MatrixCommand
                     failed.Add((a, d, p));
                     continue;
                 }
+                if (reportOnly) continue; // --report: an unfinished cell is neither run nor counted
                 if (budget > TimeSpan.Zero && ranOne && clock.Elapsed >= budget) // each piece advances the grid by a round at least
                 {
                     outOfBudget = true;
@@ -291,9 +299,10 @@ public static class MatrixCommand
 
         var table = Summarise(cells, failed);
         int finished = cells.Count + failed.Count;
-        await File.WriteAllTextAsync(Path.Combine(dir, "matrix.csv"), Csv(table), CancellationToken.None);
-        await File.WriteAllTextAsync(Path.Combine(dir, "detection.csv"), DetectionReport.Csv(cells.Select(c => (c.Folder, c.Detection, c.Measured))), CancellationToken.None);
-        await File.WriteAllTextAsync(Path.Combine(dir, "matrix.md"), Markdown(table, configs[0].Settings, finished, plan.Cells.Count), CancellationToken.None);
+        // whole files only (a --report beside a running piece writes them too)
+        RunReport.WriteAtomically(Path.Combine(dir, "matrix.csv"), Csv(table));
+        RunReport.WriteAtomically(Path.Combine(dir, "detection.csv"), DetectionReport.Csv(cells.Select(c => (c.Folder, c.Detection, c.Measured))));
+        RunReport.WriteAtomically(Path.Combine(dir, "matrix.md"), Markdown(table, configs[0].Settings, finished, plan.Cells.Count));
         Heatmap(Path.Combine(dir, "heatmap.png"), table, plan.Attacks, plan.Defences, plan.Pills);
         Print(table);
         AnsiConsole.MarkupLineInterpolated($"written to [bold]{dir}[/]");

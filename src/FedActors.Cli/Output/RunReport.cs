@@ -80,7 +80,7 @@ public static class RunReport
     /// sees the old file or the new one, never half of one.</summary>
     public static void WriteAtomically(string path, string text)
     {
-        var tmp = path + ".tmp";
+        var tmp = $"{path}.{Environment.ProcessId}.tmp"; // its own: two processes may write the same file (matrix --report)
         File.WriteAllText(tmp, text);
         File.Move(tmp, path, overwrite: true);
     }
