@@ -442,17 +442,16 @@ public static class MatrixCommand
             string Splits(Row? r) => r?.Splits is { } s ? $"{s.Split}/{s.Of}" : "–";
             foreach (var e in effect)
             {
-                var on = rows.Single(r => (r.Attack, r.Defence, r.Pill) == (e.Attack, e.Defence, "on"));
-                var off = rows.Single(r => (r.Attack, r.Defence, r.Pill) == (e.Attack, e.Defence, "off"));
+                var (off, on) = (e.Off, e.On);
                 string crafted = on.Crafted is { } c
                     ? string.Create(CultureInfo.InvariantCulture, $"{c.MeanBeta:0.00} | {c.ZeroBetaShare * 100:0.0} % | {c.MeanDeviation:0.000}")
                     : "– | – | –";
                 sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {e.Attack} | {e.Defence} | {e.Base * 100:0.00} | {e.Pill * 100:0.00} | {(double.IsNaN(e.Ratio) ? "n/a" : e.Ratio.ToString("0.00", CultureInfo.InvariantCulture))} | {crafted} | {(off.Splits is null && on.Splits is null ? "–" : $"{Splits(off)}, {Splits(on)}")} |"));
+                    $"| {off.Attack} | {off.Defence} | {e.Base * 100:0.00} | {e.Pill * 100:0.00} | {(double.IsNaN(e.Ratio) ? "n/a" : e.Ratio.ToString("0.00", CultureInfo.InvariantCulture))} | {crafted} | {(off.Splits is null && on.Splits is null ? "–" : $"{Splits(off)}, {Splits(on)}")} |"));
             }
             sb.AppendLine().AppendLine("β: SimAdjust's factor on the pill's poison (0: emptied), per colluder and crafting round; pill deviation: ‖Δ̃[P] − Δ[P]‖; " +
                 "rounds split: rounds in which SkyMask's no-attack gate let the split stand, of the rounds it ran (all seeds).");
-            foreach (var g in effect.GroupBy(e => e.Attack))
+            foreach (var g in effect.GroupBy(e => e.Off.Attack))
             {
                 var defined = g.Where(e => !double.IsNaN(e.Ratio)).ToArray();
                 sb.AppendLine().AppendLine(string.Create(CultureInfo.InvariantCulture,
@@ -462,17 +461,21 @@ public static class MatrixCommand
         return sb.ToString();
     }
 
-    /// <summary>One attack × defence: the base attack's and the pill's error increase over no attack, and their ratio.</summary>
-    private sealed record PillRow(string Attack, string Defence, double Base, double Pill, double Ratio);
+    /// <summary>One attack × defence: its rows without and with the pill, their error increases over no attack (means over
+    /// seeds) and pill ÷ base, NaN where the base attack does not raise the error (a ratio of noise).</summary>
+    private sealed record PillRow(Row Off, Row On)
+    {
+        public double Base => Off.Increase.Mean;
+        public double Pill => On.Increase.Mean;
+        public double Ratio => Base > 0 ? Pill / Base : double.NaN;
+    }
 
-    /// <summary>For each attack × defence with both a pill-off and a pill-on row: the two increases over no attack (means
-    /// over seeds) and pill ÷ base, NaN where the base attack does not raise the error (a ratio of noise).</summary>
+    /// <summary>Each attack × defence with both a pill-off and a pill-on row whose increases are known.</summary>
     private static List<PillRow> PillEffect(List<Row> rows) =>
         rows.Where(r => r.Attack != "none" && r.Pill == "off")
             .Select(off => (off, on: rows.SingleOrDefault(r => (r.Attack, r.Defence, r.Pill) == (off.Attack, off.Defence, "on"))))
             .Where(x => x.on is not null && !double.IsNaN(x.off.Increase.Mean) && !double.IsNaN(x.on.Increase.Mean))
-            .Select(x => new PillRow(x.off.Attack, x.off.Defence, x.off.Increase.Mean, x.on!.Increase.Mean,
-                x.off.Increase.Mean > 0 ? x.on.Increase.Mean / x.off.Increase.Mean : double.NaN))
+            .Select(x => new PillRow(x.off, x.on!))
             .ToList();
 
     private static void Print(List<Row> rows)

@@ -52,11 +52,11 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
             else state = state.OnDropped(id, p.Reason!.Value, p.SimSeconds);
         }
         // one client a call, or (batch-clients > 1) the batchable clients in calls of the batch size, in selection order
+        var batchable = delivering.ToLookup(d => experiment.Batchable(d.Id, round), d => d.Id);
         var calls = new List<(int[] Ids, Task<(TrainOutcome[], long)> Task)>();
-        var batchable = delivering.Select(d => d.Id).Where(id => experiment.Batchable(id, round)).ToArray();
-        foreach (var chunk in batchable.Chunk(Math.Max(1, experiment.Batching.Size)))
+        foreach (var chunk in batchable[true].Chunk(experiment.Batching.Size))
             calls.Add((chunk, pool.Run(slot => Timed(() => experiment.TrainBatch(slot, global, chunk, round)))));
-        foreach (var (id, _) in delivering.Where(d => !batchable.Contains(d.Id)))
+        foreach (var id in batchable[false])
             calls.Add(([id], pool.Run(slot => Timed(() => new[] { experiment.Train(slot, global, id, round) }))));
         var outcomes = new Dictionary<int, (TrainOutcome Outcome, long Ms)>();
         foreach (var (ids, task) in calls)
@@ -64,8 +64,11 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
             var (o, ms) = task.GetAwaiter().GetResult();
             for (int i = 0; i < ids.Length; i++) outcomes[ids[i]] = (o[i], ClientBatching.Share(ms, ids.Length, i));
         }
-        var honest = delivering.Select(d => (Update: new ClientUpdate(d.Id, outcomes[d.Id].Outcome.Delta, outcomes[d.Id].Outcome.NumSamples, outcomes[d.Id].Outcome.MeanLoss),
-            d.Sim, outcomes[d.Id].Ms)).ToList();
+        var honest = delivering.Select(d =>
+        {
+            var (o, ms) = outcomes[d.Id];
+            return (Update: new ClientUpdate(d.Id, o.Delta, o.NumSamples, o.MeanLoss), d.Sim, Ms: ms);
+        }).ToList();
         var collusion = experiment.Collusion;
         var colluders = honest.Where(h => collusion.CollusionNeeded(h.Update.ClientId, round)).Select(h => h.Update).ToArray();
         ParameterVector? reference = null;

@@ -200,15 +200,14 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     private void RunBatches(bool flushAll)
     {
         int size = _experiment.Batching.Size;
-        foreach (var global in _batchQueue.Select(q => q.Global).Distinct(ReferenceEqualityComparer.Instance).Cast<ParameterVector>().ToArray())
-        {
-            var queued = _batchQueue.Where(q => ReferenceEquals(q.Global, global)).ToArray();
-            foreach (var chunk in queued.Chunk(size).Where(c => flushAll || c.Length == size))
+        var sent = new HashSet<TrainTask>(ReferenceEqualityComparer.Instance);
+        foreach (var sameModel in _batchQueue.GroupBy(q => q.Global, ReferenceEqualityComparer.Instance))
+            foreach (var chunk in sameModel.Chunk(size).Where(c => flushAll || c.Length == size))
             {
-                foreach (var q in chunk) _batchQueue.Remove(q);
-                TrainBatch([.. chunk.Select(q => q.Task)], global);
+                TrainBatch([.. chunk.Select(q => q.Task)], chunk[0].Global);
+                sent.UnionWith(chunk.Select(q => q.Task));
             }
-        }
+        _batchQueue.RemoveAll(q => sent.Contains(q.Task));
         if (_batchQueue.Count == 0) Timers.Cancel("flush");
     }
 
@@ -230,7 +229,6 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         FailHeld("the node's worker stopped");
         base.PostStop();
     }
-
 
     /// <summary>One batched call on a pool thread; each client gets its own <see cref="TrainDone"/> (the call's time shared
     /// among them, the shares adding up to it), or all a <see cref="TrainFailed"/>.</summary>
