@@ -151,6 +151,47 @@ public class MatrixTests : IDisposable
     }
 
     [Fact]
+    public void A_cell_made_before_a_setting_existed_should_resume_after_its_round_not_start_again()
+    {
+        // arrange: a 1-cell grid of 2 rounds, whole; the same stopped by its budget after round 1, its cell made to look as a
+        // FedActors without fedactors.device.batch-wait left it (config.conf without the key, the checkpoint under that hash)
+        string[] grid = ["hocon/experiments/quickstart.conf", "--attacks", "none", "--defences", "fedavg", "--set", "fedactors.rounds=2",
+            "--set", "fedactors.data.limit=2000", "--set", "fedactors.clients.count=10", "--set", "fedactors.clients.per-round=10"];
+        var whole = RunScriptTests.TempDir();
+        var (code, o, e) = RunScriptTests.RunScript(["matrix", .. grid, "--out", whole]);
+        Assert.True(code == 0, o + e);
+        var pieces = RunScriptTests.TempDir();
+        (code, o, e) = RunScriptTests.RunScript(["matrix", .. grid, "--out", pieces, "--max-minutes", "0.0001"]);
+        Assert.True(code == 0, o + e);
+        var cell = Path.Combine(Assert.Single(Directory.GetDirectories(pieces)), "none-fedavg-pill-off-seed-42");
+        var configPath = Path.Combine(cell, "config.conf");
+        var older = string.Join('\n', File.ReadAllLines(configPath).Where(l => !l.Contains("batch-wait")));
+        File.WriteAllText(configPath, older);
+        var olderHash = Runtime.Settings.HoconText.ExperimentHash(Akka.Configuration.ConfigurationFactory.ParseString(older));
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(cell, "client-state.db")};Pooling=False"))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "SELECT data FROM checkpoints WHERE round = 1";
+            var checkpoint = Core.Simulation.RunCheckpoint.FromBytes((byte[])cmd.ExecuteScalar()!) with { ConfigHash = olderHash };
+            cmd.CommandText = "UPDATE checkpoints SET data = $data WHERE round = 1";
+            cmd.Parameters.AddWithValue("$data", checkpoint.ToBytes());
+            Assert.Equal(1, cmd.ExecuteNonQuery());
+        }
+
+        // act
+        (code, o, e) = RunScriptTests.RunScript("matrix", "--resume", Path.GetDirectoryName(cell)!);
+
+        // assert: after round 1, with the setting's default and the uninterrupted rounds (before: the cell silently started again)
+        Assert.True(code == 0, o + e);
+        Assert.Contains("resuming after round 1 of 2", o);
+        Assert.Contains("fedactors.device.batch-wait", o);
+        Assert.Contains("batch-wait", File.ReadAllText(configPath));
+        var wholeCell = Path.Combine(Assert.Single(Directory.GetDirectories(whole)), "none-fedavg-pill-off-seed-42");
+        Assert.Equal(WithoutTimings(Path.Combine(wholeCell, "rounds.csv")), WithoutTimings(Path.Combine(cell, "rounds.csv")));
+    }
+
+    [Fact]
     public void A_matrix_should_refuse_a_changed_plan_on_resume_a_folder_that_is_not_a_matrix_and_a_shared_state_file()
     {
         var (code, o, e) = RunScriptTests.RunScript("matrix", "--resume", RunScriptTests.TempDir(), "--set", "fedactors.rounds=3");

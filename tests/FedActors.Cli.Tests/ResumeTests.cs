@@ -105,6 +105,57 @@ public class ResumeTests : IDisposable
     }
 
     [Fact]
+    public void A_run_made_before_a_setting_existed_should_resume_with_that_settings_default()
+    {
+        // arrange: a run of 3 rounds keeping every checkpoint, taken back to round 2 as a kill there leaves it, and made to look
+        // as a FedActors without fedactors.device.batch-wait left it: config.conf without the key, and the round-2 checkpoint
+        // carrying that version's hash (the hash of every key its config.conf names)
+        var runs = RunScriptTests.TempDir();
+        var (code, o, e) = RunScriptTests.RunScript(["run", .. Experiment, "--set", "fedactors.rounds=3", "--set", "fedactors.state.keep-every=1", "--out", runs]);
+        Assert.True(code == 0, o + e);
+        var run = Directory.GetDirectories(runs).Single();
+        var uninterrupted = Rounds(run);
+        var configPath = Path.Combine(run, "config.conf");
+        var older = string.Join('\n', File.ReadAllLines(configPath).Where(l => !l.Contains("batch-wait")));
+        Assert.NotEqual(File.ReadAllText(configPath).TrimEnd(), older.TrimEnd());
+        File.WriteAllText(configPath, older);
+        var olderHash = Runtime.Settings.HoconText.ExperimentHash(Akka.Configuration.ConfigurationFactory.ParseString(older));
+        using (var db = new SqliteConnection($"Data Source={Path.Combine(run, "client-state.db")};Pooling=False"))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "DELETE FROM checkpoints WHERE round = 3; SELECT data FROM checkpoints WHERE round = 2";
+            var checkpoint = Core.Simulation.RunCheckpoint.FromBytes((byte[])cmd.ExecuteScalar()!) with { ConfigHash = olderHash };
+            cmd.CommandText = "UPDATE checkpoints SET data = $data WHERE round = 2";
+            cmd.Parameters.AddWithValue("$data", checkpoint.ToBytes());
+            Assert.Equal(1, cmd.ExecuteNonQuery());
+        }
+        File.WriteAllLines(Path.Combine(run, "rounds.csv"), File.ReadAllLines(Path.Combine(run, "rounds.csv")).Take(3));
+
+        // act
+        (code, o, e) = RunScriptTests.RunScript("run", "--resume", run);
+
+        // assert: resumed after round 2 with the setting's default, the uninterrupted rounds; config.conf names the setting
+        // again and the checkpoint carries today's hash (before: refused, "config.conf differs")
+        Assert.True(code == 0, o + e);
+        Assert.Contains("resuming", o);
+        Assert.Contains("fedactors.device.batch-wait = \"20ms\"", o);
+        Assert.Equal(uninterrupted, Rounds(run));
+        var today = File.ReadAllText(configPath);
+        Assert.Contains("batch-wait", today);
+        (code, o, e) = RunScriptTests.RunScript("run", "--resume", run);
+        Assert.True(code == 0, o + e);
+        Assert.DoesNotContain("earlier FedActors", o);
+        Assert.Equal(uninterrupted, Rounds(run));
+
+        // a value the older config.conf names, changed: still refused
+        File.WriteAllText(configPath, older.Replace("seed = \"42\"", "seed = \"43\""));
+        (code, _, e) = RunScriptTests.RunScript("run", "--resume", run);
+        Assert.Equal(2, code);
+        Assert.Contains("config.conf differs", e);
+    }
+
+    [Fact]
     public void Resume_should_refuse_a_folder_without_a_committed_round_a_changed_config_and_overrides()
     {
         // a folder with only a config.conf: no state file

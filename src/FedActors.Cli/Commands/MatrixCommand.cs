@@ -224,7 +224,7 @@ public static class MatrixCommand
                     // the cell's state is kept as a run keeps it (SQLite in the cell's folder by default): an unfinished cell
                     // resumes after its last committed round, with the same rounds an uninterrupted cell has
                     var hash = HoconText.ExperimentHash(config);
-                    var resumed = resuming ? LastCheckpointOrNull(config, cellDir, hash) : null;
+                    var resumed = resuming ? LastCheckpointOrNull(config, cellDir, hash, HoconText.Render(config, "fedactors")) : null;
                     store = Runtime.State.StateStores.Create(config, cellDir, hash, fresh: !resuming);
                     // stopped within its first round: no checkpoint, but the states its clients saved; it starts again clean
                     if (resuming && resumed is null) (store as Runtime.State.ICheckpointStore)?.RollBack(-1);
@@ -332,14 +332,29 @@ public static class MatrixCommand
     private static TimeSpan Earlier(RunSummary? earlier) => earlier is null ? TimeSpan.Zero : TimeSpan.FromSeconds(earlier.WallSeconds);
 
     /// <summary>The cell's last committed round, or null when it has none (not started, stopped before its first round,
-    /// or a memory store: such a cell starts again).</summary>
-    private static RunCheckpoint? LastCheckpointOrNull(Akka.Configuration.Config config, string cellDir, string hash)
+    /// or a memory store: such a cell starts again). A cell made by an earlier FedActors (its config.conf lacks settings
+    /// added since) resumes with those at their defaults, and its config.conf is rewritten; a checkpoint made with another
+    /// configuration is not taken, and the cell says so and starts again.</summary>
+    private static RunCheckpoint? LastCheckpointOrNull(Akka.Configuration.Config config, string cellDir, string hash, string effective)
     {
         var kind = config.GetString("fedactors.state.store");
         if (kind == "memory" || kind == "sqlite" && !File.Exists(Runtime.State.StateStores.SqlitePath(config, cellDir))) return null;
-        var store = (Runtime.State.ICheckpointStore)Runtime.State.StateStores.Create(config, cellDir, hash, fresh: false);
-        try { return store.Last() is { } last && last.ConfigHash == hash ? last : null; }
-        finally { (store as IDisposable)?.Dispose(); }
+        var configPath = Path.Combine(cellDir, "config.conf");
+        try
+        {
+            var last = Runtime.State.StateStores.LastCheckpointOrNone(config, cellDir, hash, File.ReadAllText(configPath), out var adopted);
+            if (adopted.Count > 0)
+            {
+                RunFolder.WriteConfig(cellDir, effective);
+                AnsiConsole.MarkupLineInterpolated($"  [yellow]made by an earlier FedActors; settings it did not have take their defaults: {string.Join(", ", adopted.Select(p => $"{p.Key} = {p.Value}"))}[/]");
+            }
+            return last;
+        }
+        catch (ConfigurationError e)
+        {
+            AnsiConsole.MarkupLineInterpolated($"  [yellow]its checkpoint is not taken ({e.Message}): the cell starts again[/]");
+            return null;
+        }
     }
 
     /// <param name="FailedSeeds">Seeds of this cell that failed (left out of the statistics).</param>

@@ -122,7 +122,8 @@ public static class RunCommand
             Runtime.State.StateStores.Validate(c);
             if (c.GetString("fedactors.state.store") == "memory")
                 throw new ConfigurationError("--resume", originDir, "a run whose state was kept in a file or database");
-            var hash = HoconText.ExperimentHash(c);
+            // the key the origin's rows have in a database: its hash as the FedActors that made it computed it
+            var hash = HoconText.AsRecorded(c, File.ReadAllText(originConfig)).Hash;
             var origin = Runtime.State.StateStores.Create(c, originDir, hash, fresh: false);
             try
             {
@@ -157,9 +158,10 @@ public static class RunCommand
         var configHash = HoconText.ExperimentHash(c); // cluster and monitoring may change between a run and its resumption
         RunCheckpoint? resumed = null;
         bool restart = false; // --resume of a run stopped inside its first round: nothing committed, it starts again
+        IReadOnlyList<(string Key, string Value)> adopted = []; // settings newer than a resumed run, at their defaults
         if (resumeDir is not null)
         {
-            try { resumed = Runtime.State.StateStores.LastCheckpointOrNone(c, resumeDir, configHash); }
+            try { resumed = Runtime.State.StateStores.LastCheckpointOrNone(c, resumeDir, configHash, File.ReadAllText(configPath), out adopted); }
             catch (ConfigurationError e) { return ExperimentLoader.Report(e); }
             restart = resumed is null;
         }
@@ -221,6 +223,14 @@ public static class RunCommand
                 logger.ForContext("Event", "SeqUnreachable").Warning("Seq at {SeqUrl} does not answer ({Problem}); events are {Kept}", seqUrl, seqProblem, kept);
                 if (loaded.Monitoring.ConsoleLevel is null)
                     Console.Error.WriteLine($"warning: Seq at {seqUrl} does not answer ({seqProblem}); events are {kept}");
+            }
+            if (adopted.Count > 0)
+            {
+                // made by an earlier FedActors: its checkpoint now carries today's hash, and config.conf names today's settings
+                RunFolder.WriteConfig(runDir, effective);
+                var added = string.Join(", ", adopted.Select(p => $"{p.Key} = {p.Value}"));
+                logger.ForContext("Event", "SettingsAdopted").Information("The run was made by an earlier FedActors; settings it did not have take their defaults: {Added}", added);
+                AnsiConsole.MarkupLineInterpolated($"[yellow]{runDir} was made by an earlier FedActors; settings it did not have take their defaults: {added}[/]");
             }
             if (resumeDir is null)
             {

@@ -42,5 +42,5 @@ public static class RunFolder
     /// </summary>
     /// <param name="effective">The configuration as <see cref="FedActors.Runtime.Settings.HoconText.Render"/> writes it.</param>
     public static void WriteConfig(string runDir, string effective) =>
-        File.WriteAllText(Path.Combine(runDir, "config.conf"), "# The effective configuration of this run: fedactors run <this file> repeats it.\n" + effective);
+        RunReport.WriteAtomically(Path.Combine(runDir, "config.conf"), "# The effective configuration of this run: fedactors run <this file> repeats it.\n" + effective);
 }

@@ -67,8 +67,26 @@ public static partial class HoconText
     }
 
     /// <summary>The hash of <see cref="ExperimentKeys"/>: one run's identity across its nodes and resumptions.</summary>
-    public static string ExperimentHash(Config config) =>
-        Core.Simulation.RunCheckpoint.HashConfig(string.Join('\n', ExperimentKeys(config).Select(p => $"{p.Key} = {p.Value}")));
+    public static string ExperimentHash(Config config) => Hash(ExperimentKeys(config));
+
+    private static string Hash(IEnumerable<(string Key, string Value)> keys) =>
+        Core.Simulation.RunCheckpoint.HashConfig(string.Join('\n', keys.Select(p => $"{p.Key} = {p.Value}")));
+
+    /// <summary>A run as its config.conf recorded it, for a resumption by a FedActors that has settings the run's did not:
+    /// <paramref name="Hash"/> is the experiment hash over only the keys the recorded file names (what the FedActors that
+    /// made the run computed), <paramref name="Added"/> the keys it lacks, which take their defaults.</summary>
+    public sealed record Recorded(string Hash, IReadOnlyList<(string Key, string Value)> Added);
+
+    /// <summary>The experiment hash of <paramref name="effective"/> (a run's config.conf loaded over today's defaults) as the
+    /// FedActors that wrote <paramref name="recordedText"/> (that config.conf) computed it: each config.conf names every
+    /// setting of its day, so a key it lacks came later and a value it names is the run's, whatever today's default.</summary>
+    public static Recorded AsRecorded(Config effective, string recordedText)
+    {
+        var parsed = ConfigurationFactory.ParseString(recordedText);
+        var named = (parsed.HasPath("fedactors") ? ExperimentKeys(parsed) : []).Select(p => p.Key).ToHashSet(StringComparer.Ordinal);
+        var keys = ExperimentKeys(effective);
+        return new Recorded(Hash(keys.Where(p => named.Contains(p.Key))), [.. keys.Where(p => !named.Contains(p.Key))]);
+    }
 
     /// <summary>The first key whose value differs between two key lists (or that only one has), with both values.</summary>
     public static string? FirstDifference(IReadOnlyList<(string Key, string Value)> a, IReadOnlyList<(string Key, string Value)> b)

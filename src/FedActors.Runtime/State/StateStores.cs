@@ -33,23 +33,32 @@ public static class StateStores
 
     /// <summary>The checkpoint a resumed run continues from, checked before anything starts: the run kept its state in a
     /// file or database, there is a committed round, and it was made with this configuration.</summary>
-    public static RunCheckpoint LastCheckpoint(Config c, string runDir, string configHash) =>
-        LastCheckpoint(c, runDir, configHash, allowNone: false)!;
+    /// <param name="recordedConfig">The run folder's config.conf as written (null: none to compare): a run made by an earlier
+    /// FedActors lacks the settings added since, and its checkpoint's hash covers only those it named. Such a checkpoint is
+    /// taken — the new settings at their defaults, listed in <paramref name="adopted"/> — and committed again under today's
+    /// hash, so that the run goes on as today's; the caller then rewrites config.conf.</param>
+    public static RunCheckpoint LastCheckpoint(Config c, string runDir, string configHash, string? recordedConfig,
+        out IReadOnlyList<(string Key, string Value)> adopted) =>
+        LastCheckpoint(c, runDir, configHash, recordedConfig, allowNone: false, out adopted)!;
 
-    /// <summary>As <see cref="LastCheckpoint(Config, string, string)"/>, but null for a run folder whose state file has no
-    /// checkpoint: a run stopped inside its first round, which then starts again (a database's missing checkpoint is still
-    /// refused: there it can also mean an edited config.conf).</summary>
-    public static RunCheckpoint? LastCheckpointOrNone(Config c, string runDir, string configHash) =>
-        LastCheckpoint(c, runDir, configHash, allowNone: true);
+    /// <summary>As <see cref="LastCheckpoint(Config, string, string, string?, out IReadOnlyList{ValueTuple{string, string}})"/>,
+    /// but null for a run folder whose state file has no checkpoint: a run stopped inside its first round, which then starts
+    /// again (a database's missing checkpoint is still refused: there it can also mean an edited config.conf).</summary>
+    public static RunCheckpoint? LastCheckpointOrNone(Config c, string runDir, string configHash, string? recordedConfig,
+        out IReadOnlyList<(string Key, string Value)> adopted) =>
+        LastCheckpoint(c, runDir, configHash, recordedConfig, allowNone: true, out adopted);
 
-    private static RunCheckpoint? LastCheckpoint(Config c, string runDir, string configHash, bool allowNone)
+    private static RunCheckpoint? LastCheckpoint(Config c, string runDir, string configHash, string? recordedConfig, bool allowNone,
+        out IReadOnlyList<(string Key, string Value)> adopted)
     {
+        adopted = [];
         Validate(c);
         var kind = c.GetString("fedactors.state.store");
         if (kind == "memory")
             throw new ConfigurationError("--resume", runDir, "a run whose state was kept in a file or database (fedactors.state.store = sqlite or postgres)");
         if (kind == "sqlite" && !File.Exists(SqlitePath(c, runDir)))
             throw new ConfigurationError("--resume", runDir, "a run folder with its state file", $"{SqlitePath(c, runDir)} does not exist");
+        var recorded = recordedConfig is null ? null : HoconText.AsRecorded(c, recordedConfig);
         var store = (ICheckpointStore)Create(c, runDir, configHash, fresh: false);
         try
         {
@@ -58,9 +67,18 @@ public static class StateStores
             var checkpoint = last
                 ?? throw new ConfigurationError("--resume", runDir, "a run with at least one committed round",
                     kind == "sqlite" ? $"{SqlitePath(c, runDir)} has no checkpoint: the run stopped before its first round ended"
-                        : "the database has no checkpoint of this run: it stopped before its first round ended, or its config.conf was edited");
-            if (checkpoint.ConfigHash != configHash)
+                        : "the database has no checkpoint of this run: it stopped before its first round ended, or its config.conf was edited"
+                          + (recorded is { Added.Count: > 0 }
+                              ? $", or it was made by a FedActors without {string.Join(", ", recorded.Added.Select(p => p.Key))} (a database keys a run by its experiment: resume it with that version)"
+                              : ""));
+            if (checkpoint.ConfigHash == configHash) return checkpoint;
+            if (recorded is not { Added.Count: > 0 } || checkpoint.ConfigHash != recorded.Hash)
                 throw new ConfigurationError("--resume", runDir, "the configuration the checkpoint was made with", "config.conf differs from the run's own configuration");
+            // made by an earlier FedActors, unchanged since: from now on today's run (a kill before config.conf is rewritten
+            // leaves a checkpoint under today's hash, which config.conf over today's defaults still gives)
+            checkpoint = checkpoint with { ConfigHash = configHash };
+            store.Commit(checkpoint, c.GetInt("fedactors.state.keep-every"));
+            adopted = recorded.Added;
             return checkpoint;
         }
         finally { (store as IDisposable)?.Dispose(); }
