@@ -151,7 +151,7 @@ public static class FedAla
 /// on with its own lower tensors and <c>adapted</c> with the global's. 10,000 MLP clients keep ~160 MB instead of 8 GB.
 /// <c>whole</c> keeps PFLlib's whole local model.</para>
 /// </remarks>
-public sealed class FedAlaMethod(FedAlaOptions options) : IPersonalisation
+public sealed class FedAlaMethod(FedAlaOptions options) : IPersonalisation, IBatchableClient
 {
     public const string LocalPart = "local", WeightsPart = "ala-weights", TopPart = "local-top", FirstTensorPart = "first-tensor-hash";
     public string Name => "fedala";
@@ -217,8 +217,15 @@ public sealed class FedAlaMethod(FedAlaOptions options) : IPersonalisation
 
     public PersonalTrainResult Train(PersonalContext c, PersonalState state)
     {
-        var local = Model(c, state);
-        var r = Training.LocalTrainer.Train(c.Model, local, c.Data, c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle));
+        var local = TrainingStart(c, state);
+        return AfterTraining(c, state, local, Training.LocalTrainer.Train(c.Model, local, c.Data, c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)));
+    }
+
+    /// <summary>The local model the ALA step made (in <see cref="Receive"/>).</summary>
+    public ParameterVector TrainingStart(PersonalContext c, PersonalState state) => Model(c, state);
+
+    public PersonalTrainResult AfterTraining(PersonalContext c, PersonalState state, ParameterVector local, Training.TrainOutcome r)
+    {
         var trained = local.Add(r.Delta);
         var upload = r with { Delta = trained.Subtract(c.Global) };
         if (Options.KeepWholeModel) return new PersonalTrainResult(upload, state.With(LocalPart, trained.Values));

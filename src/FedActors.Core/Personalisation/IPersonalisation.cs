@@ -76,6 +76,23 @@ public interface IPersonalisation : IPersonalisedClient, IPersonalisedServer
     bool SharesWholeModel { get; }
 }
 
+/// <summary>
+/// A method whose client training is plain local SGD (<see cref="LocalTrainer"/>) from a vector the client holds, with
+/// the method's own work before it (<see cref="IPersonalisedClient.Receive"/>, <see cref="TrainingStart"/>) and after it
+/// (<see cref="AfterTraining"/>): such clients can share a batched call (<c>fedactors.device.batch-clients</c>,
+/// <see cref="PersonalStep.RunBatch"/>). Its <see cref="IPersonalisedClient.Train"/> must be exactly
+/// <c>AfterTraining(c, s, start, LocalTrainer.Train(c.Model, start, …, c.Rng(Shuffle)))</c> with <c>start = TrainingStart(c, s)</c>.
+/// </summary>
+public interface IBatchableClient
+{
+    /// <summary>The vector the client's local SGD starts from.</summary>
+    ParameterVector TrainingStart(PersonalContext c, PersonalState state);
+
+    /// <summary>The upload and the state kept, once local SGD from <paramref name="start"/> gave <paramref name="trained"/>
+    /// (its Δ over the start).</summary>
+    PersonalTrainResult AfterTraining(PersonalContext c, PersonalState state, ParameterVector start, TrainOutcome trained);
+}
+
 /// <summary>What one client does in one round: the download step once per version, then evaluation and/or training.</summary>
 public sealed record PersonalStepResult(PersonalState State, EvalOutcome? Evaluation, TrainOutcome? Upload);
 
@@ -94,6 +111,24 @@ public static class PersonalStep
             state = r.State;
         }
         return new PersonalStepResult(state, evaluation, upload);
+    }
+
+    /// <summary>Training steps of several clients of an <see cref="IBatchableClient"/> method in one round, in the order of
+    /// <see cref="Run"/> with <c>train</c> only: each client's download step, then every client's local SGD in one call of
+    /// <paramref name="train"/> (given the start vectors, it returns each client's outcome — a batched call), then each
+    /// client's after-training step.</summary>
+    public static PersonalStepResult[] RunBatch(IPersonalisedClient method, IReadOnlyList<PersonalContext> contexts, IReadOnlyList<PersonalState> states,
+        Func<IReadOnlyList<ParameterVector>, TrainOutcome[]> train)
+    {
+        var batchable = method as IBatchableClient ?? throw new NotSupportedException($"{method.GetType().Name} does not train by plain local SGD");
+        var received = contexts.Select((c, i) => states[i].ReceivedRound < c.Round ? method.Receive(c, states[i]) with { ReceivedRound = c.Round } : states[i]).ToArray();
+        var starts = contexts.Select((c, i) => batchable.TrainingStart(c, received[i])).ToArray();
+        var trained = train(starts);
+        return [.. contexts.Select((c, i) =>
+        {
+            var r = batchable.AfterTraining(c, received[i], starts[i], trained[i]);
+            return new PersonalStepResult(r.State, null, r.Upload);
+        })];
     }
 }
 

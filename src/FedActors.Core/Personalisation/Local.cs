@@ -9,7 +9,7 @@ namespace FedActors.Core.Personalisation;
 /// initial model and is evaluated on it; nothing it learns leaves it. It still answers each round with a zero update, so
 /// the round bookkeeping (dropout, deadline) is the same as for every other method, and the global model never moves.
 /// </summary>
-public sealed class LocalMethod : IPersonalisation
+public sealed class LocalMethod : IPersonalisation, IBatchableClient
 {
     public const string ModelPart = "model";
     public string Name => "local";
@@ -27,8 +27,12 @@ public sealed class LocalMethod : IPersonalisation
 
     public PersonalTrainResult Train(PersonalContext c, PersonalState state)
     {
-        var own = new ParameterVector(state.Require(ModelPart));
-        var r = LocalTrainer.Train(c.Model, own, c.Data, c.TrainIndices, c.Options, c.Rng(Randomness.Purpose.Shuffle));
-        return new PersonalTrainResult(r with { Delta = new ParameterVector(new float[c.Global.Length]) }, state.With(ModelPart, own.Add(r.Delta).Values));
+        var own = TrainingStart(c, state);
+        return AfterTraining(c, state, own, LocalTrainer.Train(c.Model, own, c.Data, c.TrainIndices, c.Options, c.Rng(Randomness.Purpose.Shuffle)));
     }
+
+    public ParameterVector TrainingStart(PersonalContext c, PersonalState state) => new(state.Require(ModelPart));
+
+    public PersonalTrainResult AfterTraining(PersonalContext c, PersonalState state, ParameterVector start, TrainOutcome trained) =>
+        new(trained with { Delta = new ParameterVector(new float[c.Global.Length]) }, state.With(ModelPart, start.Add(trained.Delta).Values));
 }

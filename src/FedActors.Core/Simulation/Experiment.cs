@@ -4,6 +4,7 @@ using FedActors.Core.Config;
 using FedActors.Core.Data;
 using FedActors.Core.Data.Partitioners;
 using FedActors.Core.Models;
+using FedActors.Core.Personalisation;
 using FedActors.Core.Randomness;
 using FedActors.Core.Training;
 using FedActors.Core.Updates;
@@ -176,15 +177,24 @@ public sealed class Experiment : IDisposable
 
     /// <summary>Up to <see cref="ClientBatching.Size"/> <see cref="Batchable"/> clients' local training for a round in one
     /// batched call (always <see cref="ClientBatching.Size"/> wide, empty places padded: a client's update is then the same
-    /// bits in any company), in the order given.</summary>
-    public TrainOutcome[] TrainBatch(WorkerSlot slot, ParameterVector global, IReadOnlyList<int> clientIds, int round)
+    /// bits in any company), in the order given; each from <paramref name="global"/>, or from its own vector in
+    /// <paramref name="starts"/> (personalised clients: <see cref="TrainPersonalBatch"/>).</summary>
+    public TrainOutcome[] TrainBatch(WorkerSlot slot, ParameterVector global, IReadOnlyList<int> clientIds, int round,
+        IReadOnlyList<ParameterVector>? starts = null)
     {
         int size = Batching.Size;
         if (clientIds.Count == 0 || clientIds.Count > size) throw new ArgumentException($"a batch takes 1 to {size} clients, not {clientIds.Count}");
-        var clients = clientIds.Select(id => new BatchedClient(Partition.Clients[id].Train, SeedStream.Rng(Seed, round, id, Purpose.Shuffle)))
+        var clients = clientIds.Select((id, i) => new BatchedClient(Partition.Clients[id].Train, SeedStream.Rng(Seed, round, id, Purpose.Shuffle), starts?[i]))
             .Concat(Enumerable.Range(0, size - clientIds.Count).Select(_ => new BatchedClient(Array.Empty<int>(), new Rng(0))));
         return BatchedTrainer.Train(slot.Model, global, Work, [.. clients], Settings.Train)[..clientIds.Count];
     }
+
+    /// <summary>Up to <see cref="ClientBatching.Size"/> personalised clients' training steps for a round, their local SGD
+    /// in one batched call (<see cref="PersonalStep.RunBatch"/>; the method must be an <see cref="IBatchableClient"/>).</summary>
+    public PersonalStepResult[] TrainPersonalBatch(WorkerSlot slot, IPersonalisation method, IReadOnlyList<(int ClientId, PersonalState State)> clients,
+        int round, ParameterVector global, float[]? serverExtra) =>
+        PersonalStep.RunBatch(method, [.. clients.Select(c => new PersonalContext(this, slot, c.ClientId, round, global, serverExtra))],
+            [.. clients.Select(c => c.State)], starts => TrainBatch(slot, global, [.. clients.Select(c => c.ClientId)], round, starts));
 
     /// <summary>Evaluates one chunk of the test set: accuracy and loss per part (each client's, or the held-out chunk's), plus
     /// the backdoor's success over the whole chunk when the attack has one (credited to its first part: only sums use it).</summary>

@@ -7,8 +7,9 @@ using static TorchSharp.torch;
 
 namespace FedActors.Core.Training;
 
-/// <summary>One client's part of a batched training call: its training samples and its seeded shuffle.</summary>
-public sealed record BatchedClient(IReadOnlyList<int> Indices, Rng Shuffle);
+/// <summary>One client's part of a batched training call: its training samples, its seeded shuffle, and the vector its
+/// training starts from (null: the call's global model; a personalised client's own model otherwise).</summary>
+public sealed record BatchedClient(IReadOnlyList<int> Indices, Rng Shuffle, ParameterVector? Start = null);
 
 /// <summary>
 /// Client-batched local training (issue #9): K clients' copies of the model trained together, one set of kernels per
@@ -100,7 +101,8 @@ public static class BatchedTrainer
         return ops;
     }
 
-    /// <summary>Trains every client from <paramref name="global"/> for <paramref name="options"/>' epochs, all together.</summary>
+    /// <summary>Trains every client from <paramref name="global"/> (or its own <see cref="BatchedClient.Start"/>) for
+    /// <paramref name="options"/>' epochs, all together; each outcome's Δ is over the client's start.</summary>
     /// <exception cref="NotSupportedException">A model <see cref="WhyNot"/> refuses.</exception>
     public static TrainOutcome[] Train(SplitModel model, ParameterVector global, Dataset data, IReadOnlyList<BatchedClient> clients, TrainOptions options)
     {
@@ -110,14 +112,20 @@ public static class BatchedTrainer
         var batches = clients.Select(c => Batches.Shuffled(c.Indices, options, c.Shuffle).Select(s => s.ToArray()).ToArray()).ToArray();
         int steps = batches.Max(x => x.Length);
         int firstSample = clients.SelectMany(c => c.Indices).FirstOrDefault();
-        var g = global.Values;
+        var starts = clients.Select(c => (c.Start ?? global).Values).ToArray();
+        if (starts.Any(v => v.Length != global.Length)) throw new ArgumentException("every client's start vector has the global model's length");
         var device = data.Features.device; // the clients' copies live where the data does (CPU, or an accelerator)
         using var scope = torch.NewDisposeScope();
         // per-client parameters, stacked on a first dimension of K: a linear layer's W as [K, in, out] (so x·W is a batched
         // matmul) and b as [K, 1, out]; a convolution's W as [K, out, in, kh, kw] and b as [K, out] (one grouped convolution)
         var layers = ops.OfType<ParameterOp>().ToArray();
-        Tensor Stack(int from, long[] shape) =>
-            torch.tensor(g[from..(from + (int)shape.Aggregate(1L, (x, y) => x * y))], device: device).view([1, .. shape]).expand([k, .. shape]).contiguous();
+        Tensor Stack(int from, long[] shape)
+        {
+            int n = (int)shape.Aggregate(1L, (x, y) => x * y);
+            var stacked = new float[k * n];
+            for (int c = 0; c < k; c++) Array.Copy(starts[c], from, stacked, c * n, n);
+            return torch.tensor(stacked, device: device).view([k, .. shape]);
+        }
         var weights = layers.Select(l => (l is LinearOp lin ? Stack(l.WeightOffset, l.WeightShape).transpose(1, 2).contiguous()
             : Stack(l.WeightOffset, l.WeightShape)).requires_grad_()).ToArray();
         var biases = layers.Select(l => (l is LinearOp ? Stack(l.BiasOffset, [1, l.BiasSize]) : Stack(l.BiasOffset, [l.BiasSize])).requires_grad_()).ToArray();
@@ -203,13 +211,14 @@ public static class BatchedTrainer
         var bs = biases.Select(t => Floats(t.detach().contiguous())).ToArray();
         for (int c = 0; c < k; c++)
         {
-            var delta = new float[g.Length];
+            var delta = new float[global.Length];
             for (int l = 0; l < layers.Length; l++)
             {
                 Array.Copy(w[l], c * layers[l].WeightSize, delta, layers[l].WeightOffset, layers[l].WeightSize);
                 Array.Copy(bs[l], c * layers[l].BiasSize, delta, layers[l].BiasOffset, layers[l].BiasSize);
             }
-            for (int i = 0; i < delta.Length; i++) delta[i] -= g[i];
+            var start = starts[c];
+            for (int i = 0; i < delta.Length; i++) delta[i] -= start[i];
             outcomes[c] = new TrainOutcome(new ParameterVector(delta), clients[c].Indices.Count,
                 stepCounts[c] > 0 ? lossSums[c] / stepCounts[c] : double.NaN, stepCounts[c]);
         }

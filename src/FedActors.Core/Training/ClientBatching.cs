@@ -13,7 +13,9 @@ namespace FedActors.Core.Training;
 /// because a batched call's result for a client does not depend on who shares the call (<see cref="BatchedTrainer"/>;
 /// tested). On a GPU that holds only where its kernels are deterministic (cuDNN may pick non-deterministic convolution
 /// algorithms): not yet measured.
-/// Data-poisoning clients train on poisoned batches one at a time inside a batched run.</remarks>
+/// Data-poisoning clients train on poisoned batches one at a time inside a batched run. Personalised clients batch when
+/// their method trains by plain local SGD from a vector of their own (<see cref="Personalisation.IBatchableClient"/>: Local
+/// and FedALA); DBE (its own forward pass and regulariser), GPFL and FedCP (modules trained with the model) do not.</remarks>
 public sealed record ClientBatching(int Size, int Asked, string? Refused)
 {
     public static readonly ClientBatching OneAtATime = new(1, 1, null);
@@ -24,8 +26,8 @@ public sealed record ClientBatching(int Size, int Asked, string? Refused)
     {
         int asked = s.Device.BatchClients;
         if (asked <= 1) return OneAtATime;
-        if (s.PersonalisationOrNone.Enabled)
-            return new(1, asked, $"personalization.method = {s.PersonalisationOrNone.Method} trains each client with its own state, one at a time");
+        if (s.PersonalisationOrNone.Enabled && s.CreatePersonalisation() is not Personalisation.IBatchableClient)
+            return new(1, asked, $"personalization.method = {s.PersonalisationOrNone.Method} trains with steps of its own, not plain local SGD, one client at a time");
         if (BatchedTrainer.WhyNot(model) is { } why) return new(1, asked, why);
         return new(asked, asked, null);
     }

@@ -72,9 +72,9 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     {
         if (factor > 1) Thread.Sleep(TimeSpan.FromMilliseconds(clock.Elapsed.TotalMilliseconds * (factor - 1)));
     }
-    /// <summary>Training tasks waiting to join a batched call (<c>fedactors.device.batch-clients</c> &gt; 1), each with
-    /// its round's global model.</summary>
-    private readonly List<(TrainTask Task, ParameterVector Global)> _batchQueue = [];
+    /// <summary>Training tasks (<see cref="TrainTask"/>, or a personalised client's <see cref="PersonalTask"/>) waiting to
+    /// join a batched call (<c>fedactors.device.batch-clients</c> &gt; 1), each with its round's global model.</summary>
+    private readonly List<(object Task, GlobalModel Model)> _batchQueue = [];
     /// <summary>Tasks (<see cref="TrainTask"/>, <see cref="PersonalTask"/>) for a model version not here yet.</summary>
     private readonly List<(int Round, object Task)> _early = [];
 
@@ -162,9 +162,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         var ready = _early.Where(t => t.Round == m.Round).ToList();
         // a task held for a model version this worker never got (it skipped one) is answered, as a task of an old round
         // is: a client waiting for its answer would otherwise wait for ever
-        foreach (var (round, task) in _early.Where(t => t.Round < m.Round))
-            if (task is TrainTask t) t.ReplyTo.Tell(new TrainFailed(t.ClientId, round, $"round {round} is over (worker holds round {m.Round})"));
-            else if (task is PersonalTask p) p.ReplyTo.Tell(new TrainFailed(p.ClientId, round, $"round {round} is over (worker holds round {m.Round})"));
+        foreach (var (round, task) in _early.Where(t => t.Round < m.Round)) Fail(task, $"round {round} is over (worker holds round {m.Round})");
         _early.RemoveAll(t => t.Round <= m.Round);
         foreach (var (_, task) in ready) Run(task, m);
     }
@@ -180,16 +178,24 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     private void Run(object task, GlobalModel m)
     {
         _clientTasks++;
-        if (task is TrainTask t && _experiment.Batchable(t.ClientId, t.Round, t.Attack)) Enqueue(t, m.Weights);
+        if (task is TrainTask t && _experiment.Batchable(t.ClientId, t.Round, t.Attack)) Enqueue(t, m);
         else if (task is TrainTask one) Train(one, m.Weights);
+        else if (task is PersonalTask { Work: PersonalWork.Train } p && _experiment.Batching.Batched) Enqueue(p, m);
         else RunPersonal((PersonalTask)task, m);
+    }
+
+    /// <summary>Answers a task this worker will not run.</summary>
+    private static void Fail(object task, string why)
+    {
+        if (task is TrainTask t) t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, why));
+        else if (task is PersonalTask p) p.ReplyTo.Tell(new TrainFailed(p.ClientId, p.Round, why));
     }
 
     /// <summary>Queues a task for a batched call: a full batch runs at once, what is left after the batch wait (tasks
     /// that arrive together share calls). Which tasks share a call changes nothing in their updates (<see cref="BatchedTrainer"/>).</summary>
-    private void Enqueue(TrainTask t, ParameterVector global)
+    private void Enqueue(object task, GlobalModel model)
     {
-        _batchQueue.Add((t, global));
+        _batchQueue.Add((task, model));
         RunBatches(flushAll: false);
         if (_batchQueue.Count > 0 && !Timers.IsTimerActive("flush"))
             Timers.StartSingleTimer("flush", Flush.Instance, _experiment.Settings.Device.BatchWait);
@@ -200,11 +206,13 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     private void RunBatches(bool flushAll)
     {
         int size = _experiment.Batching.Size;
-        var sent = new HashSet<TrainTask>(ReferenceEqualityComparer.Instance);
-        foreach (var sameModel in _batchQueue.GroupBy(q => q.Global, ReferenceEqualityComparer.Instance))
+        var sent = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        foreach (var sameModel in _batchQueue.GroupBy(q => q.Model, ReferenceEqualityComparer.Instance))
             foreach (var chunk in sameModel.Chunk(size).Where(c => flushAll || c.Length == size))
             {
-                TrainBatch([.. chunk.Select(q => q.Task)], chunk[0].Global);
+                // a run's training tasks are all personal or none is
+                if (chunk[0].Task is PersonalTask) TrainPersonalBatch([.. chunk.Select(q => (PersonalTask)q.Task)], chunk[0].Model);
+                else TrainBatch([.. chunk.Select(q => (TrainTask)q.Task)], chunk[0].Model.Weights);
                 sent.UnionWith(chunk.Select(q => q.Task));
             }
         _batchQueue.RemoveAll(q => sent.Contains(q.Task));
@@ -215,10 +223,8 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     /// wait for the round's safety timeout.</summary>
     private void FailHeld(string why)
     {
-        foreach (var (t, _) in _batchQueue) t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, why));
-        foreach (var (round, task) in _early)
-            if (task is TrainTask t) t.ReplyTo.Tell(new TrainFailed(t.ClientId, round, why));
-            else if (task is PersonalTask p) p.ReplyTo.Tell(new TrainFailed(p.ClientId, round, why));
+        foreach (var (task, _) in _batchQueue) Fail(task, why);
+        foreach (var (_, task) in _early) Fail(task, why);
         _batchQueue.Clear();
         _early.Clear();
     }
@@ -254,6 +260,36 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
                     var (outcomes, ms) = done.Result;
                     var o = outcomes[i];
                     t.ReplyTo.Tell(new TrainDone(t.ClientId, t.Round, o.Delta, o.NumSamples, o.MeanLoss, ClientBatching.Share(ms, tasks.Length, i)));
+                }
+                else t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, done.Exception?.GetBaseException().Message ?? "the batched call was cancelled"));
+            }
+        }, TaskScheduler.Default);
+    }
+
+    /// <summary>Personalised clients' training steps with their local SGD in one batched call (<see cref="PersonalStep.RunBatch"/>),
+    /// on a pool thread; each client gets its own <see cref="PersonalTaskDone"/> (the call's time shared), or all a
+    /// <see cref="TrainFailed"/>.</summary>
+    private void TrainPersonalBatch(PersonalTask[] tasks, GlobalModel m)
+    {
+        var experiment = _experiment;
+        var method = _method ?? throw new InvalidOperationException("a personal task in a run without a personalisation method");
+        double slow = _slowFactor;
+        _pool.Run(slot =>
+        {
+            var clock = Stopwatch.StartNew();
+            var results = experiment.TrainPersonalBatch(slot, method, [.. tasks.Select(t => (t.ClientId, t.State))], m.Round, m.Weights, m.Extra);
+            SlowDown(slow, clock);
+            return (results, clock.ElapsedMilliseconds);
+        }).ContinueWith(done =>
+        {
+            for (int i = 0; i < tasks.Length; i++)
+            {
+                var t = tasks[i];
+                if (done.IsCompletedSuccessfully)
+                {
+                    var (results, ms) = done.Result;
+                    t.ReplyTo.Tell(new PersonalTaskDone(t.ClientId, t.Round, t.Work, results[i].State, null, results[i].Upload, null,
+                        experiment.TrainSamples(t.ClientId), ClientBatching.Share(ms, tasks.Length, i)));
                 }
                 else t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, done.Exception?.GetBaseException().Message ?? "the batched call was cancelled"));
             }
