@@ -59,6 +59,9 @@ public sealed class Dataset : IDisposable
         return (Features.index_select(0, index), LabelTensor.index_select(0, index));
     }
 
+    /// <summary>The rows at <paramref name="index"/> (a tensor of row numbers on the data's device).</summary>
+    public (Tensor X, Tensor Y) Batch(Tensor index) => (Features.index_select(0, index), LabelTensor.index_select(0, index));
+
     public void Dispose()
     {
         Features.Dispose();

@@ -136,43 +136,51 @@ public static class BatchedTrainer
         using var momentumFactor = options.Momentum.ToScalar();
         using var clampLow = (-options.GradientClamp).ToScalar();
         using var clampHigh = options.GradientClamp.ToScalar();
-        var lossSums = new double[k];
-        var stepCounts = new int[k];
-        var active = new float[k];
+        // every step's sample rows, row weights and active clients, made on the host once and moved to the device in three
+        // copies: the steps then run without a transfer or a sync (the losses add up on the device, read once at the end)
+        var idx = new long[steps * k * b];
+        var rowWeights = new float[steps * k * b];
+        var active = new float[steps * k];
+        for (int s = 0; s < steps; s++)
+            for (int c = 0; c < k; c++)
+            {
+                // a client whose batches ran out takes part with rows that weigh 0 (no gradient) and is masked in the update;
+                // padded rows repeat one of the batch's samples (an idle client's, the call's first sample)
+                var batch = s < batches[c].Length ? batches[c][s] : null;
+                active[s * k + c] = batch is null ? 0 : 1;
+                for (int j = 0; j < b; j++)
+                {
+                    int row = (s * k + c) * b + j;
+                    idx[row] = batch is null ? firstSample : batch[Math.Min(j, batch.Length - 1)];
+                    if (batch is not null && j < batch.Length) rowWeights[row] = 1f / batch.Length;
+                }
+            }
+        var stepIndices = torch.tensor(idx, device: device).view(steps, k * b);
+        var stepRowWeights = torch.tensor(rowWeights, device: device).view(steps, k * b);
+        var stepActive = torch.tensor(active, device: device).view(steps, k);
+        var stepStepping = torch.tensor(active.Select(v => v > 0).ToArray(), device: device).view(steps, k);
+        var lossSums = torch.zeros(k, dtype: ScalarType.Float64, device: device);
         try
         {
             for (int s = 0; s < steps; s++)
             {
                 using var stepScope = torch.NewDisposeScope();
-                // every step runs on all K clients, whether or not a client still has a batch: a client whose batches ran out
-                // takes part with rows that weigh 0 (no gradient) and is masked in the update. The kernels' shapes then depend on
-                // K alone, and a client's result on nothing but its own data: bit for bit the same whichever clients share its
-                // call and in whichever position (tested), so a worker may batch tasks in the order they arrive.
-                var idx = new int[k * b];
-                var rowWeights = new float[k * b];
-                for (int c = 0; c < k; c++)
-                {
-                    active[c] = s < batches[c].Length ? 1 : 0;
-                    var batch = s < batches[c].Length ? batches[c][s] : null;
-                    for (int j = 0; j < b; j++)
-                    {
-                        // padded rows repeat one of the batch's samples (an idle client's, the call's first sample) and weigh 0
-                        idx[c * b + j] = batch is null ? firstSample : batch[Math.Min(j, batch.Length - 1)];
-                        if (batch is not null && j < batch.Length) rowWeights[c * b + j] = 1f / batch.Length;
-                    }
-                }
-                var (x, y) = data.Batch(idx);
+                // every step runs on all K clients, whether or not a client still has a batch: the kernels' shapes then
+                // depend on K alone, and a client's result on nothing but its own data: bit for bit the same whichever
+                // clients share its call and in whichever position (tested), so a worker may batch tasks in the order they arrive
+                var (x, y) = data.Batch(stepIndices[s]);
                 var h = Forward(ops, x, k, b, weights, biases);
-                var perRow = nn.functional.cross_entropy(h.reshape(k * b, -1), y, reduction: nn.Reduction.None) * torch.tensor(rowWeights, device: device);
+                var perRow = nn.functional.cross_entropy(h.reshape(k * b, -1), y, reduction: nn.Reduction.None) * stepRowWeights[s];
                 var perClient = perRow.view(k, b).sum(1); // each client's mean batch loss (0 for an idle client)
                 foreach (var p in parameters) p.grad?.zero_();
                 perClient.sum().backward();
-                var losses = perClient.detach().cpu().data<float>().ToArray();
-                for (int c = 0; c < k; c++)
-                    if (active[c] > 0) { lossSums[c] += losses[c]; stepCounts[c]++; }
                 using var noGrad = torch.no_grad();
-                var activeFlags = torch.tensor(active, device: device);
-                var steppingFlags = torch.tensor(active.Select(v => v > 0).ToArray(), device: device);
+                var stepping = stepStepping[s];
+                lossSums.PlusInPlace(torch.where(stepping, perClient.detach(), torch.zeros_like(perClient)).to(ScalarType.Float64));
+                var activeFlags = stepActive[s];
+                // most steps have every client training: then no mask is applied (the same bits as with a mask of ones),
+                // which spares two parameter-sized temporaries a step
+                bool allActive = active.AsSpan(s * k, k).IndexOf(0f) < 0;
                 for (int i = 0; i < parameters.Length; i++)
                 {
                     var p = parameters[i];
@@ -183,14 +191,19 @@ public static class BatchedTrainer
                     var d = options.WeightDecay != 0 ? grad.add(p, weightDecay) : grad;
                     if (options.Momentum != 0)
                     {
-                        // PyTorch's SGD: the buffer starts as the first step's d, then buf = m·buf + d; a masked client's stays
-                        var next = momentum[i] is null ? d : momentum[i]!.mul(momentumFactor).Plus(d);
-                        var kept = momentum[i] is null ? next * mask : torch.where(steppingFlags.view(perClientShape).expand_as(next), next, momentum[i]!);
-                        momentum[i]?.Dispose();
-                        momentum[i] = kept.detach().DetachFromDisposeScope();
+                        // PyTorch's SGD: the buffer starts as the first step's d (a copy: d may be the gradient, zeroed next
+                        // step), then buf = m·buf + d; a masked client's stays
+                        if (momentum[i] is null) momentum[i] = (allActive ? d.clone() : d * mask).detach().DetachFromDisposeScope();
+                        else if (allActive) momentum[i]!.mul_(momentumFactor).PlusInPlace(d);
+                        else
+                        {
+                            var kept = torch.where(stepping.view(perClientShape).expand_as(d), momentum[i]!.mul(momentumFactor).Plus(d), momentum[i]!);
+                            momentum[i]!.Dispose();
+                            momentum[i] = kept.detach().DetachFromDisposeScope();
+                        }
                         d = momentum[i]!;
                     }
-                    p.add_(d * mask, negativeLr);
+                    p.add_(allActive ? d : d * mask, negativeLr);
                 }
             }
         }
@@ -209,6 +222,7 @@ public static class BatchedTrainer
         }
         var w = weights.Select((t, l) => Floats((layers[l] is LinearOp ? t.detach().transpose(1, 2) : t.detach()).contiguous())).ToArray();
         var bs = biases.Select(t => Floats(t.detach().contiguous())).ToArray();
+        var losses = lossSums.cpu().data<double>().ToArray();
         for (int c = 0; c < k; c++)
         {
             var delta = new float[global.Length];
@@ -219,8 +233,9 @@ public static class BatchedTrainer
             }
             var start = starts[c];
             for (int i = 0; i < delta.Length; i++) delta[i] -= start[i];
+            int stepCount = batches[c].Length;
             outcomes[c] = new TrainOutcome(new ParameterVector(delta), clients[c].Indices.Count,
-                stepCounts[c] > 0 ? lossSums[c] / stepCounts[c] : double.NaN, stepCounts[c]);
+                stepCount > 0 ? losses[c] / stepCount : double.NaN, stepCount);
         }
         return outcomes;
     }
