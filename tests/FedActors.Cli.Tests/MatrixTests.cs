@@ -165,19 +165,7 @@ public class MatrixTests : IDisposable
         Assert.True(code == 0, o + e);
         var cell = Path.Combine(Assert.Single(Directory.GetDirectories(pieces)), "none-fedavg-pill-off-seed-42");
         var configPath = Path.Combine(cell, "config.conf");
-        var older = string.Join('\n', File.ReadAllLines(configPath).Where(l => !l.Contains("batch-wait")));
-        File.WriteAllText(configPath, older);
-        var olderHash = Runtime.Settings.HoconText.ExperimentHash(Akka.Configuration.ConfigurationFactory.ParseString(older));
-        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(cell, "client-state.db")};Pooling=False"))
-        {
-            db.Open();
-            using var cmd = db.CreateCommand();
-            cmd.CommandText = "SELECT data FROM checkpoints WHERE round = 1";
-            var checkpoint = Core.Simulation.RunCheckpoint.FromBytes((byte[])cmd.ExecuteScalar()!) with { ConfigHash = olderHash };
-            cmd.CommandText = "UPDATE checkpoints SET data = $data WHERE round = 1";
-            cmd.Parameters.AddWithValue("$data", checkpoint.ToBytes());
-            Assert.Equal(1, cmd.ExecuteNonQuery());
-        }
+        RunScriptTests.MadeBeforeBatchWait(cell, 1);
 
         // act
         (code, o, e) = RunScriptTests.RunScript("matrix", "--resume", Path.GetDirectoryName(cell)!);

@@ -72,6 +72,28 @@ public class RunScriptTests
 
     internal static string TempDir() => Directory.CreateTempSubdirectory("fedactors-cli-").FullName;
 
+    /// <summary>A run (or matrix cell) folder made to look as a FedActors without <c>fedactors.device.batch-wait</c> left
+    /// it: config.conf without the key, and the checkpoint of <paramref name="round"/> carrying that version's hash (the
+    /// hash of every key its config.conf names). Returns that config.conf's text.</summary>
+    internal static string MadeBeforeBatchWait(string folder, int round)
+    {
+        var configPath = Path.Combine(folder, "config.conf");
+        var older = string.Join('\n', File.ReadAllLines(configPath).Where(l => !l.Contains("batch-wait")));
+        Assert.NotEqual(File.ReadAllText(configPath).TrimEnd(), older.TrimEnd());
+        File.WriteAllText(configPath, older);
+        var olderHash = Runtime.Settings.HoconText.ExperimentHash(Akka.Configuration.ConfigurationFactory.ParseString(older));
+        using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(folder, "client-state.db")};Pooling=False");
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT data FROM checkpoints WHERE round = $round";
+        cmd.Parameters.AddWithValue("$round", round);
+        var checkpoint = Core.Simulation.RunCheckpoint.FromBytes((byte[])cmd.ExecuteScalar()!) with { ConfigHash = olderHash };
+        cmd.CommandText = "UPDATE checkpoints SET data = $data WHERE round = $round";
+        cmd.Parameters.AddWithValue("$data", checkpoint.ToBytes());
+        Assert.Equal(1, cmd.ExecuteNonQuery());
+        return older;
+    }
+
     [Fact]
     public void The_quickstart_should_run_end_to_end_on_a_small_slice_and_write_the_run_folder()
     {

@@ -224,7 +224,7 @@ public static class MatrixCommand
                     // the cell's state is kept as a run keeps it (SQLite in the cell's folder by default): an unfinished cell
                     // resumes after its last committed round, with the same rounds an uninterrupted cell has
                     var hash = HoconText.ExperimentHash(config);
-                    var resumed = resuming ? LastCheckpointOrNull(config, cellDir, hash, HoconText.Render(config, "fedactors")) : null;
+                    var resumed = resuming ? LastCheckpointOrNull(config, cellDir, hash) : null;
                     store = Runtime.State.StateStores.Create(config, cellDir, hash, fresh: !resuming);
                     // stopped within its first round: no checkpoint, but the states its clients saved; it starts again clean
                     if (resuming && resumed is null) (store as Runtime.State.ICheckpointStore)?.RollBack(-1);
@@ -335,19 +335,22 @@ public static class MatrixCommand
     /// or a memory store: such a cell starts again). A cell made by an earlier FedActors (its config.conf lacks settings
     /// added since) resumes with those at their defaults, and its config.conf is rewritten; a checkpoint made with another
     /// configuration is not taken, and the cell says so and starts again.</summary>
-    private static RunCheckpoint? LastCheckpointOrNull(Akka.Configuration.Config config, string cellDir, string hash, string effective)
+    private static RunCheckpoint? LastCheckpointOrNull(Akka.Configuration.Config config, string cellDir, string hash)
     {
         var kind = config.GetString("fedactors.state.store");
         if (kind == "memory" || kind == "sqlite" && !File.Exists(Runtime.State.StateStores.SqlitePath(config, cellDir))) return null;
-        var configPath = Path.Combine(cellDir, "config.conf");
+        if (kind == "postgres")
+        {
+            // keyed by the hash: a cell's rows are found only under the hash it was made with (an earlier FedActors' cell restarts)
+            var rows = (Runtime.State.ICheckpointStore)Runtime.State.StateStores.Create(config, cellDir, hash, fresh: false);
+            try { return rows.Last() is { } last && last.ConfigHash == hash ? last : null; }
+            finally { (rows as IDisposable)?.Dispose(); }
+        }
         try
         {
-            var last = Runtime.State.StateStores.LastCheckpointOrNone(config, cellDir, hash, File.ReadAllText(configPath), out var adopted);
+            var last = Runtime.State.StateStores.LastCheckpointOrNone(config, cellDir, hash, File.ReadAllText(Path.Combine(cellDir, "config.conf")), out var adopted);
             if (adopted.Count > 0)
-            {
-                RunFolder.WriteConfig(cellDir, effective);
-                AnsiConsole.MarkupLineInterpolated($"  [yellow]made by an earlier FedActors; settings it did not have take their defaults: {string.Join(", ", adopted.Select(p => $"{p.Key} = {p.Value}"))}[/]");
-            }
+                AnsiConsole.MarkupLineInterpolated($"  [yellow]made by an earlier FedActors; settings it did not have take their defaults: {RunFolder.Adopt(cellDir, adopted)}[/]");
             return last;
         }
         catch (ConfigurationError e)

@@ -227,8 +227,7 @@ public static class RunCommand
             if (adopted.Count > 0)
             {
                 // made by an earlier FedActors: its checkpoint now carries today's hash, and config.conf names today's settings
-                RunFolder.WriteConfig(runDir, effective);
-                var added = string.Join(", ", adopted.Select(p => $"{p.Key} = {p.Value}"));
+                var added = RunFolder.Adopt(runDir, adopted);
                 logger.ForContext("Event", "SettingsAdopted").Information("The run was made by an earlier FedActors; settings it did not have take their defaults: {Added}", added);
                 AnsiConsole.MarkupLineInterpolated($"[yellow]{runDir} was made by an earlier FedActors; settings it did not have take their defaults: {added}[/]");
             }

@@ -41,6 +41,15 @@ public static class RunFolder
     /// and <c>fedactors run {folder}/config.conf</c> repeats it.
     /// </summary>
     /// <param name="effective">The configuration as <see cref="FedActors.Runtime.Settings.HoconText.Render"/> writes it.</param>
+    /// <summary>A run made by an earlier FedActors, resumed: its config.conf rewritten to name today's settings (its own
+    /// values over today's defaults, without the node-local overrides of this resumption), and the added settings as a line.</summary>
+    public static string Adopt(string runDir, IReadOnlyList<(string Key, string Value)> added)
+    {
+        var own = Runtime.Settings.FedActorsSettings.Load(Path.Combine(runDir, "config.conf"), []);
+        WriteConfig(runDir, Runtime.Settings.HoconText.Render(own, "fedactors"));
+        return string.Join(", ", added.Select(p => $"{p.Key} = {p.Value}"));
+    }
+
     public static void WriteConfig(string runDir, string effective) =>
         RunReport.WriteAtomically(Path.Combine(runDir, "config.conf"), "# The effective configuration of this run: fedactors run <this file> repeats it.\n" + effective);
 }

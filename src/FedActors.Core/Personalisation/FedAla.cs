@@ -215,11 +215,7 @@ public sealed class FedAlaMethod(FedAlaOptions options) : IPersonalisation, IBat
     public Training.EvalOutcome Evaluate(PersonalContext c, PersonalState state) =>
         Training.Evaluator.Evaluate(c.Model, Model(c, state), c.Data, c.TestIndices);
 
-    public PersonalTrainResult Train(PersonalContext c, PersonalState state)
-    {
-        var local = TrainingStart(c, state);
-        return AfterTraining(c, state, local, Training.LocalTrainer.Train(c.Model, local, c.Data, c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)));
-    }
+    public PersonalTrainResult Train(PersonalContext c, PersonalState state) => IBatchableClient.TrainAlone(this, c, state);
 
     /// <summary>The local model the ALA step made (in <see cref="Receive"/>).</summary>
     public ParameterVector TrainingStart(PersonalContext c, PersonalState state) => Model(c, state);

@@ -80,8 +80,7 @@ public interface IPersonalisation : IPersonalisedClient, IPersonalisedServer
 /// A method whose client training is plain local SGD (<see cref="LocalTrainer"/>) from a vector the client holds, with
 /// the method's own work before it (<see cref="IPersonalisedClient.Receive"/>, <see cref="TrainingStart"/>) and after it
 /// (<see cref="AfterTraining"/>): such clients can share a batched call (<c>fedactors.device.batch-clients</c>,
-/// <see cref="PersonalStep.RunBatch"/>). Its <see cref="IPersonalisedClient.Train"/> must be exactly
-/// <c>AfterTraining(c, s, start, LocalTrainer.Train(c.Model, start, …, c.Rng(Shuffle)))</c> with <c>start = TrainingStart(c, s)</c>.
+/// <see cref="PersonalStep.RunBatch"/>). Its <see cref="IPersonalisedClient.Train"/> must be <see cref="TrainAlone"/>.
 /// </summary>
 public interface IBatchableClient
 {
@@ -91,6 +90,13 @@ public interface IBatchableClient
     /// <summary>The upload and the state kept, once local SGD from <paramref name="start"/> gave <paramref name="trained"/>
     /// (its Δ over the start).</summary>
     PersonalTrainResult AfterTraining(PersonalContext c, PersonalState state, ParameterVector start, TrainOutcome trained);
+
+    /// <summary>The training step one client at a time: <see cref="IPersonalisedClient.Train"/> of such a method.</summary>
+    static PersonalTrainResult TrainAlone(IBatchableClient method, PersonalContext c, PersonalState state)
+    {
+        var start = method.TrainingStart(c, state);
+        return method.AfterTraining(c, state, start, LocalTrainer.Train(c.Model, start, c.Data, c.TrainIndices, c.Options, c.Rng(Randomness.Purpose.Shuffle)));
+    }
 }
 
 /// <summary>What one client does in one round: the download step once per version, then evaluation and/or training.</summary>

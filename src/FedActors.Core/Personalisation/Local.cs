@@ -25,11 +25,7 @@ public sealed class LocalMethod : IPersonalisation, IBatchableClient
     public EvalOutcome Evaluate(PersonalContext c, PersonalState state) =>
         Evaluator.Evaluate(c.Model, new ParameterVector(state.Require(ModelPart)), c.Data, c.TestIndices);
 
-    public PersonalTrainResult Train(PersonalContext c, PersonalState state)
-    {
-        var own = TrainingStart(c, state);
-        return AfterTraining(c, state, own, LocalTrainer.Train(c.Model, own, c.Data, c.TrainIndices, c.Options, c.Rng(Randomness.Purpose.Shuffle)));
-    }
+    public PersonalTrainResult Train(PersonalContext c, PersonalState state) => IBatchableClient.TrainAlone(this, c, state);
 
     public ParameterVector TrainingStart(PersonalContext c, PersonalState state) => new(state.Require(ModelPart));
 

@@ -74,9 +74,9 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     }
     /// <summary>Training tasks (<see cref="TrainTask"/>, or a personalised client's <see cref="PersonalTask"/>) waiting to
     /// join a batched call (<c>fedactors.device.batch-clients</c> &gt; 1), each with its round's global model.</summary>
-    private readonly List<(object Task, GlobalModel Model)> _batchQueue = [];
+    private readonly List<(IClientTask Task, GlobalModel Model)> _batchQueue = [];
     /// <summary>Tasks (<see cref="TrainTask"/>, <see cref="PersonalTask"/>) for a model version not here yet.</summary>
-    private readonly List<(int Round, object Task)> _early = [];
+    private readonly List<(int Round, IClientTask Task)> _early = [];
 
     public DeviceWorker(Experiment experiment, TorchWorkerPool pool, NodeIdentity node)
     {
@@ -85,8 +85,8 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         _pool = pool;
         _method = experiment.Settings.CreatePersonalisation();
         Receive<GlobalModel>(HandleGlobalModel);
-        Receive<TrainTask>(t => OnModel(t.Round, t, t.ReplyTo, t.ClientId));
-        Receive<PersonalTask>(t => OnModel(t.Round, t, t.ReplyTo, t.ClientId));
+        Receive<TrainTask>(OnModel);
+        Receive<PersonalTask>(OnModel);
         Receive<EvaluateModel>(HandleEvaluate);
         Receive<Flush>(_ => RunBatches(flushAll: true));
         Receive<AggregateRound>(HandleAggregate);
@@ -168,14 +168,15 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     }
 
     /// <summary>Runs a task on its model version now, holds it until that version arrives, or fails it when its round is over.</summary>
-    private void OnModel(int round, object task, IActorRef replyTo, int clientId)
+    private void OnModel(IClientTask task)
     {
+        int round = task.Round;
         if (_model is { } m && m.Round == round) Run(task, m);
         else if (_model is null || round > _model.Round) _early.Add((round, task));
-        else replyTo.Tell(new TrainFailed(clientId, round, $"round {round} is over (worker holds round {_model.Round})"));
+        else Fail(task, $"round {round} is over (worker holds round {_model.Round})");
     }
 
-    private void Run(object task, GlobalModel m)
+    private void Run(IClientTask task, GlobalModel m)
     {
         _clientTasks++;
         if (task is TrainTask t && _experiment.Batchable(t.ClientId, t.Round, t.Attack)) Enqueue(t, m);
@@ -185,15 +186,11 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     }
 
     /// <summary>Answers a task this worker will not run.</summary>
-    private static void Fail(object task, string why)
-    {
-        if (task is TrainTask t) t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, why));
-        else if (task is PersonalTask p) p.ReplyTo.Tell(new TrainFailed(p.ClientId, p.Round, why));
-    }
+    private static void Fail(IClientTask task, string why) => task.ReplyTo.Tell(new TrainFailed(task.ClientId, task.Round, why));
 
     /// <summary>Queues a task for a batched call: a full batch runs at once, what is left after the batch wait (tasks
     /// that arrive together share calls). Which tasks share a call changes nothing in their updates (<see cref="BatchedTrainer"/>).</summary>
-    private void Enqueue(object task, GlobalModel model)
+    private void Enqueue(IClientTask task, GlobalModel model)
     {
         _batchQueue.Add((task, model));
         RunBatches(flushAll: false);
@@ -206,7 +203,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     private void RunBatches(bool flushAll)
     {
         int size = _experiment.Batching.Size;
-        var sent = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var sent = new HashSet<IClientTask>(ReferenceEqualityComparer.Instance);
         foreach (var sameModel in _batchQueue.GroupBy(q => q.Model, ReferenceEqualityComparer.Instance))
             foreach (var chunk in sameModel.Chunk(size).Where(c => flushAll || c.Length == size))
             {
@@ -236,18 +233,36 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         base.PostStop();
     }
 
-    /// <summary>One batched call on a pool thread; each client gets its own <see cref="TrainDone"/> (the call's time shared
-    /// among them, the shares adding up to it), or all a <see cref="TrainFailed"/>.</summary>
+    /// <summary>One batched call of FedAvg-family clients (<see cref="TrainDone"/> each).</summary>
     private void TrainBatch(TrainTask[] tasks, ParameterVector global)
     {
         var experiment = _experiment;
-        double slow = _slowFactor;
         int round = tasks[0].Round;
         var ids = tasks.Select(t => t.ClientId).ToArray();
+        RunBatch(tasks, slot => experiment.TrainBatch(slot, global, ids, round),
+            (t, o, ms) => new TrainDone(t.ClientId, t.Round, o.Delta, o.NumSamples, o.MeanLoss, ms));
+    }
+
+    /// <summary>One batched call of personalised clients (<see cref="PersonalStep.RunBatch"/>; <see cref="PersonalTaskDone"/> each).</summary>
+    private void TrainPersonalBatch(PersonalTask[] tasks, GlobalModel m)
+    {
+        var experiment = _experiment;
+        var method = _method ?? throw new InvalidOperationException("a personal task in a run without a personalisation method");
+        RunBatch(tasks, slot => experiment.TrainPersonalBatch(slot, method, [.. tasks.Select(t => (t.ClientId, t.State))], m.Round, m.Weights, m.Extra)
+                .Zip(tasks, (r, t) => (Result: r, Samples: experiment.TrainSamples(t.ClientId))).ToArray(),
+            (t, o, ms) => new PersonalTaskDone(t.ClientId, t.Round, t.Work, o.Result.State, null, o.Result.Upload, null, o.Samples, ms));
+    }
+
+    /// <summary>A batched call on a pool thread: each task gets its own answer (the call's time shared among them, the
+    /// shares adding up to it), or all a <see cref="TrainFailed"/>.</summary>
+    private void RunBatch<TTask, TOutcome>(TTask[] tasks, Func<WorkerSlot, TOutcome[]> call, Func<TTask, TOutcome, long, object> answer)
+        where TTask : IClientTask
+    {
+        double slow = _slowFactor;
         _pool.Run(slot =>
         {
             var clock = Stopwatch.StartNew();
-            var outcomes = experiment.TrainBatch(slot, global, ids, round);
+            var outcomes = call(slot);
             SlowDown(slow, clock);
             return (outcomes, clock.ElapsedMilliseconds);
         }).ContinueWith(done =>
@@ -258,38 +273,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
                 if (done.IsCompletedSuccessfully)
                 {
                     var (outcomes, ms) = done.Result;
-                    var o = outcomes[i];
-                    t.ReplyTo.Tell(new TrainDone(t.ClientId, t.Round, o.Delta, o.NumSamples, o.MeanLoss, ClientBatching.Share(ms, tasks.Length, i)));
-                }
-                else t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, done.Exception?.GetBaseException().Message ?? "the batched call was cancelled"));
-            }
-        }, TaskScheduler.Default);
-    }
-
-    /// <summary>Personalised clients' training steps with their local SGD in one batched call (<see cref="PersonalStep.RunBatch"/>),
-    /// on a pool thread; each client gets its own <see cref="PersonalTaskDone"/> (the call's time shared), or all a
-    /// <see cref="TrainFailed"/>.</summary>
-    private void TrainPersonalBatch(PersonalTask[] tasks, GlobalModel m)
-    {
-        var experiment = _experiment;
-        var method = _method ?? throw new InvalidOperationException("a personal task in a run without a personalisation method");
-        double slow = _slowFactor;
-        _pool.Run(slot =>
-        {
-            var clock = Stopwatch.StartNew();
-            var results = experiment.TrainPersonalBatch(slot, method, [.. tasks.Select(t => (t.ClientId, t.State))], m.Round, m.Weights, m.Extra);
-            SlowDown(slow, clock);
-            return (results, clock.ElapsedMilliseconds);
-        }).ContinueWith(done =>
-        {
-            for (int i = 0; i < tasks.Length; i++)
-            {
-                var t = tasks[i];
-                if (done.IsCompletedSuccessfully)
-                {
-                    var (results, ms) = done.Result;
-                    t.ReplyTo.Tell(new PersonalTaskDone(t.ClientId, t.Round, t.Work, results[i].State, null, results[i].Upload, null,
-                        experiment.TrainSamples(t.ClientId), ClientBatching.Share(ms, tasks.Length, i)));
+                    t.ReplyTo.Tell(answer(t, outcomes[i], ClientBatching.Share(ms, tasks.Length, i)));
                 }
                 else t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, done.Exception?.GetBaseException().Message ?? "the batched call was cancelled"));
             }

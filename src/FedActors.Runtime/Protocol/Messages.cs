@@ -65,7 +65,15 @@ public sealed record StartTraining(int ClientId, int Round, IActorRef ReplyTo, C
 
 /// <summary>A client asks its node's worker to train it on the round's global model (<paramref name="Attack"/>: an
 /// <c>attack-on</c>/<c>attack-off</c> fault's verdict, null: as configured).</summary>
-public sealed record TrainTask(int ClientId, int Round, IActorRef ReplyTo, bool? Attack = null) : IFedActorsMessage;
+public sealed record TrainTask(int ClientId, int Round, IActorRef ReplyTo, bool? Attack = null) : IFedActorsMessage, IClientTask;
+
+/// <summary>A client's task for a node's worker (<see cref="TrainTask"/>, <see cref="PersonalTask"/>): whom to answer.</summary>
+public interface IClientTask
+{
+    int ClientId { get; }
+    int Round { get; }
+    IActorRef ReplyTo { get; }
+}
 
 public sealed record TrainDone(int ClientId, int Round, ParameterVector Delta, int NumSamples, double TrainLoss, long ComputeMs) : IFedActorsMessage;
 
@@ -137,7 +145,7 @@ public enum PersonalWork { Prepare, Evaluate, Train }
 /// <summary>A personalised client asks its node's worker to run one step on the global model of <paramref name="Round"/>
 /// with its personal state.</summary>
 public sealed record PersonalTask(int ClientId, int Round, PersonalWork Work, Core.Personalisation.PersonalState State, IActorRef ReplyTo)
-    : IFedActorsMessage;
+    : IFedActorsMessage, IClientTask;
 
 public sealed record PersonalTaskDone(int ClientId, int Round, PersonalWork Work, Core.Personalisation.PersonalState State,
     Core.Training.EvalOutcome? Evaluation, Core.Training.TrainOutcome? Upload, float[]? Contribution, int Samples, long ComputeMs) : IFedActorsMessage;

@@ -36,7 +36,8 @@ public static class StateStores
     /// <param name="recordedConfig">The run folder's config.conf as written (null: none to compare): a run made by an earlier
     /// FedActors lacks the settings added since, and its checkpoint's hash covers only those it named. Such a checkpoint is
     /// taken — the new settings at their defaults, listed in <paramref name="adopted"/> — and committed again under today's
-    /// hash, so that the run goes on as today's; the caller then rewrites config.conf.</param>
+    /// hash, so that the run goes on as today's; the caller then rewrites config.conf (<paramref name="adopted"/> lists the
+    /// settings config.conf lacks whenever the run goes on, so a rewrite a kill prevented is made the next time).</param>
     public static RunCheckpoint LastCheckpoint(Config c, string runDir, string configHash, string? recordedConfig,
         out IReadOnlyList<(string Key, string Value)> adopted) =>
         LastCheckpoint(c, runDir, configHash, recordedConfig, allowNone: false, out adopted)!;
@@ -59,6 +60,9 @@ public static class StateStores
         if (kind == "sqlite" && !File.Exists(SqlitePath(c, runDir)))
             throw new ConfigurationError("--resume", runDir, "a run folder with its state file", $"{SqlitePath(c, runDir)} does not exist");
         var recorded = recordedConfig is null ? null : HoconText.AsRecorded(c, recordedConfig);
+        // whenever the run goes on, the settings its config.conf lacks (also after a kill between the re-commit below and
+        // the caller's rewrite of config.conf, or a restart inside round 1): the caller rewrites config.conf
+        adopted = recorded?.Added ?? [];
         var store = (ICheckpointStore)Create(c, runDir, configHash, fresh: false);
         try
         {
@@ -78,7 +82,6 @@ public static class StateStores
             // leaves a checkpoint under today's hash, which config.conf over today's defaults still gives)
             checkpoint = checkpoint with { ConfigHash = configHash };
             store.Commit(checkpoint, c.GetInt("fedactors.state.keep-every"));
-            adopted = recorded.Added;
             return checkpoint;
         }
         finally { (store as IDisposable)?.Dispose(); }
