@@ -104,8 +104,11 @@ public static class BatchedTrainer
     /// <summary>Trains every client from <paramref name="global"/> (or its own <see cref="BatchedClient.Start"/>) for
     /// <paramref name="options"/>' epochs, all together; each outcome's Δ is over the client's start.</summary>
     /// <exception cref="NotSupportedException">A model <see cref="WhyNot"/> refuses.</exception>
-    public static TrainOutcome[] Train(SplitModel model, ParameterVector global, Dataset data, IReadOnlyList<BatchedClient> clients, TrainOptions options)
+    /// <param name="stepChunk">How many steps' sample rows go to the device at once (memory against copies; no effect on the result).</param>
+    public static TrainOutcome[] Train(SplitModel model, ParameterVector global, Dataset data, IReadOnlyList<BatchedClient> clients, TrainOptions options,
+        int stepChunk = 256)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(stepChunk, 1);
         var ops = Plan(model, out var why) ?? throw new NotSupportedException(why);
         int k = clients.Count, b = options.BatchSize;
         // each client's batches, exactly as LocalTrainer draws them (copied: Batches reuses its order array across epochs)
@@ -136,48 +139,59 @@ public static class BatchedTrainer
         using var momentumFactor = options.Momentum.ToScalar();
         using var clampLow = (-options.GradientClamp).ToScalar();
         using var clampHigh = options.GradientClamp.ToScalar();
-        // every step's sample rows, row weights and active clients, made on the host once and moved to the device in three
-        // copies: the steps then run without a transfer or a sync (the losses add up on the device, read once at the end)
-        var idx = new long[steps * k * b];
-        var rowWeights = new float[steps * k * b];
+        // the steps' sample rows, row weights and active clients, made on the host and moved to the device a chunk of steps
+        // at a time (three copies a chunk, bounded memory): the steps then run without a transfer or a sync (the losses add
+        // up on the device, read once at the end)
+        int chunk = stepChunk;
+        var idx = new long[Math.Min(steps, chunk) * k * b];
+        var rowWeights = new float[idx.Length];
         var active = new float[steps * k];
-        for (int s = 0; s < steps; s++)
-            for (int c = 0; c < k; c++)
-            {
-                // a client whose batches ran out takes part with rows that weigh 0 (no gradient) and is masked in the update;
-                // padded rows repeat one of the batch's samples (an idle client's, the call's first sample)
-                var batch = s < batches[c].Length ? batches[c][s] : null;
-                active[s * k + c] = batch is null ? 0 : 1;
-                for (int j = 0; j < b; j++)
+        Tensor? stepIndices = null, stepRowWeights = null, stepActive = null, stepStepping = null;
+        void Upload(int first)
+        {
+            int n = Math.Min(chunk, steps - first);
+            Array.Clear(rowWeights);
+            for (int s = first; s < first + n; s++)
+                for (int c = 0; c < k; c++)
                 {
-                    int row = (s * k + c) * b + j;
-                    idx[row] = batch is null ? firstSample : batch[Math.Min(j, batch.Length - 1)];
-                    if (batch is not null && j < batch.Length) rowWeights[row] = 1f / batch.Length;
+                    // a client whose batches ran out takes part with rows that weigh 0 (no gradient) and is masked in the
+                    // update; padded rows repeat one of the batch's samples (an idle client's, the call's first sample)
+                    var batch = s < batches[c].Length ? batches[c][s] : null;
+                    active[s * k + c] = batch is null ? 0 : 1;
+                    for (int j = 0; j < b; j++)
+                    {
+                        int row = ((s - first) * k + c) * b + j;
+                        idx[row] = batch is null ? firstSample : batch[Math.Min(j, batch.Length - 1)];
+                        if (batch is not null && j < batch.Length) rowWeights[row] = 1f / batch.Length;
+                    }
                 }
-            }
-        var stepIndices = torch.tensor(idx, device: device).view(steps, k * b);
-        var stepRowWeights = torch.tensor(rowWeights, device: device).view(steps, k * b);
-        var stepActive = torch.tensor(active, device: device).view(steps, k);
-        var stepStepping = torch.tensor(active.Select(v => v > 0).ToArray(), device: device).view(steps, k);
+            foreach (var t in new[] { stepIndices, stepRowWeights, stepActive, stepStepping }) t?.Dispose();
+            stepIndices = torch.tensor(idx.AsSpan(0, n * k * b).ToArray(), [n, k * b], device: device);
+            stepRowWeights = torch.tensor(rowWeights.AsSpan(0, n * k * b).ToArray(), [n, k * b], device: device);
+            var flags = active.AsSpan(first * k, n * k).ToArray();
+            stepActive = torch.tensor(flags, [n, k], device: device);
+            stepStepping = torch.tensor(flags.Select(v => v > 0).ToArray(), [n, k], device: device);
+        }
         var lossSums = torch.zeros(k, dtype: ScalarType.Float64, device: device);
         try
         {
             for (int s = 0; s < steps; s++)
             {
+                if (s % chunk == 0) Upload(s);
                 using var stepScope = torch.NewDisposeScope();
                 // every step runs on all K clients, whether or not a client still has a batch: the kernels' shapes then
                 // depend on K alone, and a client's result on nothing but its own data: bit for bit the same whichever
                 // clients share its call and in whichever position (tested), so a worker may batch tasks in the order they arrive
-                var (x, y) = data.Batch(stepIndices[s]);
+                var (x, y) = data.Batch(stepIndices![s % chunk]);
                 var h = Forward(ops, x, k, b, weights, biases);
-                var perRow = nn.functional.cross_entropy(h.reshape(k * b, -1), y, reduction: nn.Reduction.None) * stepRowWeights[s];
+                var perRow = nn.functional.cross_entropy(h.reshape(k * b, -1), y, reduction: nn.Reduction.None) * stepRowWeights![s % chunk];
                 var perClient = perRow.view(k, b).sum(1); // each client's mean batch loss (0 for an idle client)
                 foreach (var p in parameters) p.grad?.zero_();
                 perClient.sum().backward();
                 using var noGrad = torch.no_grad();
-                var stepping = stepStepping[s];
+                var stepping = stepStepping![s % chunk];
                 lossSums.PlusInPlace(torch.where(stepping, perClient.detach(), torch.zeros_like(perClient)).to(ScalarType.Float64));
-                var activeFlags = stepActive[s];
+                var activeFlags = stepActive![s % chunk];
                 // most steps have every client training: then no mask is applied (the same bits as with a mask of ones),
                 // which spares two parameter-sized temporaries a step
                 bool allActive = active.AsSpan(s * k, k).IndexOf(0f) < 0;

@@ -44,6 +44,31 @@ public class BatchedTrainerTests
     }
 
     [Fact]
+    public void Moving_the_steps_rows_to_the_device_in_chunks_should_change_nothing_bit_for_bit()
+    {
+        // arrange: clients of 3 to 77 samples, two epochs with momentum: up to 16 steps, chunks of 1, 3 and 5 steps
+        using var data = SyntheticDataset.Create(3, 600);
+        using var model = ModelRegistry.Create("mlp", data.SampleShape, data.NumClasses, seed: 1);
+        var global = ParameterVector.From(model);
+        var options = new TrainOptions(2, 10, 0.05, 0.9, 1e-3, false, 0);
+        var rng = new Rng(4);
+        BatchedClient[] clients = [.. new[] { 3, 10, 17, 25, 40, 77 }.Select((n, c) => new BatchedClient(rng.Permutation(600).Take(n).ToArray(), new Rng(100 + (ulong)c)))];
+        BatchedClient[] Fresh() => [.. clients.Select((x, c) => x with { Shuffle = new Rng(100 + (ulong)c) })];
+
+        // act
+        var whole = BatchedTrainer.Train(model, global, data, Fresh(), options);
+        var chunked = new[] { 1, 3, 5 }.Select(n => BatchedTrainer.Train(model, global, data, Fresh(), options, stepChunk: n)).ToArray();
+
+        // assert
+        foreach (var outcomes in chunked)
+            for (int c = 0; c < clients.Length; c++)
+            {
+                Assert.Equal(whole[c].Delta.Values, outcomes[c].Delta.Values);
+                Assert.Equal(whole[c].MeanLoss, outcomes[c].MeanLoss);
+            }
+    }
+
+    [Fact]
     public void Every_registered_model_should_be_batchable_and_a_layer_it_cannot_take_refused_with_the_reason()
     {
         foreach (var kind in ModelRegistry.Names)
