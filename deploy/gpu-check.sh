@@ -5,12 +5,13 @@
 #   deploy/gpu-check.sh prepare          # here: artifacts/bundle.tar.xz (~36 MB; deploy/bundle.sh --libtorch host --tar)
 #   deploy/gpu-check.sh run OUTDIR       # on the GPU node, from the repository root with artifacts/bundle.tar.xz beside it
 #
-# `run` (at most 2×110 + 4×40 + 2×75 s = 8.8 minutes of timeouts, plus unpacking, on one H200) writes to OUTDIR: gpu.csv (the device), device-mlp.md and device-cnn.md
+# `run` (at most 2×100 + 5×40 + 2×75 s = 9.2 minutes of timeouts, plus unpacking, on one H200) writes to OUTDIR: gpu.csv (the device), device-mlp.md and device-cnn.md
 # (`fedactors bench device --device cuda`: sequential vs client-batched training samples/s for K = 1…1000 clients and
 # the batched updates' max |Δ| from the sequential ones), gpu-util.csv (nvidia-smi every 250 ms during the benches) and
-# the logs, run-{cuda,cuda-batched,cuda-batched-again,cpu}.log with their rounds (5 quickstart rounds with
+# the logs, run-{cuda,cuda-batched,cuda-batched-again,cpu,cuda-fedala}.log with their rounds (5 quickstart rounds with
 # fedactors.device.kind = cuda, with 10 clients a batched call twice, and on the CPU: the accuracies should agree to float
-# tolerance; repeat.txt says whether the two batched GPU runs gave the same bits), and
+# tolerance; repeat.txt says whether the two batched GPU runs gave the same bits; and FedALA on the GPU, 10 clients a
+# batched call: its ALA step and the personal batched path on the device), and
 # scale-batch-{1,250}.log with their rounds.csv (FedAvgCNN, 1,000 clients a round, one at a time vs 250 a call). The data is the synthetic set (1×28×28, 10 classes), so the node needs no Fashion-MNIST: samples per second
 # do not depend on the pixels. Put its figures in the README with the date.
 set -euo pipefail
@@ -30,16 +31,17 @@ case "${1:-}" in
     monitor=$!
     trap 'kill $monitor 2>/dev/null || true' EXIT
     for model in mlp cnn; do
-      timeout 110 "$work/bundle/fedactors" bench device hocon/experiments/bench-scale.conf --device cuda --clients 1,32,256,1000 \
+      timeout 100 "$work/bundle/fedactors" bench device hocon/experiments/bench-scale.conf --device cuda --clients 1,32,256,1000 \
         --set fedactors.model.kind=$model --set 'fedactors.data.dataset = "synthetic"' --set fedactors.data.synthetic-samples=60000 \
         --out "$work/runs-$model" > "$out/bench-$model.log" 2>&1 || echo "bench $model failed: see bench-$model.log" >&2
       cp "$work"/runs-$model/bench-device-*/device.md "$out/device-$model.md" 2>/dev/null || true
     done
     # the actor runtime on the device (fedactors.device.kind = cuda), with batched clients (twice: does a GPU run repeat
     # bit for bit?), and the same run on the CPU, 5 quickstart rounds each: the accuracies should agree to float tolerance
-    for kind in cuda cuda-batched cuda-batched-again cpu; do
+    for kind in cuda cuda-batched cuda-batched-again cpu cuda-fedala; do
       timeout 40 "$work/bundle/fedactors" run hocon/experiments/quickstart.conf --set fedactors.device.kind=${kind%%-*} --set fedactors.rounds=5 \
-        --set fedactors.device.batch-clients=$(case $kind in cuda-batched*) echo 10;; *) echo 1;; esac) \
+        --set fedactors.device.batch-clients=$(case $kind in cuda-batched*|cuda-fedala) echo 10;; *) echo 1;; esac) \
+        --set fedactors.personalization.method=$([ $kind = cuda-fedala ] && echo fedala || echo none) \
         --set 'fedactors.data.dataset = "synthetic"' --set fedactors.data.synthetic-samples=20000 --out "$work/runs-$kind" > "$out/run-$kind.log" 2>&1 \
         || echo "run on $kind failed: see run-$kind.log" >&2
       cut -d, -f1-12 "$work"/runs-$kind/*/rounds.csv > "$out/run-$kind-rounds.csv" 2>/dev/null || true

@@ -78,10 +78,11 @@ public static class FedAla
         using var eta = o.LearningRate.ToScalar();
         using var zero = 0.0.ToScalar();
         using var one = 1.0.ToScalar();
-        var gTop = torch.tensor(g[adaptedStart..]);
-        var lTop = torch.tensor(local[adaptedStart..]);
+        var device = parameters[0].device; // where the model and the data are (an accelerator's, or the CPU)
+        var gTop = torch.tensor(g[adaptedStart..], device: device);
+        var lTop = torch.tensor(local[adaptedStart..], device: device);
         var diff = gTop.Minus(lTop);
-        var w = torch.tensor(weights);
+        var w = torch.tensor(weights, device: device);
         new ParameterVector(local).CopyTo(model);
         void LoadTemporary()
         {
@@ -120,9 +121,9 @@ public static class FedAla
         model.zero_grad();
 
         // Steps 7–8: write the temporary model back; the first phase is over for good.
-        var adapted = lTop.Plus(diff * w).data<float>().ToArray();
+        var adapted = lTop.Plus(diff * w).cpu().data<float>().ToArray();
         Array.Copy(adapted, 0, local, adaptedStart, adaptedLength);
-        return new FedAlaResult(new FedAlaState(new ParameterVector(local), w.data<float>().ToArray(), StartPhase: false), Skipped: false, passes);
+        return new FedAlaResult(new FedAlaState(new ParameterVector(local), w.cpu().data<float>().ToArray(), StartPhase: false), Skipped: false, passes);
     }
 
     private static double Std(IEnumerable<double> xs)
@@ -156,6 +157,7 @@ public sealed class FedAlaMethod(FedAlaOptions options) : IPersonalisation, IBat
     public const string LocalPart = "local", WeightsPart = "ala-weights", TopPart = "local-top", FirstTensorPart = "first-tensor-hash";
     public string Name => "fedala";
     public bool SharesWholeModel => true;
+    public bool RunsOnAccelerator => true;
     public FedAlaOptions Options { get; } = options;
 
     public ParameterVector InitialGlobal(Simulation.Experiment experiment) => experiment.InitialWeights();

@@ -12,7 +12,8 @@ namespace FedActors.Core.Personalisation;
 public sealed record PersonalContext(Experiment Experiment, WorkerSlot Slot, int ClientId, int Round, ParameterVector Global, float[]? ServerExtra)
 {
     public SplitModel Model => Slot.Model;
-    public Data.Dataset Data => Experiment.Data;
+    /// <summary>The data where the slot's model is (the device's copy on an accelerator).</summary>
+    public Data.Dataset Data => Experiment.Work;
     public IReadOnlyList<int> TrainIndices => Experiment.Partition.Clients[ClientId].Train;
     public IReadOnlyList<int> TestIndices => Experiment.Partition.Clients[ClientId].Test;
     public TrainOptions Options => Experiment.Settings.Train;
@@ -74,6 +75,10 @@ public interface IPersonalisation : IPersonalisedClient, IPersonalisedServer
     /// <summary>Whether the shared vector is the model's own parameter vector (then model-shaped defences and attacks
     /// apply to it).</summary>
     bool SharesWholeModel { get; }
+
+    /// <summary>Whether every tensor the method's client steps make is made where the model is, so that it can run on an
+    /// accelerator (<c>fedactors.device.kind = cuda</c>); a method that builds host tensors of its own is refused there.</summary>
+    bool RunsOnAccelerator => false;
 }
 
 /// <summary>

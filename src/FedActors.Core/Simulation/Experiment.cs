@@ -57,7 +57,7 @@ public sealed class Experiment : IDisposable
     private readonly Dataset? _onDevice;
 
     /// <summary>The data where training and evaluation run (a copy on the device; <see cref="Data"/> itself on the CPU).</summary>
-    private Dataset Work => _onDevice ?? Data;
+    internal Dataset Work => _onDevice ?? Data;
     public Partition Partition { get; }
 
     /// <summary>The global model's test set: every client's local test split, pooled (the PFLlib protocol), or the

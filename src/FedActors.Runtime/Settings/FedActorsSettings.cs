@@ -122,15 +122,15 @@ public static class FedActorsSettings
     }
 
     /// <summary><c>fedactors.device.kind</c>: cpu, or cuda / cuda:N where this TorchSharp finds a CUDA libtorch (a bundle with
-    /// the node's own PyTorch: deploy/bundle.sh --libtorch host). On a CUDA device the FedAvg family trains and evaluates
-    /// there; the paths that build tensors of their own on the host are refused for now, each by name.</summary>
+    /// the node's own PyTorch: deploy/bundle.sh --libtorch host). On a CUDA device the FedAvg family, Local and FedALA train
+    /// and evaluate there; the paths that build tensors of their own on the host are refused for now, each by name.</summary>
     private static void ValidateDevice(ExperimentSettings s)
     {
         var kind = s.Device.Device;
         if (kind == "cpu") return;
         string quoted = $"\"{kind}\"";
         if (!IsDeviceName(kind)) throw new ConfigurationError("fedactors.device.kind", quoted, "cpu, cuda or cuda:N");
-        string? hostOnly = s.PersonalisationOrNone.Enabled ? $"personalization.method = {s.PersonalisationOrNone.Method}"
+        string? hostOnly = s.PersonalisationOrNone.Enabled && s.CreatePersonalisation() is not { RunsOnAccelerator: true } ? $"personalization.method = {s.PersonalisationOrNone.Method}"
             : s.Rule == "skymask" ? "defence.rule = skymask"
             : s.Attack is { Enabled: true, Options: { } o } a && Core.Attacks.AttackRegistry.Create(a.Kind, o).Data is not null ? $"attack.kind = {a.Kind} (it poisons data)"
             : null;

@@ -22,7 +22,7 @@ public class FedActorsConfigSpecs
         // a kind that is none of cpu, cuda, cuda:N
         Assert.Contains("cpu, cuda or cuda:N", Error("fedactors.device.kind = \"gpu\"").Message);
         // paths that build host tensors of their own are named, whatever the machine
-        Assert.Contains("personalization.method = fedala", Error("fedactors { device.kind = \"cuda\", personalization.method = fedala }").Message);
+        Assert.Contains("personalization.method = dbe", Error("fedactors { device.kind = \"cuda\", personalization.method = dbe }").Message);
         Assert.Contains("defence.rule = skymask", Error("fedactors { device.kind = \"cuda:0\", defence.rule = skymask, server.root-samples = 100 }").Message);
         Assert.Contains("label-flip (it poisons data)", Error("fedactors { device.kind = \"cuda\", attack.kind = label-flip }").Message);
         // the FedAvg family: accepted where this TorchSharp finds CUDA, else refused saying how to get it
@@ -31,6 +31,15 @@ public class FedActorsConfigSpecs
             Assert.Equal("cuda", FedActorsSettings.Read(FedActorsSettings.Load(WriteConf(conf))).Device.Device);
         else
             Assert.Contains("deploy/bundle.sh --libtorch host", Error(conf).Message);
+        // so are the personalisation methods whose tensors are made where the model is (local, fedala)
+        foreach (var method in new[] { "local", "fedala" })
+        {
+            var personal = $"fedactors {{ device.kind = \"cuda\", personalization.method = {method} }}";
+            if (TorchSharp.torch.cuda.is_available())
+                Assert.Equal(method, FedActorsSettings.Read(FedActorsSettings.Load(WriteConf(personal))).PersonalisationOrNone.Method);
+            else
+                Assert.Contains("deploy/bundle.sh --libtorch host", Error(personal).Message);
+        }
     }
 
     [Fact]
