@@ -99,24 +99,17 @@ public class MatrixTests : IDisposable
     [Fact]
     public void A_matrix_stopped_by_its_budget_should_resume_piece_by_piece_to_the_uninterrupted_grid()
     {
-        // arrange: a 2-cell grid of 2 rounds each, run whole
+        // arrange: a 2-cell grid of 2 rounds each, run whole, and again with a budget spent after every round
         string[] grid = ["hocon/experiments/quickstart.conf", "--attacks", "none,sign-flip", "--defences", "fedavg", "--set", "fedactors.rounds=2",
             "--set", "fedactors.data.limit=2000", "--set", "fedactors.clients.count=10", "--set", "fedactors.clients.per-round=10", "--set", "fedactors.attack.fraction=0.3"];
-        var whole = RunScriptTests.TempDir();
-        var (code, o, e) = RunScriptTests.RunScript(["matrix", .. grid, "--out", whole]);
-        Assert.True(code == 0, o + e);
-
-        // act: the same grid with a budget spent after every round, resumed until it says nothing is left
-        var pieces = RunScriptTests.TempDir();
-        (code, o, e) = RunScriptTests.RunScript(["matrix", .. grid, "--out", pieces, "--max-minutes", "0.0001"]);
-        Assert.True(code == 0, o + e);
+        var (whole, pieces, o) = WholeAndStopped(grid);
         Assert.Contains("0 of 2 cells done", o);
         var dir = Assert.Single(Directory.GetDirectories(pieces));
         using (var first = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "none-fedavg-pill-off-seed-42", "summary.json"))))
             Assert.Equal(("budget", 1), (first.RootElement.GetProperty("ended_early").GetString(), first.RootElement.GetProperty("rounds").GetInt32()));
         // --report writes the tables of what is finished and runs nothing: the unfinished first cell keeps its one round
         var firstRounds = File.ReadAllLines(Path.Combine(dir, "none-fedavg-pill-off-seed-42", "rounds.csv"));
-        (code, o, e) = RunScriptTests.RunScript("matrix", "--resume", dir, "--report");
+        (int code, o, string e) = RunScriptTests.RunScript("matrix", "--resume", dir, "--report");
         Assert.True(code == 0, o + e);
         Assert.Contains("0 of 2 cells done", o);
         Assert.Equal(firstRounds, File.ReadAllLines(Path.Combine(dir, "none-fedavg-pill-off-seed-42", "rounds.csv")));
@@ -132,6 +125,7 @@ public class MatrixTests : IDisposable
             forget.CommandText = "DELETE FROM checkpoints";
             Assert.Equal(1, forget.ExecuteNonQuery());
         }
+        // act: resumed until it says nothing is left
         int resumptions = 0;
         while (o.Contains("cells done", StringComparison.Ordinal) && resumptions < 8)
         {
@@ -157,18 +151,13 @@ public class MatrixTests : IDisposable
         // FedActors without fedactors.device.batch-wait left it (config.conf without the key, the checkpoint under that hash)
         string[] grid = ["hocon/experiments/quickstart.conf", "--attacks", "none", "--defences", "fedavg", "--set", "fedactors.rounds=2",
             "--set", "fedactors.data.limit=2000", "--set", "fedactors.clients.count=10", "--set", "fedactors.clients.per-round=10"];
-        var whole = RunScriptTests.TempDir();
-        var (code, o, e) = RunScriptTests.RunScript(["matrix", .. grid, "--out", whole]);
-        Assert.True(code == 0, o + e);
-        var pieces = RunScriptTests.TempDir();
-        (code, o, e) = RunScriptTests.RunScript(["matrix", .. grid, "--out", pieces, "--max-minutes", "0.0001"]);
-        Assert.True(code == 0, o + e);
+        var (whole, pieces, _) = WholeAndStopped(grid);
         var cell = Path.Combine(Assert.Single(Directory.GetDirectories(pieces)), "none-fedavg-pill-off-seed-42");
         var configPath = Path.Combine(cell, "config.conf");
         RunScriptTests.MadeBeforeBatchWait(cell, 1);
 
         // act
-        (code, o, e) = RunScriptTests.RunScript("matrix", "--resume", Path.GetDirectoryName(cell)!);
+        var (code, o, e) = RunScriptTests.RunScript("matrix", "--resume", Path.GetDirectoryName(cell)!);
 
         // assert: after round 1, with the setting's default and the uninterrupted rounds (before: the cell silently started again)
         Assert.True(code == 0, o + e);
@@ -196,6 +185,18 @@ public class MatrixTests : IDisposable
             "--set", $"fedactors.state.path=\"{Path.Combine(RunScriptTests.TempDir(), "shared.db")}\"");
         Assert.True(code == 2, o + e);
         Assert.Contains("each cell keeps its state in its own folder", o + e);
+    }
+
+    /// <summary>A grid run whole, and again stopped by a budget spent after its first round: both folders, and the second's output.</summary>
+    private static (string Whole, string Pieces, string Output) WholeAndStopped(string[] grid)
+    {
+        var whole = RunScriptTests.TempDir();
+        var (code, o, e) = RunScriptTests.RunScript(["matrix", .. grid, "--out", whole]);
+        Assert.True(code == 0, o + e);
+        var pieces = RunScriptTests.TempDir();
+        (code, o, e) = RunScriptTests.RunScript(["matrix", .. grid, "--out", pieces, "--max-minutes", "0.0001"]);
+        Assert.True(code == 0, o + e);
+        return (whole, pieces, o);
     }
 
     private static string[] WithoutTimings(string csv)
