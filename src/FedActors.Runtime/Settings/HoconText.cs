@@ -80,6 +80,9 @@ public static partial class HoconText
     /// <summary>The experiment hash of <paramref name="effective"/> (a run's config.conf loaded over today's defaults) as the
     /// FedActors that wrote <paramref name="recordedText"/> (that config.conf) computed it: each config.conf names every
     /// setting of its day, so a key it lacks came later and a value it names is the run's, whatever today's default.</summary>
+    /// <remarks>Taking such a run at today's defaults is right because a new setting's default keeps the behaviour before
+    /// it (the project's rule for new options: batch-clients = 1, batch-wait only matters beyond 1); a new setting whose
+    /// default changed results would be taken silently, bar the line that names it.</remarks>
     public static Recorded AsRecorded(Config effective, string recordedText)
     {
         var parsed = ConfigurationFactory.ParseString(recordedText);
