@@ -122,13 +122,14 @@ public static class BatchedTrainer
         // per-client parameters, stacked on a first dimension of K: a linear layer's W as [K, in, out] (so x·W is a batched
         // matmul) and b as [K, 1, out]; a convolution's W as [K, out, in, kh, kw] and b as [K, out] (one grouped convolution)
         var layers = ops.OfType<ParameterOp>().ToArray();
-        Tensor Stack(int from, long[] shape)
-        {
-            int n = (int)shape.Aggregate(1L, (x, y) => x * y);
-            var stacked = new float[k * n];
-            for (int c = 0; c < k; c++) Array.Copy(starts[c], from, stacked, c * n, n);
-            return torch.tensor(stacked, device: device).view([k, .. shape]);
-        }
+        // the clients' starts on the device, kept for their Δ: the global model once ([1, n], expanded to K there) when every
+        // client starts from it, else one row a client ([K, n])
+        int length = global.Length;
+        var startBlock = clients.All(c => c.Start is null || ReferenceEquals(c.Start, global))
+            ? torch.tensor(global.Values, [1, length], device: device)
+            : torch.stack(starts.Select(v => torch.tensor(v, device: device)).ToArray());
+        Tensor Stack(int from, long[] shape) =>
+            startBlock.narrow(1, from, shape.Aggregate(1L, (x, y) => x * y)).reshape([startBlock.shape[0], .. shape]).expand([k, .. shape]).contiguous();
         var weights = layers.Select(l => (l is LinearOp lin ? Stack(l.WeightOffset, l.WeightShape).transpose(1, 2).contiguous()
             : Stack(l.WeightOffset, l.WeightShape)).requires_grad_()).ToArray();
         var biases = layers.Select(l => (l is LinearOp ? Stack(l.BiasOffset, [1, l.BiasSize]) : Stack(l.BiasOffset, [l.BiasSize])).requires_grad_()).ToArray();
@@ -227,26 +228,19 @@ public static class BatchedTrainer
             foreach (var m in momentum) m?.Dispose();
         }
 
-        // Δ per client in the model's parameter order: each layer's weight in PyTorch's layout, then its bias
+        // Δ per client in the model's parameter order (each layer's weight in PyTorch's layout, then its bias), made on the
+        // device as one [K, n] block and brought back a client's row at a time
         var outcomes = new TrainOutcome[k];
-        static float[] Floats(Tensor t)
-        {
-            using var host = t.device_type == DeviceType.CPU ? null : t.cpu();
-            return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>((host ?? t).bytes).ToArray(); // one block copy
-        }
-        var w = weights.Select((t, l) => Floats((layers[l] is LinearOp ? t.detach().transpose(1, 2) : t.detach()).contiguous())).ToArray();
-        var bs = biases.Select(t => Floats(t.detach().contiguous())).ToArray();
         var losses = lossSums.cpu().data<double>().ToArray();
+        using var noGradient = torch.no_grad();
+        var trained = torch.cat(layers.SelectMany((l, i) => new[]
+            { (l is LinearOp ? weights[i].detach().transpose(1, 2) : weights[i].detach()).reshape(k, -1), biases[i].detach().reshape(k, -1) }).ToArray(), 1);
+        var deltas = trained.Minus(startBlock).contiguous();
         for (int c = 0; c < k; c++)
         {
-            var delta = new float[global.Length];
-            for (int l = 0; l < layers.Length; l++)
-            {
-                Array.Copy(w[l], c * layers[l].WeightSize, delta, layers[l].WeightOffset, layers[l].WeightSize);
-                Array.Copy(bs[l], c * layers[l].BiasSize, delta, layers[l].BiasOffset, layers[l].BiasSize);
-            }
-            var start = starts[c];
-            for (int i = 0; i < delta.Length; i++) delta[i] -= start[i];
+            using var row = deltas[c];
+            using var host = row.device_type == DeviceType.CPU ? null : row.cpu();
+            var delta = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>((host ?? row).bytes).ToArray(); // one block copy
             int stepCount = batches[c].Length;
             outcomes[c] = new TrainOutcome(new ParameterVector(delta), clients[c].Indices.Count,
                 stepCount > 0 ? losses[c] / stepCount : double.NaN, stepCount);
