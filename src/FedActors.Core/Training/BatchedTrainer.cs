@@ -128,8 +128,13 @@ public static class BatchedTrainer
         var startBlock = clients.All(c => c.Start is null || ReferenceEquals(c.Start, global))
             ? torch.tensor(global.Values, [1, length], device: device)
             : torch.stack(starts.Select(v => torch.tensor(v, device: device)).ToArray());
-        Tensor Stack(int from, long[] shape) =>
-            startBlock.narrow(1, from, shape.Aggregate(1L, (x, y) => x * y)).reshape([startBlock.shape[0], .. shape]).expand([k, .. shape]).contiguous();
+        Tensor Stack(int from, long[] shape)
+        {
+            // a copy always: a view of the start block (one client's narrow slice is one) would train the start itself
+            var copy = torch.empty([k, .. shape], device: device);
+            copy.copy_(startBlock.narrow(1, from, shape.Aggregate(1L, (x, y) => x * y)).reshape([startBlock.shape[0], .. shape]).expand([k, .. shape]));
+            return copy;
+        }
         var weights = layers.Select(l => (l is LinearOp lin ? Stack(l.WeightOffset, l.WeightShape).transpose(1, 2).contiguous()
             : Stack(l.WeightOffset, l.WeightShape)).requires_grad_()).ToArray();
         var biases = layers.Select(l => (l is LinearOp ? Stack(l.BiasOffset, [1, l.BiasSize]) : Stack(l.BiasOffset, [l.BiasSize])).requires_grad_()).ToArray();
