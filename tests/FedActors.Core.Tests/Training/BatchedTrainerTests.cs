@@ -49,7 +49,7 @@ public class BatchedTrainerTests
     public void One_client_alone_in_a_call_should_get_what_it_gets_sequentially(string kind)
     {
         // a call of one client: its stacked parameters must be copies of the start, not views of it (they were, for the
-        // biases and convolutions, until a review of the device bench's K = 1 row: max |Δ| 1.2e-2)
+        // biases and convolutions, until the device bench test caught its K = 1 row in CI: max |Δ| 1.2e-2)
         using var data = SyntheticDataset.Create(3, 600);
         using var model = ModelRegistry.Create(kind, data.SampleShape, data.NumClasses, seed: 1);
         var global = ParameterVector.From(model);
