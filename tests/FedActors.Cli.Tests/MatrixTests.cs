@@ -80,7 +80,15 @@ public class MatrixTests : IDisposable
             string ratio = off > 0 ? (on / off).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) : "n/a";
             Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| sign-flip | {defence} | {off * 100:0.00} | {on * 100:0.00} | {ratio} |"), markdown);
         }
-        Assert.Contains("sign-flip: pill ÷ base averages", markdown);
+        // the average takes the defences where the base attack's increase exceeds its spread over the two seeds
+        double Std(double a, double b) => Math.Abs(a - b) / Math.Sqrt(2);
+        var counted = new[] { "fedavg", "median" }.Where(d =>
+        {
+            double s1 = Error("sign-flip", d, 1, "off") - Error("none", d, 1), s2 = Error("sign-flip", d, 2, "off") - Error("none", d, 2);
+            return (s1 + s2) / 2 > Std(s1, s2);
+        }).Count();
+        Assert.Contains($"sign-flip: pill ÷ base averages", markdown);
+        Assert.Contains($"over the {counted} of 2 defences where the base attack raises the error beyond its spread over seeds", markdown);
         // beside them, SimAdjust's mean β over every pill crafted in the pill-on cells (colluders × rounds, each weighing the same)
         var betas = new[] { 1, 2 }.SelectMany(seed => File.ReadLines(Path.Combine(dir, $"sign-flip-fedavg-pill-on-seed-{seed}", "events.clef"))
             .Where(l => l.Contains("\"PillCrafted\"", StringComparison.Ordinal))

@@ -471,9 +471,10 @@ public static class MatrixCommand
                 "rounds split: rounds in which SkyMask's no-attack gate let the split stand, of the rounds it ran (all seeds).");
             foreach (var g in effect.GroupBy(e => e.Off.Attack))
             {
-                var defined = g.Where(e => !double.IsNaN(e.Ratio)).ToArray();
+                // a base increase within its spread over seeds (mean ≤ std) makes the ratio noise: left out of the average
+                var defined = g.Where(e => !double.IsNaN(e.Ratio) && e.Off.Increase.Mean > e.Off.Increase.Std).ToArray();
                 sb.AppendLine().AppendLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{g.Key}: pill ÷ base averages {(defined.Length == 0 ? "n/a" : defined.Average(e => e.Ratio).ToString("0.00", CultureInfo.InvariantCulture))} over the {defined.Length} of {g.Count()} defences where the base attack raises the error."));
+                    $"{g.Key}: pill ÷ base averages {(defined.Length == 0 ? "n/a" : defined.Average(e => e.Ratio).ToString("0.00", CultureInfo.InvariantCulture))} over the {defined.Length} of {g.Count()} defences where the base attack raises the error beyond its spread over seeds (mean > std)."));
             }
         }
         return sb.ToString();
