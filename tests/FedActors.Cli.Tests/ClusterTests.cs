@@ -36,16 +36,19 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(4)] // client-batched: each node's worker batches the tasks it gets; a client's update does not depend on its company
-    public async Task Three_nodes_should_share_the_clients_and_give_the_rounds_of_one_node(int batchClients)
+    [InlineData(1, "none")]
+    [InlineData(4, "none")] // client-batched: each node's worker batches the tasks it gets; a client's update does not depend on its company
+    [InlineData(4, "fedala")] // batched personal training: each client's own model from PostgreSQL, ALA one at a time around the batch
+    public async Task Three_nodes_should_share_the_clients_and_give_the_rounds_of_one_node(int batchClients, string personalisation)
     {
         // arrange: the one-node run (SQLite)
         var one = RunScriptTests.TempDir();
         string[] experiment = ["hocon/experiments/quickstart.conf", "--set", "fedactors.rounds=3", "--set", "fedactors.data.limit=3000",
-            "--set", "fedactors.clients.count=12", "--set", "fedactors.clients.per-round=8", "--set", $"fedactors.device.batch-clients={batchClients}"];
+            "--set", "fedactors.clients.count=12", "--set", "fedactors.clients.per-round=8", "--set", $"fedactors.device.batch-clients={batchClients}",
+            "--set", $"fedactors.personalization.method={personalisation}"];
         var (code, o, e) = RunScriptTests.RunScript(["run", .. experiment, "--out", one]);
         Assert.True(code == 0, o + e);
+        if (batchClients > 1) Assert.Contains($"batched, {batchClients} clients a call", System.Text.RegularExpressions.Regex.Replace(o, @"\s+", " "));
 
         // act: the same experiment on a run node that waits for two clients nodes (PostgreSQL)
         int port = FreePort();
@@ -67,7 +70,8 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
             Assert.True(tasks > 0, nodeOut);
             trained += tasks;
         }
-        Assert.InRange(trained, 2, 3 * 8 - 1); // the run node trained the rest
+        // the run node ran the rest: 3 rounds of 8 training tasks, and with personalisation each of the 12 clients' own evaluation a round
+        Assert.InRange(trained, 2, 3 * 8 + (personalisation == "none" ? 0 : 3 * 12) - 1);
         Assert.Equal(Rounds(one), Rounds(three));
     }
 
