@@ -8,12 +8,15 @@ namespace FedActors.Cli.Tests;
 [Collection("Cli")]
 public class DeviceBenchTests
 {
-    private static double[] MaxDifferences(string outDir)
+    private static double[] Column(string outDir, string name)
     {
         var lines = File.ReadAllLines(Path.Combine(Assert.Single(Directory.GetDirectories(outDir)), "device.csv"));
-        int at = Array.IndexOf(lines[0].Split(','), "max_abs_difference");
+        int at = Array.IndexOf(lines[0].Split(','), name);
+        Assert.True(at >= 0, $"no column {name}");
         return [.. lines.Skip(1).Select(l => double.Parse(l.Split(',')[at], CultureInfo.InvariantCulture))];
     }
+
+    private static double[] MaxDifferences(string outDir) => Column(outDir, "max_abs_difference");
 
     [Fact]
     public void The_device_bench_should_train_FedAvgCNN_batched_as_sequentially_and_say_how_close()
@@ -22,6 +25,12 @@ public class DeviceBenchTests
         var (code, o, e) = RunScriptTests.RunScript("bench", "device", "--set", "fedactors.model.kind=cnn", "--clients", "1,3", "--out", outDir);
         Assert.True(code == 0, o + e);
         Assert.All(MaxDifferences(outDir), d => Assert.InRange(d, 0, 1e-5));
+        // the busy share: one client fills its call; three fill between a third and all of theirs (the largest one's steps);
+        // the per-busy-place ratio is the ratio over it
+        var (busy, ratio, perBusy) = (Column(outDir, "busy_share"), Column(outDir, "ratio"), Column(outDir, "ratio_per_busy_place"));
+        Assert.Equal(1.0, busy[0]);
+        Assert.InRange(busy[1], 1 / 3.0, 1.0);
+        Assert.All(Enumerable.Range(0, 2), i => Assert.Equal(ratio[i] / busy[i], perBusy[i], 0.002));
     }
 
     [Fact]

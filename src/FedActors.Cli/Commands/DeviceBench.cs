@@ -19,9 +19,13 @@ namespace FedActors.Cli.Commands;
 public static class DeviceBench
 {
     /// <param name="MaxDifference">max |Δ_sequential − Δ_batched| over the K clients' updates: the batched kernels' agreement.</param>
-    private sealed record Row(int Clients, int Samples, double SequentialPerS, double BatchedPerS, double MaxDifference)
+    /// <param name="Busy">the share of a batched call's K × steps places that train a client: Σ steps ÷ (K · max steps); the
+    /// rest are the padded places of clients whose batches ran out, which every step still computes.</param>
+    private sealed record Row(int Clients, int Samples, double SequentialPerS, double BatchedPerS, double MaxDifference, double Busy)
     {
         public double Ratio => BatchedPerS / SequentialPerS;
+        /// <summary>The ratio per busy place: what batching gives where no place is idle (clients of equal step counts).</summary>
+        public double BusyRatio => Ratio / Busy;
     }
 
     public static int Run(string configPath, IReadOnlyList<string> overrides, string device, string clientCounts, string outRoot, CancellationToken cancel)
@@ -64,6 +68,8 @@ public static class DeviceBench
             cancel.ThrowIfCancellationRequested();
             var clients = Enumerable.Range(0, k).ToArray();
             int samples = clients.Sum(c => experiment.Partition.Clients[c].Train.Length) * options.Epochs;
+            var steps = clients.Select(c => options.StepsFor(experiment.Partition.Clients[c].Train.Length)).ToArray();
+            double busy = steps.Sum() / (double)(k * Math.Max(1, steps.Max()));
             Rng Shuffle(int c) => SeedStream.Rng(experiment.Seed, 1, c, Purpose.Shuffle);
             TrainOutcome[] Sequential(WorkerSlot slot) =>
                 [.. clients.Select(c => LocalTrainer.Train(slot.Model, global, data, experiment.Partition.Clients[c].Train, options, Shuffle(c)))];
@@ -73,23 +79,29 @@ public static class DeviceBench
             double difference = alone.Zip(together).Max(p => p.First.Delta.Values.Zip(p.Second.Delta.Values).Max(v => (double)Math.Abs(v.First - v.Second)));
             double sequential = Median(pool, slot => Sequential(slot));
             double batched = Median(pool, slot => Batched(slot));
-            var row = new Row(k, samples, samples / sequential, samples / batched, difference);
+            var row = new Row(k, samples, samples / sequential, samples / batched, difference, busy);
             rows.Add(row);
-            AnsiConsole.WriteLine(Inv($"  K = {k}: sequential {row.SequentialPerS:0} samples/s, batched {row.BatchedPerS:0} samples/s, ×{row.Ratio:0.00}, max |Δ| {row.MaxDifference:0.0e0}"));
+            AnsiConsole.WriteLine(Inv($"  K = {k}: sequential {row.SequentialPerS:0} samples/s, batched {row.BatchedPerS:0} samples/s, ×{row.Ratio:0.00} (busy places {row.Busy:P0}: ×{row.BusyRatio:0.00} a busy place), max |Δ| {row.MaxDifference:0.0e0}"));
         }
 
-        var table = new Table().AddColumns("clients K", "samples", "sequential samples/s", "batched samples/s", "batched ÷ sequential", "max |Δ| batched vs sequential");
-        foreach (var r in rows) table.AddRow(Inv($"{r.Clients}"), Inv($"{r.Samples}"), Inv($"{r.SequentialPerS:0}"), Inv($"{r.BatchedPerS:0}"), Inv($"{r.Ratio:0.00}"), Inv($"{r.MaxDifference:0.0e0}"));
-        AnsiConsole.Write(table);
-        var csv = new StringBuilder("device,model,batch_size,clients,samples,sequential_samples_per_s,batched_samples_per_s,ratio,max_abs_difference\n");
+        var table = new Table().AddColumns("clients K", "samples", "sequential samples/s", "batched samples/s", "batched ÷ sequential", "busy places", "÷ a busy place", "max |Δ| batched vs sequential");
         foreach (var r in rows)
-            csv.AppendLine(Inv($"{device},{loaded.Settings.Model},{options.BatchSize},{r.Clients},{r.Samples},{r.SequentialPerS:0.0},{r.BatchedPerS:0.0},{r.Ratio:0.000},{r.MaxDifference:R}"));
+            table.AddRow(Inv($"{r.Clients}"), Inv($"{r.Samples}"), Inv($"{r.SequentialPerS:0}"), Inv($"{r.BatchedPerS:0}"), Inv($"{r.Ratio:0.00}"),
+                Inv($"{r.Busy:P0}"), Inv($"{r.BusyRatio:0.00}"), Inv($"{r.MaxDifference:0.0e0}"));
+        AnsiConsole.Write(table);
+        var csv = new StringBuilder("device,model,batch_size,clients,samples,sequential_samples_per_s,batched_samples_per_s,ratio,busy_share,ratio_per_busy_place,max_abs_difference\n");
+        foreach (var r in rows)
+            csv.AppendLine(Inv($"{device},{loaded.Settings.Model},{options.BatchSize},{r.Clients},{r.Samples},{r.SequentialPerS:0.0},{r.BatchedPerS:0.0},{r.Ratio:0.000},{r.Busy:0.000},{r.BusyRatio:0.000},{r.MaxDifference:R}"));
         File.WriteAllText(Path.Combine(dir, "device.csv"), csv.ToString());
         var md = new StringBuilder(Inv($"# bench device\n\n{device}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}, config {configPath}, model {loaded.Settings.Model}, batch {options.BatchSize}, one worker thread\n\n"));
-        md.AppendLine("| clients K | samples | sequential samples/s | batched samples/s | batched ÷ sequential | max \\|Δ\\| batched vs sequential |").AppendLine("|---|---|---|---|---|---|");
-        foreach (var r in rows) md.AppendLine(Inv($"| {r.Clients} | {r.Samples} | {r.SequentialPerS:0} | {r.BatchedPerS:0} | {r.Ratio:0.00} | {r.MaxDifference:0.0e0} |"));
+        md.AppendLine("| clients K | samples | sequential samples/s | batched samples/s | batched ÷ sequential | busy places | ÷ a busy place | max \\|Δ\\| batched vs sequential |")
+            .AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (var r in rows)
+            md.AppendLine(Inv($"| {r.Clients} | {r.Samples} | {r.SequentialPerS:0} | {r.BatchedPerS:0} | {r.Ratio:0.00} | {r.Busy:P0} | {r.BusyRatio:0.00} | {r.MaxDifference:0.0e0} |"));
         md.AppendLine().AppendLine("Sequential: the K clients trained one after another, as a worker does today. Batched: the same clients' steps in one " +
-            "set of kernels (BatchedTrainer). Medians of repeats of at least a second.");
+            "set of kernels (BatchedTrainer). Busy places: the share of the call's K × steps places that train a client (Σ steps ÷ K · max steps); " +
+            "every step computes the rest too, for the clients whose batches ran out. ÷ a busy place: the ratio over that share, what batching " +
+            "gives clients of equal step counts. Medians of repeats of at least a second.");
         File.WriteAllText(Path.Combine(dir, "device.md"), md.ToString());
         AnsiConsole.MarkupLineInterpolated($"written to [bold]{dir}[/]");
         return ExitCodes.Ok;

@@ -142,6 +142,9 @@ public sealed class Experiment : IDisposable
 
     public int TrainSamples(int clientId) => Partition.Clients[clientId].Train.Length;
 
+    /// <summary>A client's local training steps in a round (its batches over every epoch).</summary>
+    public int TrainSteps(int clientId) => Settings.Train.StepsFor(TrainSamples(clientId));
+
     /// <summary>The colluders' reference update for the Pill: the global model trained for <paramref name="epochs"/> epochs on
     /// the pooled training data of <paramref name="colluders"/>, in a seeded order.</summary>
     public TrainOutcome TrainReference(WorkerSlot slot, ParameterVector global, int round, IReadOnlyList<int> colluders, int epochs) =>

@@ -51,10 +51,11 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
             if (p.Delivers) delivering.Add((id, p.SimSeconds));
             else state = state.OnDropped(id, p.Reason!.Value, p.SimSeconds);
         }
-        // one client a call, or (batch-clients > 1) the batchable clients in calls of the batch size, in selection order
+        // one client a call, or (batch-clients > 1) the batchable clients in calls of the batch size, those with like step
+        // counts together (ClientBatching.Calls)
         var batchable = delivering.ToLookup(d => experiment.Batchable(d.Id, round), d => d.Id);
         var calls = new List<(int[] Ids, Task<(TrainOutcome[], long)> Task)>();
-        foreach (var chunk in batchable[true].Chunk(experiment.Batching.Size))
+        foreach (var chunk in experiment.Batching.Calls(batchable[true], experiment.TrainSteps))
             calls.Add((chunk, pool.Run(slot => Timed(() => experiment.TrainBatch(slot, global, chunk, round)))));
         foreach (var id in batchable[false])
             calls.Add(([id], pool.Run(slot => Timed(() => new[] { experiment.Train(slot, global, id, round) }))));

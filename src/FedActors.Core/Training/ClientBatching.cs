@@ -32,6 +32,20 @@ public sealed record ClientBatching(int Size, int Asked, string? Refused)
         return new(asked, asked, null);
     }
 
+    /// <summary>
+    /// Which clients share a call: the clients with the most local steps first, <see cref="Size"/> a call (ties in the
+    /// order given). A call takes as many steps as its largest client, and every place computes each of them (the idle
+    /// places of clients whose batches ran out included), so calls of clients with like step counts waste least: with
+    /// cross-device clients' skewed sizes, calls in arrival order leave about half their places idle
+    /// (<c>fedactors bench device</c>'s busy share). No client's update changes: a batched call's result for a client does
+    /// not depend on who shares it (<see cref="BatchedTrainer"/>).
+    /// </summary>
+    public IEnumerable<T[]> Calls<T>(IEnumerable<T> clients, Func<T, int> steps) =>
+        clients.OrderByDescending(steps).Chunk(Size); // OrderBy is stable: ties keep their order
+
+    /// <summary>The share of a call's places (clients × the call's steps, the largest client's) that train a client.</summary>
+    public static double BusyShare(IReadOnlyCollection<int> steps) => steps.Count == 0 || steps.Max() == 0 ? 1 : steps.Sum() / ((double)steps.Count * steps.Max());
+
     /// <summary>The <paramref name="i"/>-th of <paramref name="n"/> clients' share of a batched call's
     /// <paramref name="total"/> time: the shares differ by at most 1 and add up to the total.</summary>
     public static long Share(long total, int n, int i) => total / n + (i < total % n ? 1 : 0);

@@ -43,6 +43,11 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     {
         public static readonly Flush Instance = new();
     }
+    /// <summary>A batched call has ended (answered its tasks): its pool slot is free for the next.</summary>
+    private sealed record CallDone
+    {
+        public static readonly CallDone Instance = new();
+    }
 
     /// <summary>Sets the transport's throttle towards each node, both ways (the throttler is there with
     /// <c>fedactors.cluster.fault-injection = on</c>).</summary>
@@ -75,6 +80,11 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     /// <summary>Training tasks (<see cref="TrainTask"/>, or a personalised client's <see cref="PersonalTask"/>) waiting to
     /// join a batched call (<c>fedactors.device.batch-clients</c> &gt; 1), each with its round's global model.</summary>
     private readonly List<(IClientTask Task, GlobalModel Model)> _batchQueue = [];
+    /// <summary>Batched calls on the pool now: at most one a pool thread, so tasks wait here, where the next call can
+    /// choose among all of them, rather than in the pool's queue.</summary>
+    private int _callsRunning;
+    /// <summary>The batch wait has passed with tasks queued: partial calls may run too, until the queue is empty.</summary>
+    private bool _flushDue;
     /// <summary>Tasks (<see cref="TrainTask"/>, <see cref="PersonalTask"/>) for a model version not here yet.</summary>
     private readonly List<(int Round, IClientTask Task)> _early = [];
 
@@ -88,7 +98,16 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         Receive<TrainTask>(OnModel);
         Receive<PersonalTask>(OnModel);
         Receive<EvaluateModel>(HandleEvaluate);
-        Receive<Flush>(_ => RunBatches(flushAll: true));
+        Receive<Flush>(_ =>
+        {
+            _flushDue = true;
+            RunBatches();
+        });
+        Receive<CallDone>(_ =>
+        {
+            _callsRunning--;
+            RunBatches();
+        });
         Receive<AggregateRound>(HandleAggregate);
         Receive<TrainReference>(HandleTrainReference);
         Receive<AnnounceTo>(m =>
@@ -188,32 +207,40 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     /// <summary>Answers a task this worker will not run.</summary>
     private static void Fail(IClientTask task, string why) => task.ReplyTo.Tell(new TrainFailed(task.ClientId, task.Round, why));
 
-    /// <summary>Queues a task for a batched call: a full batch runs at once, what is left after the batch wait (tasks
-    /// that arrive together share calls). Which tasks share a call changes nothing in their updates (<see cref="BatchedTrainer"/>).</summary>
+    /// <summary>Queues a task for a batched call: a full batch runs when a pool thread is free, what is left after the
+    /// batch wait. Which tasks share a call changes nothing in their updates (<see cref="BatchedTrainer"/>).</summary>
     private void Enqueue(IClientTask task, GlobalModel model)
     {
         _batchQueue.Add((task, model));
-        RunBatches(flushAll: false);
-        if (_batchQueue.Count > 0 && !Timers.IsTimerActive("flush"))
+        RunBatches();
+        if (_batchQueue.Count > 0 && !_flushDue && !Timers.IsTimerActive("flush"))
             Timers.StartSingleTimer("flush", Flush.Instance, _experiment.Settings.Device.BatchWait);
     }
 
-    /// <summary>Runs the queued tasks in batched calls of the batch size, in the order they arrived, each call of tasks
-    /// on one global model (one round's): every full batch, and with <paramref name="flushAll"/> the partial ones too.</summary>
-    private void RunBatches(bool flushAll)
+    /// <summary>Starts batched calls while a pool thread is free: each of the batch size, of tasks on one global model (one
+    /// round's, the oldest first), those with the most local steps of all queued (<see cref="ClientBatching.Calls"/>: a
+    /// call costs its largest client's steps in every place); after the batch wait partial calls too.</summary>
+    private void RunBatches()
     {
         int size = _experiment.Batching.Size;
-        var sent = new HashSet<IClientTask>(ReferenceEqualityComparer.Instance);
-        foreach (var sameModel in _batchQueue.GroupBy(q => q.Model, ReferenceEqualityComparer.Instance))
-            foreach (var chunk in sameModel.Chunk(size).Where(c => flushAll || c.Length == size))
-            {
-                // a run's training tasks are all personal or none is
-                if (chunk[0].Task is PersonalTask) TrainPersonalBatch([.. chunk.Select(q => (PersonalTask)q.Task)], chunk[0].Model);
-                else TrainBatch([.. chunk.Select(q => (TrainTask)q.Task)], chunk[0].Model.Weights);
-                sent.UnionWith(chunk.Select(q => q.Task));
-            }
-        _batchQueue.RemoveAll(q => sent.Contains(q.Task));
-        if (_batchQueue.Count == 0) Timers.Cancel("flush");
+        while (_callsRunning < _pool.Workers && _batchQueue.Count > 0)
+        {
+            var sameModel = _batchQueue.GroupBy(q => q.Model, ReferenceEqualityComparer.Instance)
+                .Select(g => g.ToArray()).FirstOrDefault(g => _flushDue || g.Length >= size);
+            if (sameModel is null) break;
+            var call = _experiment.Batching.Calls(sameModel, q => _experiment.TrainSteps(q.Task.ClientId)).First();
+            // a run's training tasks are all personal or none is
+            if (call[0].Task is PersonalTask) TrainPersonalBatch([.. call.Select(q => (PersonalTask)q.Task)], call[0].Model);
+            else TrainBatch([.. call.Select(q => (TrainTask)q.Task)], call[0].Model.Weights);
+            _callsRunning++;
+            var sent = call.Select(q => q.Task).ToHashSet(ReferenceEqualityComparer.Instance);
+            _batchQueue.RemoveAll(q => sent.Contains(q.Task));
+        }
+        if (_batchQueue.Count == 0)
+        {
+            _flushDue = false;
+            Timers.Cancel("flush");
+        }
     }
 
     /// <summary>Answers every task this worker holds and will not run (it stops or restarts): its clients would otherwise
@@ -259,6 +286,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         where TTask : IClientTask
     {
         double slow = _slowFactor;
+        var self = Self;
         _pool.Run(slot =>
         {
             var clock = Stopwatch.StartNew();
@@ -277,6 +305,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
                 }
                 else t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, done.Exception?.GetBaseException().Message ?? "the batched call was cancelled"));
             }
+            self.Tell(CallDone.Instance);
         }, TaskScheduler.Default);
     }
 

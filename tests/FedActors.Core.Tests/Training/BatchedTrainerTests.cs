@@ -151,4 +151,24 @@ public class BatchedTrainerTests
         Assert.Equal(total, shares.Sum());
         Assert.True(shares.Max() - shares.Min() <= 1);
     }
+
+    [Fact]
+    public void Clients_with_like_step_counts_should_share_calls_and_leave_fewer_places_idle()
+    {
+        // arrange: six clients, (id, steps) in arrival order: big and small alternate, as sampled cross-device clients do
+        var batching = new ClientBatching(3, 3, null);
+        (int Id, int Steps)[] clients = [(0, 8), (1, 1), (2, 6), (3, 1), (4, 8), (5, 2)];
+
+        // act
+        var calls = batching.Calls(clients, c => c.Steps).ToArray();
+
+        // assert: the most steps first, ties in arrival order; every client in one call
+        Assert.Equal([[0, 4, 2], [5, 1, 3]], calls.Select(c => c.Select(x => x.Id).ToArray()));
+        // busy share = Σ steps ÷ (clients × the call's steps): (8+8+6)/24 and (2+1+1)/6, against (8+1+6)/24 and (1+8+2)/24
+        // for the calls in arrival order
+        Assert.Equal([22 / 24.0, 4 / 6.0], calls.Select(c => ClientBatching.BusyShare([.. c.Select(x => x.Steps)])));
+        Assert.Equal([15 / 24.0, 11 / 24.0], clients.Chunk(3).Select(c => ClientBatching.BusyShare([.. c.Select(x => x.Steps)])));
+        Assert.Equal(1.0, ClientBatching.BusyShare([]));
+        Assert.Equal(0.5, ClientBatching.BusyShare([4, 0])); // a padded place
+    }
 }
