@@ -30,7 +30,7 @@ public class DeviceBenchTests
         var (busy, ratio, perBusy) = (Column(outDir, "busy_share"), Column(outDir, "ratio"), Column(outDir, "ratio_per_busy_place"));
         Assert.Equal(1.0, busy[0]);
         Assert.InRange(busy[1], 1 / 3.0, 1.0);
-        Assert.All(Enumerable.Range(0, 2), i => Assert.Equal(ratio[i] / busy[i], perBusy[i], 0.002));
+        Assert.All(Enumerable.Range(0, 2), i => Assert.Equal(ratio[i] / busy[i], perBusy[i], 1e-9));
     }
 
     [Fact]

@@ -68,8 +68,7 @@ public static class DeviceBench
             cancel.ThrowIfCancellationRequested();
             var clients = Enumerable.Range(0, k).ToArray();
             int samples = clients.Sum(c => experiment.Partition.Clients[c].Train.Length) * options.Epochs;
-            var steps = clients.Select(c => options.StepsFor(experiment.Partition.Clients[c].Train.Length)).ToArray();
-            double busy = steps.Sum() / (double)(k * Math.Max(1, steps.Max()));
+            double busy = ClientBatching.BusyShare([.. clients.Select(c => options.StepsFor(experiment.Partition.Clients[c].Train.Length))]);
             Rng Shuffle(int c) => SeedStream.Rng(experiment.Seed, 1, c, Purpose.Shuffle);
             TrainOutcome[] Sequential(WorkerSlot slot) =>
                 [.. clients.Select(c => LocalTrainer.Train(slot.Model, global, data, experiment.Partition.Clients[c].Train, options, Shuffle(c)))];
@@ -91,7 +90,7 @@ public static class DeviceBench
         AnsiConsole.Write(table);
         var csv = new StringBuilder("device,model,batch_size,clients,samples,sequential_samples_per_s,batched_samples_per_s,ratio,busy_share,ratio_per_busy_place,max_abs_difference\n");
         foreach (var r in rows)
-            csv.AppendLine(Inv($"{device},{loaded.Settings.Model},{options.BatchSize},{r.Clients},{r.Samples},{r.SequentialPerS:0.0},{r.BatchedPerS:0.0},{r.Ratio:0.000},{r.Busy:0.000},{r.BusyRatio:0.000},{r.MaxDifference:R}"));
+            csv.AppendLine(Inv($"{device},{loaded.Settings.Model},{options.BatchSize},{r.Clients},{r.Samples},{r.SequentialPerS:0.0},{r.BatchedPerS:0.0},{r.Ratio:R},{r.Busy:R},{r.BusyRatio:R},{r.MaxDifference:R}"));
         File.WriteAllText(Path.Combine(dir, "device.csv"), csv.ToString());
         var md = new StringBuilder(Inv($"# bench device\n\n{device}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}, config {configPath}, model {loaded.Settings.Model}, batch {options.BatchSize}, one worker thread\n\n"));
         md.AppendLine("| clients K | samples | sequential samples/s | batched samples/s | batched ÷ sequential | busy places | ÷ a busy place | max \\|Δ\\| batched vs sequential |")

@@ -43,11 +43,9 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     {
         public static readonly Flush Instance = new();
     }
-    /// <summary>A batched call has ended (answered its tasks): its pool slot is free for the next.</summary>
-    private sealed record CallDone
-    {
-        public static readonly CallDone Instance = new();
-    }
+    /// <summary>A batched call has ended (answered its tasks): its pool thread is free for the next. Of this actor
+    /// incarnation's calls only: one a restarted worker started before does not count.</summary>
+    private sealed record CallDone(Guid Incarnation);
 
     /// <summary>Sets the transport's throttle towards each node, both ways (the throttler is there with
     /// <c>fedactors.cluster.fault-injection = on</c>).</summary>
@@ -80,9 +78,12 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     /// <summary>Training tasks (<see cref="TrainTask"/>, or a personalised client's <see cref="PersonalTask"/>) waiting to
     /// join a batched call (<c>fedactors.device.batch-clients</c> &gt; 1), each with its round's global model.</summary>
     private readonly List<(IClientTask Task, GlobalModel Model)> _batchQueue = [];
-    /// <summary>Batched calls on the pool now: at most one a pool thread, so tasks wait here, where the next call can
-    /// choose among all of them, rather than in the pool's queue.</summary>
+    /// <summary>Batched calls started and not yet ended: at most one a pool thread, so tasks wait here, where the next call
+    /// can choose among all of them, rather than in the pool's queue.</summary>
     private int _callsRunning;
+    private readonly Guid _incarnation = Guid.NewGuid();
+    /// <summary>Tasks released together (their model arrived) are queued before any call starts, so the calls choose among all.</summary>
+    private bool _releasing;
     /// <summary>The batch wait has passed with tasks queued: partial calls may run too, until the queue is empty.</summary>
     private bool _flushDue;
     /// <summary>Tasks (<see cref="TrainTask"/>, <see cref="PersonalTask"/>) for a model version not here yet.</summary>
@@ -103,8 +104,9 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
             _flushDue = true;
             RunBatches();
         });
-        Receive<CallDone>(_ =>
+        Receive<CallDone>(m =>
         {
+            if (m.Incarnation != _incarnation) return;
             _callsRunning--;
             RunBatches();
         });
@@ -183,7 +185,13 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         // is: a client waiting for its answer would otherwise wait for ever
         foreach (var (round, task) in _early.Where(t => t.Round < m.Round)) Fail(task, $"round {round} is over (worker holds round {m.Round})");
         _early.RemoveAll(t => t.Round <= m.Round);
-        foreach (var (_, task) in ready) Run(task, m);
+        _releasing = true;
+        try
+        {
+            foreach (var (_, task) in ready) Run(task, m);
+        }
+        finally { _releasing = false; }
+        if (_batchQueue.Count > 0) Dispatch();
     }
 
     /// <summary>Runs a task on its model version now, holds it until that version arrives, or fails it when its round is over.</summary>
@@ -207,19 +215,27 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     /// <summary>Answers a task this worker will not run.</summary>
     private static void Fail(IClientTask task, string why) => task.ReplyTo.Tell(new TrainFailed(task.ClientId, task.Round, why));
 
-    /// <summary>Queues a task for a batched call: a full batch runs when a pool thread is free, what is left after the
-    /// batch wait. Which tasks share a call changes nothing in their updates (<see cref="BatchedTrainer"/>).</summary>
+    /// <summary>Queues a task for a batched call: a full batch starts while fewer batched calls run than the pool has
+    /// threads, what is left after the batch wait. Which tasks share a call changes nothing in their updates
+    /// (<see cref="BatchedTrainer"/>).</summary>
     private void Enqueue(IClientTask task, GlobalModel model)
     {
         _batchQueue.Add((task, model));
+        if (!_releasing) Dispatch();
+    }
+
+    private void Dispatch()
+    {
         RunBatches();
         if (_batchQueue.Count > 0 && !_flushDue && !Timers.IsTimerActive("flush"))
             Timers.StartSingleTimer("flush", Flush.Instance, _experiment.Settings.Device.BatchWait);
     }
 
-    /// <summary>Starts batched calls while a pool thread is free: each of the batch size, of tasks on one global model (one
-    /// round's, the oldest first), those with the most local steps of all queued (<see cref="ClientBatching.Calls"/>: a
-    /// call costs its largest client's steps in every place); after the batch wait partial calls too.</summary>
+    /// <summary>Starts batched calls while fewer run than the pool has threads (its other work, evaluation or a client
+    /// trained alone, is not counted): each of the batch size, of tasks on one global model (one round's, the oldest
+    /// first), those with the most local steps of all queued (<see cref="ClientBatching.Calls"/>: a call costs its
+    /// largest client's steps in every place); after the batch wait partial calls too. The choice is among the tasks
+    /// queued: those that arrive one by one while threads are free go out in their order.</summary>
     private void RunBatches()
     {
         int size = _experiment.Batching.Size;
@@ -286,26 +302,29 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         where TTask : IClientTask
     {
         double slow = _slowFactor;
-        var self = Self;
+        var (self, done) = (Self, new CallDone(_incarnation));
         _pool.Run(slot =>
         {
             var clock = Stopwatch.StartNew();
             var outcomes = call(slot);
             SlowDown(slow, clock);
             return (outcomes, clock.ElapsedMilliseconds);
-        }).ContinueWith(done =>
+        }).ContinueWith(call =>
         {
-            for (int i = 0; i < tasks.Length; i++)
+            try
             {
-                var t = tasks[i];
-                if (done.IsCompletedSuccessfully)
+                for (int i = 0; i < tasks.Length; i++)
                 {
-                    var (outcomes, ms) = done.Result;
-                    t.ReplyTo.Tell(answer(t, outcomes[i], ClientBatching.Share(ms, tasks.Length, i)));
+                    var t = tasks[i];
+                    if (call.IsCompletedSuccessfully)
+                    {
+                        var (outcomes, ms) = call.Result;
+                        t.ReplyTo.Tell(answer(t, outcomes[i], ClientBatching.Share(ms, tasks.Length, i)));
+                    }
+                    else t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, call.Exception?.GetBaseException().Message ?? "the batched call was cancelled"));
                 }
-                else t.ReplyTo.Tell(new TrainFailed(t.ClientId, t.Round, done.Exception?.GetBaseException().Message ?? "the batched call was cancelled"));
             }
-            self.Tell(CallDone.Instance);
+            finally { self.Tell(done); } // the thread is free whatever became of the answers
         }, TaskScheduler.Default);
     }
 
