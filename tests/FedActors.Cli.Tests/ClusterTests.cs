@@ -48,7 +48,16 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
             "--set", $"fedactors.personalization.method={personalisation}"];
         var (code, o, e) = RunScriptTests.RunScript(["run", .. experiment, "--out", one]);
         Assert.True(code == 0, o + e);
-        if (batchClients > 1) Assert.Contains($"batched, {batchClients} clients a call", System.Text.RegularExpressions.Regex.Replace(o, @"\s+", " "));
+        if (batchClients > 1)
+        {
+            Assert.Contains($"batched, {batchClients} clients a call", System.Text.RegularExpressions.Regex.Replace(o, @"\s+", " "));
+            // how full its calls were, in summary.json and on the console (8 clients a round in calls of 4: at most all places)
+            using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Directory.GetDirectories(one).Single(), "summary.json")));
+            double busy = summary.RootElement.GetProperty("batched_busy_share").GetDouble();
+            Assert.InRange(busy, 0.1, 1.0);
+            Assert.Contains($"{busy.ToString("P0", System.Globalization.CultureInfo.InvariantCulture)} of their places busy",
+                System.Text.RegularExpressions.Regex.Replace(o, @"[\s│]+", " ")); // the summary table may wrap the line
+        }
 
         // act: the same experiment on a run node that waits for two clients nodes (PostgreSQL)
         int port = FreePort();

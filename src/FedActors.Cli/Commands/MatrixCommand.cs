@@ -218,6 +218,7 @@ public static class MatrixCommand
                 Serilog.Log.Logger = logger;
                 Runtime.State.IClientStateStore? store = null;
                 Core.Training.ClientBatching? batching = null;
+                Core.Training.BatchOccupancy? occupancy = null;
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
                 try
                 {
@@ -240,6 +241,7 @@ public static class MatrixCommand
                     }
                     using var experiment = Experiment.Load(settings, data, ownsData: false);
                     batching = experiment.Batching;
+                    occupancy = experiment.Occupancy;
                     await SimulationRunner.RunAsync(experiment, config, new RunEvents(logger), r =>
                     {
                         rounds.Add(r);
@@ -257,7 +259,7 @@ public static class MatrixCommand
                 {
                     interrupted = cancel.IsCancellationRequested;
                     RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
-                    RunReport.WriteSummaryJson(summaryPath, RunReport.Summarise(settings, rounds, cellClock.Elapsed + Earlier(earlier), cellDir, batching) with
+                    RunReport.WriteSummaryJson(summaryPath, RunReport.Summarise(settings, rounds, cellClock.Elapsed + Earlier(earlier), cellDir, batching, occupancy) with
                     {
                         EndedEarly = interrupted ? "interrupted" : "budget",
                     });
@@ -290,7 +292,7 @@ public static class MatrixCommand
                     catch (Exception e) { AnsiConsole.MarkupLineInterpolated($"  [yellow]warning: the cell's state store: {e.GetBaseException().Message}[/]"); }
                 }
                 RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
-                var summary = RunReport.Summarise(settings, rounds, cellClock.Elapsed + Earlier(earlier), cellDir, batching);
+                var summary = RunReport.Summarise(settings, rounds, cellClock.Elapsed + Earlier(earlier), cellDir, batching, occupancy);
                 RunReport.WriteSummaryJson(summaryPath, summary);
                 cells.Add(Cell.Read(a, d, p, seed, summary, folder, cellDir));
             }

@@ -53,7 +53,8 @@ public static class NodeCommand
         {
             AnsiConsole.MarkupLineInterpolated($"joining [bold]{join}[/] as a clients node");
             var exit = await SimulationRunner.RunNodeAsync(experiment, c, new RunEvents(logger), store, cancel);
-            if (exit.Code == 0) AnsiConsole.MarkupLineInterpolated($"the run ended after {exit.ClientTasks} client tasks on this node ({exit.PayloadBytesSent} payload bytes sent); it left the cluster");
+            var busy = experiment.Occupancy.Share is { } share ? string.Create(CultureInfo.InvariantCulture, $", its batched calls {share:P0} busy") : "";
+            if (exit.Code == 0) AnsiConsole.MarkupLineInterpolated($"the run ended after {exit.ClientTasks} client tasks on this node ({exit.PayloadBytesSent} payload bytes sent){busy}; it left the cluster");
             else AnsiConsole.MarkupLineInterpolated($"[red]node stopped:[/] {exit.Reason}");
             return exit.Code;
         }

@@ -289,7 +289,7 @@ public static class RunCommand
             int lastRound = rounds.Count > 0 ? rounds[^1].Round : 0;
 
             RunReport.WriteRoundsCsv(csv, rounds);
-            var summary = RunReport.Summarise(settings, rounds, clock.Elapsed, runDir, experiment.Batching) with
+            var summary = RunReport.Summarise(settings, rounds, clock.Elapsed, runDir, experiment.Batching, experiment.Occupancy) with
             {
                 KeptRounds = (store as Runtime.State.ICheckpointStore)?.KeptRounds() ?? [],
                 StateBytes = c.GetString("fedactors.state.store") == "sqlite"

@@ -41,6 +41,10 @@ public sealed record RunSummary(
     /// call", or one at a time and why (null: one at a time, as asked).</summary>
     public string? Training { get; init; }
 
+    /// <summary>The share of the batched calls' places that trained a client (<see cref="Core.Training.BatchOccupancy"/>),
+    /// over the calls this process ran (a clients node's are its own); null when none ran.</summary>
+    public double? BatchedBusyShare { get; init; }
+
     /// <summary>Why the run ended before <c>rounds</c>: null (it did not), "stopped" (a stop fault), "budget"
     /// (<c>--max-minutes</c>) or "interrupted" (SIGINT/SIGTERM).</summary>
     public string? EndedEarly { get; init; }
@@ -90,7 +94,8 @@ public static class RunReport
 
     private static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
 
-    public static RunSummary Summarise(ExperimentSettings s, IReadOnlyList<RoundSummary> rounds, TimeSpan wall, string runDir, Core.Training.ClientBatching? batching = null)
+    public static RunSummary Summarise(ExperimentSettings s, IReadOnlyList<RoundSummary> rounds, TimeSpan wall, string runDir, Core.Training.ClientBatching? batching = null,
+        Core.Training.BatchOccupancy? occupancy = null)
     {
         var evaluated = rounds.Where(r => !double.IsNaN(r.Accuracy)).ToList();
         var best = evaluated.MaxBy(r => r.Accuracy);
@@ -119,7 +124,9 @@ public static class RunReport
             FinalErrorRate = last is null ? double.NaN : 1 - last.Accuracy,
             FinalAttackSuccess = last?.AttackSuccess ?? double.NaN,
             Personalization = s.PersonalisationOrNone.Method,
-            Training = batching is { Asked: > 1 } ? batching.ToString() : null,
+            Training = batching is { Asked: > 1 }
+                ? batching + (occupancy?.Share is { } busy ? string.Create(CultureInfo.InvariantCulture, $", {busy:P0} of their places busy") : "") : null,
+            BatchedBusyShare = occupancy?.Share,
             Evaluation = s.PersonalisationOrNone.Enabled
                 ? new EvaluationCadence(s.Round.EvaluateEvery, "personalised", s.PersonalisationOrNone.EvaluatedOf(s.Clients.Count), s.Clients.Count)
                 : new EvaluationCadence(s.Round.EvaluateEvery, s.Data.Evaluation, s.Clients.Count, s.Clients.Count),

@@ -189,8 +189,13 @@ public sealed class Experiment : IDisposable
         if (clientIds.Count == 0 || clientIds.Count > size) throw new ArgumentException($"a batch takes 1 to {size} clients, not {clientIds.Count}");
         var clients = clientIds.Select((id, i) => new BatchedClient(Partition.Clients[id].Train, SeedStream.Rng(Seed, round, id, Purpose.Shuffle), starts?[i]))
             .Concat(Enumerable.Range(0, size - clientIds.Count).Select(_ => new BatchedClient(Array.Empty<int>(), new Rng(0))));
-        return BatchedTrainer.Train(slot.Model, global, Work, [.. clients], Settings.Train)[..clientIds.Count];
+        var outcomes = BatchedTrainer.Train(slot.Model, global, Work, [.. clients], Settings.Train)[..clientIds.Count];
+        Occupancy.Add([.. outcomes.Select(o => o.Steps)], size);
+        return outcomes;
     }
+
+    /// <summary>How full this process's batched calls have been (the run's summary reports it).</summary>
+    public BatchOccupancy Occupancy { get; } = new();
 
     /// <summary>Up to <see cref="ClientBatching.Size"/> personalised clients' training steps for a round, their local SGD
     /// in one batched call (<see cref="PersonalStep.RunBatch"/>; the method must be an <see cref="IBatchableClient"/>).</summary>

@@ -1,3 +1,4 @@
+using FedActors.TestSupport;
 using FedActors.Core.Data;
 using FedActors.Core.Models;
 using FedActors.Core.Randomness;
@@ -170,5 +171,30 @@ public class BatchedTrainerTests
         Assert.Equal([15 / 24.0, 11 / 24.0], clients.Chunk(3).Select(c => ClientBatching.BusyShare([.. c.Select(x => x.Steps)])));
         Assert.Equal(1.0, ClientBatching.BusyShare([]));
         Assert.Equal(0.5, ClientBatching.BusyShare([4, 0])); // a padded place
+    }
+
+    [Fact]
+    public void A_runs_batched_calls_should_count_their_busy_places_with_the_padding_of_a_partial_call()
+    {
+        // arrange: batches of 4; two calls, of two clients (two places padded) and of four
+        var s = TestExperiments.Synthetic(clients: 8, samples: 800);
+        using var e = TestExperiments.Load(s with { Device = s.Device with { BatchClients = 4 } });
+        var global = e.InitialWeights();
+        using var model = e.CreateModel();
+        var slot = new WorkerSlot(0, model);
+        int[] first = [0, 1], second = [2, 3, 4, 5];
+        int Busy(int[] ids) => ids.Sum(e.TrainSteps);
+        int Places(int[] ids) => 4 * ids.Max(e.TrainSteps);
+        Assert.Null(e.Occupancy.Share);
+
+        // act
+        e.TrainBatch(slot, global, first, 1);
+        double afterFirst = e.Occupancy.Share!.Value;
+        e.TrainBatch(slot, global, second, 1);
+
+        // assert: Σ steps ÷ (4 × the call's steps), summed over the calls
+        Assert.Equal(Busy(first) / (double)Places(first), afterFirst, 12);
+        Assert.True(afterFirst <= 0.5, $"two of four places were empty: {afterFirst}");
+        Assert.Equal((Busy(first) + Busy(second)) / (double)(Places(first) + Places(second)), e.Occupancy.Share!.Value, 12);
     }
 }
