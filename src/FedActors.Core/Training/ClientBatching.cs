@@ -43,6 +43,29 @@ public sealed record ClientBatching(int Size, int Asked, string? Refused)
     public IEnumerable<T[]> Calls<T>(IEnumerable<T> clients, Func<T, int> steps) =>
         clients.OrderByDescending(steps).Chunk(Size); // OrderBy is stable: ties keep their order
 
+    /// <summary>
+    /// The next call from a queue that keeps filling (a worker's): the <see cref="Size"/> queued clients that leave the
+    /// fewest places idle, a run of neighbours in step order (the most steps on a tie of busy share). Taking the clients
+    /// with the most steps instead would, as new tasks keep arriving, put each new large client with the backlog's small
+    /// ones. Clients left behind go in a later call; the round's last calls take what remains.
+    /// </summary>
+    public T[] Fullest<T>(IReadOnlyCollection<T> queued, Func<T, int> steps)
+    {
+        var sorted = queued.OrderByDescending(steps).ToArray(); // stable: ties keep their order
+        if (sorted.Length <= Size) return sorted;
+        var s = sorted.Select(steps).ToArray();
+        double Share(int from, long sum) => s[from] == 0 ? 1 : sum / ((double)Size * s[from]);
+        long window = s.Take(Size).Sum(x => (long)x);
+        int best = 0;
+        double bestShare = Share(0, window);
+        for (int i = 1; i + Size <= s.Length; i++)
+        {
+            window += s[i + Size - 1] - s[i - 1];
+            if (Share(i, window) > bestShare) (best, bestShare) = (i, Share(i, window));
+        }
+        return sorted[best..(best + Size)];
+    }
+
     /// <summary>The share of a call's places (clients × the call's steps, the largest client's) that train a client.</summary>
     public static double BusyShare(IReadOnlyCollection<int> steps) => steps.Count == 0 || steps.Max() == 0 ? 1 : steps.Sum() / ((double)steps.Count * steps.Max());
 

@@ -233,7 +233,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
 
     /// <summary>Starts batched calls while fewer run than the pool has threads (its other work, evaluation or a client
     /// trained alone, is not counted): each of the batch size, of tasks on one global model (one round's, the oldest
-    /// first), those with the most local steps of all queued (<see cref="ClientBatching.Calls"/>: a call costs its
+    /// first), the queued ones that leave fewest places idle (<see cref="ClientBatching.Fullest"/>: a call costs its
     /// largest client's steps in every place); after the batch wait partial calls too. The choice is among the tasks
     /// queued: those that arrive one by one while threads are free go out in their order.</summary>
     private void RunBatches()
@@ -244,7 +244,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
             var sameModel = _batchQueue.GroupBy(q => q.Model, ReferenceEqualityComparer.Instance)
                 .Select(g => g.ToArray()).FirstOrDefault(g => _flushDue || g.Length >= size);
             if (sameModel is null) break;
-            var call = _experiment.Batching.Calls(sameModel, q => _experiment.TrainSteps(q.Task.ClientId)).First();
+            var call = _experiment.Batching.Fullest(sameModel, q => _experiment.TrainSteps(q.Task.ClientId));
             // a run's training tasks are all personal or none is
             if (call[0].Task is PersonalTask) TrainPersonalBatch([.. call.Select(q => (PersonalTask)q.Task)], call[0].Model);
             else TrainBatch([.. call.Select(q => (TrainTask)q.Task)], call[0].Model.Weights);

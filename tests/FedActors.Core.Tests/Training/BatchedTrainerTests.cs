@@ -170,6 +170,15 @@ public class BatchedTrainerTests
         Assert.Equal([22 / 24.0, 4 / 6.0], calls.Select(c => ClientBatching.BusyShare([.. c.Select(x => x.Steps)])));
         Assert.Equal([15 / 24.0, 11 / 24.0], clients.Chunk(3).Select(c => ClientBatching.BusyShare([.. c.Select(x => x.Steps)])));
         Assert.Equal(1.0, ClientBatching.BusyShare([]));
+
+        // a worker's queue: the run of neighbours in step order that leaves fewest places idle, not the largest clients
+        // (8, 8, 6 fill 22 of 24 places; 1, 1, 1 all 3); the most steps on a tie; all of a queue no larger than a call
+        (int Id, int Steps)[] queue = [.. clients, (6, 1)];
+        Assert.Equal([1, 3, 6], batching.Fullest(queue, c => c.Steps).Select(c => c.Id));
+        (int Id, int Steps)[] large = [(0, 8), (2, 6), (4, 8), (5, 2), (7, 6)], tie = [(0, 2), (1, 2), (2, 2), (3, 1), (4, 1), (5, 1)], few = [(0, 3), (4, 5)];
+        Assert.Equal([0, 4, 2], batching.Fullest(large, c => c.Steps).Select(c => c.Id)); // 22/24 > 20/24 > 14/18
+        Assert.Equal([0, 1, 2], batching.Fullest(tie, c => c.Steps).Select(c => c.Id)); // both full: the most steps
+        Assert.Equal([4, 0], batching.Fullest(few, c => c.Steps).Select(c => c.Id));
         Assert.Equal(0.5, ClientBatching.BusyShare([4, 0])); // a padded place
     }
 
