@@ -25,11 +25,8 @@ public class DeviceBenchTests
         var (code, o, e) = RunScriptTests.RunScript("bench", "device", "--set", "fedactors.model.kind=cnn", "--clients", "1,3", "--out", outDir);
         Assert.True(code == 0, o + e);
         Assert.All(MaxDifferences(outDir), d => Assert.InRange(d, 0, 1e-5));
-        // the busy share: one client fills its call; three fill between a third and all of theirs (the largest one's steps);
-        // the per-busy-place ratio is the ratio over it
+        // the per-busy-place ratio is the ratio over the busy share (ClientBatching.BusyShare, tested by hand in Core)
         var (busy, ratio, perBusy) = (Column(outDir, "busy_share"), Column(outDir, "ratio"), Column(outDir, "ratio_per_busy_place"));
-        Assert.Equal(1.0, busy[0]);
-        Assert.InRange(busy[1], 1 / 3.0, 1.0);
         Assert.All(Enumerable.Range(0, 2), i => Assert.Equal(ratio[i] / busy[i], perBusy[i], 1e-9));
     }
 

@@ -42,7 +42,7 @@ public sealed record RunSummary(
     public string? Training { get; init; }
 
     /// <summary>The share of the batched calls' places that trained a client (<see cref="Core.Training.BatchOccupancy"/>),
-    /// over the calls this process ran (a clients node's are its own); null when none ran.</summary>
+    /// over the calls this process ran (a clients node's are its own; a resumed run's since it resumed); null when none ran.</summary>
     public double? BatchedBusyShare { get; init; }
 
     /// <summary>Why the run ended before <c>rounds</c>: null (it did not), "stopped" (a stop fault), "budget"

@@ -76,16 +76,18 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         if (factor > 1) Thread.Sleep(TimeSpan.FromMilliseconds(clock.Elapsed.TotalMilliseconds * (factor - 1)));
     }
     /// <summary>Training tasks (<see cref="TrainTask"/>, or a personalised client's <see cref="PersonalTask"/>) waiting to
-    /// join a batched call (<c>fedactors.device.batch-clients</c> &gt; 1), each with its round's global model.</summary>
-    private readonly List<(IClientTask Task, GlobalModel Model)> _batchQueue = [];
+    /// join a batched call (<c>fedactors.device.batch-clients</c> &gt; 1), each with its round's global model and its place
+    /// in the order tasks were queued.</summary>
+    private readonly List<(IClientTask Task, GlobalModel Model, long Queued)> _batchQueue = [];
+    private long _queuedSoFar;
     /// <summary>Batched calls started and not yet ended: at most one a pool thread, so tasks wait here, where the next call
     /// can choose among all of them, rather than in the pool's queue.</summary>
     private int _callsRunning;
     private readonly Guid _incarnation = Guid.NewGuid();
     /// <summary>Tasks released together (their model arrived) are queued before any call starts, so the calls choose among all.</summary>
     private bool _releasing;
-    /// <summary>The batch wait has passed with tasks queued: partial calls may run too, until the queue is empty.</summary>
-    private bool _flushDue;
+    /// <summary>Tasks queued before this place have waited out a batch wait: a call may go part empty to take them.</summary>
+    private long _overdueBefore;
     /// <summary>Tasks (<see cref="TrainTask"/>, <see cref="PersonalTask"/>) for a model version not here yet.</summary>
     private readonly List<(int Round, IClientTask Task)> _early = [];
 
@@ -101,14 +103,14 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         Receive<EvaluateModel>(HandleEvaluate);
         Receive<Flush>(_ =>
         {
-            _flushDue = true;
-            RunBatches();
+            _overdueBefore = _queuedSoFar;
+            Dispatch();
         });
         Receive<CallDone>(m =>
         {
             if (m.Incarnation != _incarnation) return;
             _callsRunning--;
-            RunBatches();
+            Dispatch();
         });
         Receive<AggregateRound>(HandleAggregate);
         Receive<TrainReference>(HandleTrainReference);
@@ -220,29 +222,32 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     /// (<see cref="BatchedTrainer"/>).</summary>
     private void Enqueue(IClientTask task, GlobalModel model)
     {
-        _batchQueue.Add((task, model));
+        _batchQueue.Add((task, model, _queuedSoFar++));
         if (!_releasing) Dispatch();
     }
 
+    /// <summary>Starts what calls it can, then makes sure the tasks left wait no longer than a batch wait: the timer runs
+    /// while the queue holds tasks none of which is overdue yet.</summary>
     private void Dispatch()
     {
         RunBatches();
-        if (_batchQueue.Count > 0 && !_flushDue && !Timers.IsTimerActive("flush"))
+        if (_batchQueue.Count == 0) Timers.Cancel("flush");
+        else if (!_batchQueue.Any(q => q.Queued < _overdueBefore) && !Timers.IsTimerActive("flush"))
             Timers.StartSingleTimer("flush", Flush.Instance, _experiment.Settings.Device.BatchWait);
     }
 
     /// <summary>Starts batched calls while fewer run than the pool has threads (its other work, evaluation or a client
     /// trained alone, is not counted): each of the batch size, of tasks on one global model (one round's, the oldest
     /// first), the queued ones that leave fewest places idle (<see cref="ClientBatching.Fullest"/>: a call costs its
-    /// largest client's steps in every place); after the batch wait partial calls too. The choice is among the tasks
-    /// queued: those that arrive one by one while threads are free go out in their order.</summary>
+    /// largest client's steps in every place); a partial call for tasks that have waited out a batch wait. The choice is
+    /// among the tasks queued: those that arrive one by one while threads are free go out in their order.</summary>
     private void RunBatches()
     {
         int size = _experiment.Batching.Size;
         while (_callsRunning < _pool.Workers && _batchQueue.Count > 0)
         {
             var sameModel = _batchQueue.GroupBy(q => q.Model, ReferenceEqualityComparer.Instance)
-                .Select(g => g.ToArray()).FirstOrDefault(g => _flushDue || g.Length >= size);
+                .Select(g => g.ToArray()).FirstOrDefault(g => g.Length >= size || g.Any(q => q.Queued < _overdueBefore));
             if (sameModel is null) break;
             var call = _experiment.Batching.Fullest(sameModel, q => _experiment.TrainSteps(q.Task.ClientId));
             // a run's training tasks are all personal or none is
@@ -252,18 +257,13 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
             var sent = call.Select(q => q.Task).ToHashSet(ReferenceEqualityComparer.Instance);
             _batchQueue.RemoveAll(q => sent.Contains(q.Task));
         }
-        if (_batchQueue.Count == 0)
-        {
-            _flushDue = false;
-            Timers.Cancel("flush");
-        }
     }
 
     /// <summary>Answers every task this worker holds and will not run (it stops or restarts): its clients would otherwise
     /// wait for the round's safety timeout.</summary>
     private void FailHeld(string why)
     {
-        foreach (var (task, _) in _batchQueue) Fail(task, why);
+        foreach (var (task, _, _) in _batchQueue) Fail(task, why);
         foreach (var (_, task) in _early) Fail(task, why);
         _batchQueue.Clear();
         _early.Clear();

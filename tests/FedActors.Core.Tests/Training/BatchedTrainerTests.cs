@@ -203,7 +203,6 @@ public class BatchedTrainerTests
 
         // assert: Σ steps ÷ (4 × the call's steps), summed over the calls
         Assert.Equal(Busy(first) / (double)Places(first), afterFirst, 12);
-        Assert.True(afterFirst <= 0.5, $"two of four places were empty: {afterFirst}");
         Assert.Equal((Busy(first) + Busy(second)) / (double)(Places(first) + Places(second)), e.Occupancy.Share!.Value, 12);
     }
 }
