@@ -12,7 +12,7 @@
 # fedactors.device.kind = cuda, with 10 clients a batched call twice, and on the CPU: the accuracies should agree to float
 # tolerance; repeat.txt says whether the two batched GPU runs gave the same bits; and FedALA on the GPU, 10 clients a
 # batched call: its ALA step and the personal batched path on the device), and
-# scale-batch-{1,250}.log with their rounds.csv (FedAvgCNN, 1,000 clients a round, one at a time vs 250 a call). The data is the synthetic set (1×28×28, 10 classes), so the node needs no Fashion-MNIST: samples per second
+# scale-batch-{1,250}.log with their rounds.csv and summary.json (FedAvgCNN, 1,000 clients a round, one at a time vs 250 a call). The data is the synthetic set (1×28×28, 10 classes), so the node needs no Fashion-MNIST: samples per second
 # do not depend on the pixels. Put its figures in the README with the date.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -57,6 +57,8 @@ case "${1:-}" in
         --set fedactors.round.max-in-flight=1000 --set fedactors.state.store=memory --set 'fedactors.data.dataset = "synthetic"' --set fedactors.data.synthetic-samples=60000 \
         --out "$work/scale-$batch" > "$out/scale-batch-$batch.log" 2>&1 || echo "scale run (batch $batch) failed: see scale-batch-$batch.log" >&2
       cp "$work"/scale-$batch/*/rounds.csv "$out/scale-batch-$batch-rounds.csv" 2>/dev/null || true
+      # with batched_busy_share: how full the batched calls were (places that trained a client ÷ all places)
+      cp "$work"/scale-$batch/*/summary.json "$out/scale-batch-$batch-summary.json" 2>/dev/null || true
     done
     tail -n 20 "$out"/bench-*.log "$out"/run-*.log "$out"/scale-*.log; cat "$out/repeat.txt" ;;
   *)
