@@ -5,14 +5,19 @@
 #   deploy/gpu-check.sh prepare          # here: artifacts/bundle.tar.xz (~36 MB; deploy/bundle.sh --libtorch host --tar)
 #   deploy/gpu-check.sh run OUTDIR       # on the GPU node, from the repository root with artifacts/bundle.tar.xz beside it
 #
-# `run` (at most 2×100 + 5×40 + 2×75 s = 9.2 minutes of timeouts, plus unpacking, on one H200) writes to OUTDIR: gpu.csv (the device), device-mlp.md and device-cnn.md
+# `run` (at most 2×100 + 5×30 + 2×75 + 3×20 + 30 s = 9.8 minutes of timeouts, plus unpacking, on one H200; most runs end well
+# before theirs, and the least needed come last) writes to OUTDIR: gpu.csv (the device), device-mlp.md and device-cnn.md
 # (`fedactors bench device --device cuda`: sequential vs client-batched training samples/s for K = 1…1000 clients and
 # the batched updates' max |Δ| from the sequential ones), gpu-util.csv (nvidia-smi every 250 ms during the benches) and
 # the logs, run-{cuda,cuda-batched,cuda-batched-again,cpu,cuda-fedala}.log with their rounds (5 quickstart rounds with
 # fedactors.device.kind = cuda, with 10 clients a batched call twice, and on the CPU: the accuracies should agree to float
 # tolerance; repeat.txt says whether the two batched GPU runs gave the same bits; and FedALA on the GPU, 10 clients a
 # batched call: its ALA step and the personal batched path on the device), and
-# scale-batch-{1,250}.log with their rounds.csv and summary.json (FedAvgCNN, 1,000 clients a round, one at a time vs 250 a call). The data is the synthetic set (1×28×28, 10 classes), so the node needs no Fashion-MNIST: samples per second
+# scale-batch-{1,250}.log with their rounds.csv and summary.json (FedAvgCNN, 1,000 clients a round, one at a time vs 250 a call),
+# and method-{dbe,gpfl,fedcp,skymask}.log with their rounds (2 rounds each on the GPU: DBE, GPFL and FedCP on PFLlib's
+# Dir(0.1) setting, SkyMask against the scaling backdoor in its own setting: they train and evaluate on the device, their
+# extra modules and the masks included; the CPU's counterparts are the same commands with kind cpu, on any machine).
+# The data is the synthetic set (1×28×28, 10 classes), so the node needs no Fashion-MNIST: samples per second
 # do not depend on the pixels. Put its figures in the README with the date.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,7 +44,7 @@ case "${1:-}" in
     # the actor runtime on the device (fedactors.device.kind = cuda), with batched clients (twice: does a GPU run repeat
     # bit for bit?), and the same run on the CPU, 5 quickstart rounds each: the accuracies should agree to float tolerance
     for kind in cuda cuda-batched cuda-batched-again cpu cuda-fedala; do
-      timeout 40 "$work/bundle/fedactors" run hocon/experiments/quickstart.conf --set fedactors.device.kind=${kind%%-*} --set fedactors.rounds=5 \
+      timeout 30 "$work/bundle/fedactors" run hocon/experiments/quickstart.conf --set fedactors.device.kind=${kind%%-*} --set fedactors.rounds=5 \
         --set fedactors.device.batch-clients=$(case $kind in cuda-batched*|cuda-fedala) echo 10;; *) echo 1;; esac) \
         --set fedactors.personalization.method=$([ $kind = cuda-fedala ] && echo fedala || echo none) \
         --set 'fedactors.data.dataset = "synthetic"' --set fedactors.data.synthetic-samples=20000 --out "$work/runs-$kind" > "$out/run-$kind.log" 2>&1 \
@@ -60,7 +65,15 @@ case "${1:-}" in
       # with batched_busy_share: how full the batched calls were (places that trained a client ÷ all places)
       cp "$work"/scale-$batch/*/summary.json "$out/scale-batch-$batch-summary.json" 2>/dev/null || true
     done
-    tail -n 20 "$out"/bench-*.log "$out"/run-*.log "$out"/scale-*.log; cat "$out/repeat.txt" ;;
+    # the methods that make tensors of their own (TensorPlacementTests checks on the CPU that each names its device)
+    for method in dbe gpfl fedcp skymask; do
+      if [ $method = skymask ]; then set -- hocon/experiments/skymask-fmnist.conf --set fedactors.attack.kind=scaling --set fedactors.data.synthetic-samples=6000
+      else set -- hocon/experiments/pfl-fmnist-dir01.conf --set fedactors.personalization.method=$method --set fedactors.data.synthetic-samples=6000; fi
+      timeout $([ $method = skymask ] && echo 30 || echo 20) "$work/bundle/fedactors" run "$@" --set fedactors.device.kind=cuda --set fedactors.rounds=2 --set 'fedactors.data.dataset = "synthetic"' \
+        --out "$work/method-$method" > "$out/method-$method.log" 2>&1 || echo "$method on cuda failed: see method-$method.log" >&2
+      cut -d, -f1-12 "$work"/method-$method/*/rounds.csv > "$out/method-$method-rounds.csv" 2>/dev/null || true
+    done
+    tail -n 20 "$out"/bench-*.log "$out"/run-*.log "$out"/scale-*.log "$out"/method-*.log; cat "$out/repeat.txt" ;;
   *)
     echo "usage: deploy/gpu-check.sh prepare | run OUTDIR (see the header of $0)" >&2; exit 2 ;;
 esac

@@ -93,9 +93,10 @@ public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
         var parameters = model.parameters().ToArray();
         int d = context.Global.Length, m = deltas.Length;
         using var scope = torch.NewDisposeScope();
-        using var global = torch.tensor(context.Global.Values);
-        var w = torch.stack(deltas.Select(x => torch.tensor(x.Values).Plus(global)).ToArray()); // [m, d] frozen models
-        var logits = torch.ones(m, d);
+        var device = model.Device; // the worker's: its data and the [m, d] blocks below live there
+        using var global = torch.tensor(context.Global.Values, device: device);
+        var w = torch.stack(deltas.Select(x => torch.tensor(x.Values, device: device).Plus(global)).ToArray()); // [m, d] frozen models
+        var logits = torch.ones(m, d, device: device);
         // Owned scalars: an implicit Scalar can be finalised while native code still reads it (see Sgd).
         using var clampLow = (-options.MaskGradientClamp).ToScalar();
         using var clampHigh = options.MaskGradientClamp.ToScalar();
@@ -143,7 +144,7 @@ public sealed class SkyMask(SkyMaskOptions options) : IAggregationRule
         model.zero_grad();
         using var logitThreshold = Math.Log(options.Threshold / (1 - options.Threshold)).ToScalar(); // σ(M) > τ ⇔ M > logit(τ)
         var binary = logits.gt(logitThreshold).to(ScalarType.Float64);
-        var g = binary.mm(binary.t()).data<double>().ToArray();
+        var g = binary.mm(binary.t()).cpu().data<double>().ToArray();
         var result = new double[m, m];
         for (int i = 0; i < m; i++) for (int j = 0; j < m; j++) result[i, j] = g[i * m + j];
         return result;

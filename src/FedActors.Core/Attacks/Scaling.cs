@@ -37,7 +37,7 @@ public sealed class Scaling(ScalingOptions options) : IDataPoisoningAttack, IMod
         var px = x.clone();
         var py = y.clone();
         if (chosen.Length == 0) return (px, py);
-        using var idx = torch.tensor(chosen);
+        using var idx = torch.tensor(chosen, device: x.device);
         Stamp(px, idx, options.PatchSize, options.PatchValue);
         using var target = ((long)options.TargetLabel).ToScalar();
         py.index_fill_(0, idx, target);

@@ -31,6 +31,9 @@ public sealed class SplitModel : Module<Tensor, Tensor>
         return head.forward(features);
     }
 
+    /// <summary>Where the parameters are: every tensor a method makes to meet them must be made there (issue #9).</summary>
+    public Device Device => head.parameters().First().device;
+
     /// <summary>Number of trainable scalars.</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
 

@@ -157,7 +157,6 @@ public sealed class FedAlaMethod(FedAlaOptions options) : IPersonalisation, IBat
     public const string LocalPart = "local", WeightsPart = "ala-weights", TopPart = "local-top", FirstTensorPart = "first-tensor-hash";
     public string Name => "fedala";
     public bool SharesWholeModel => true;
-    public bool RunsOnAccelerator => true;
     public FedAlaOptions Options { get; } = options;
 
     public ParameterVector InitialGlobal(Simulation.Experiment experiment) => experiment.InitialWeights();

@@ -21,10 +21,11 @@ public sealed class PolicyNetwork : Module<Tensor, Tensor>
     private readonly TorchSharp.Modules.Linear linear;
     private readonly TorchSharp.Modules.LayerNorm norm;
 
-    public PolicyNetwork(int features) : base("CPN")
+    /// <param name="device">Where its parameters are (the model's: see <see cref="Models.SplitModel.Device"/>).</param>
+    public PolicyNetwork(int features, Device device) : base("CPN")
     {
-        linear = Linear(features, 2 * features);
-        norm = LayerNorm(2 * features);
+        linear = Linear(features, 2 * features, device: device);
+        norm = LayerNorm(2 * features, device: device);
         RegisterComponents();
     }
 
@@ -72,7 +73,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         var l = LayoutOf(model);
         var init = experiment.InitialWeights();
         using var g = new Generator(SeedStream.For(experiment.Seed, -1, -3, Purpose.ModelInit));
-        using var policy = new PolicyNetwork(l.Features);
+        using var policy = new PolicyNetwork(l.Features, CPU);
         policy.Initialise(g);
         // ψ_g starts as a copy of the initial head, so it equals every personal head in round 1.
         return SharedVector.Concat(init.Values, ParameterVector.From(policy).Values);
@@ -118,16 +119,18 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
 
     private static Parts Load(PersonalContext c, PersonalState state, Layout l)
     {
-        var globalHead = Linear(l.Features, l.Classes);
+        var device = c.Model.Device;
+        var globalHead = Linear(l.Features, l.Classes, device: device);
         new ParameterVector(SharedVector.Slice(c.Global, l.Body, l.Head)).CopyTo(globalHead);
         foreach (var q in globalHead.parameters()) q.requires_grad = false;
-        var policy = new PolicyNetwork(l.Features);
+        var policy = new PolicyNetwork(l.Features, device);
         new ParameterVector(SharedVector.Slice(c.Global, l.Body + l.Head, l.Policy)).CopyTo(policy);
-        var v = torch.tensor(state.Require(VectorPart));
+        var v = torch.tensor(state.Require(VectorPart), device: device);
         return new Parts { Model = c.Model, GlobalHead = globalHead, Policy = policy, Vector = v / v.norm() };
     }
 
-    /// <summary>The forward pass: logits and the features h. <paramref name="noise"/> null = no Gumbel noise.</summary>
+    /// <summary>The forward pass: logits and the features h. <paramref name="noise"/> null = no Gumbel noise; else a CPU
+    /// generator: the noise is drawn on the host and moved to the model's device, so a GPU run draws the CPU's numbers.</summary>
     public static (Tensor Logits, Tensor Features) Forward(Models.SplitModel model, TorchSharp.Modules.Linear globalHead, PolicyNetwork policy,
         Tensor unitVector, Tensor x, double tau, Generator? noise)
     {
@@ -135,7 +138,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         var h = model.Body.forward(x);
         long b = h.shape[0], d = h.shape[1];
         var a = policy.forward(h * unitVector).view(b, 2, d);
-        if (noise is not null) a = a.Minus(torch.empty_like(a).exponential_(generator: noise).log()); // + Gumbel(0, 1), as F.gumbel_softmax
+        if (noise is not null) a = a.Minus(torch.empty(a.shape, device: CPU).exponential_(generator: noise).log().to(a.device)); // + Gumbel(0, 1), as F.gumbel_softmax
         var split = functional.softmax(a * inverseTau, 1);
         var r = split.select(1, 0);
         var s = split.select(1, 1);

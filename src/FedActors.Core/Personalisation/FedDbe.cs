@@ -46,11 +46,12 @@ public static class FedDbe
         global.CopyTo(model);
         model.train();
         using var scope = torch.NewDisposeScope();
-        var bias = new TorchSharp.Modules.Parameter(torch.tensor(prbm), requires_grad: globalMean is not null);
-        var zg = globalMean is null ? null : torch.tensor(globalMean);
+        var device = model.Device;
+        var bias = new TorchSharp.Modules.Parameter(torch.tensor(prbm, device: device), requires_grad: globalMean is not null);
+        var zg = globalMean is null ? null : torch.tensor(globalMean, device: device);
         using var optimizer = new Sgd(model.parameters(), t.LearningRate);
         using var prbmOptimizer = new Sgd([bias], t.LearningRate);
-        var mean = torch.zeros(prbm.Length);
+        var mean = torch.zeros(prbm.Length, device: device);
         using var keep = (1 - o.Momentum).ToScalar();
         using var momentum = o.Momentum.ToScalar();
         double lossSum = 0;
@@ -76,7 +77,7 @@ public static class FedDbe
         }
         var delta = ParameterVector.DeltaFrom(model, global);
         return new FedDbeOutcome(new TrainOutcome(delta, indices.Count, steps > 0 ? lossSum / steps : double.NaN, steps),
-            bias.detach().data<float>().ToArray(), mean.data<float>().ToArray());
+            bias.detach().cpu().data<float>().ToArray(), mean.cpu().data<float>().ToArray());
     }
 
     /// <summary>z̄ᵍ = Σᵢ nᵢ/Σn · μ̂ᵢ, computed once from every client's initialisation call.</summary>
@@ -92,7 +93,7 @@ public static class FedDbe
     public static EvalOutcome Evaluate(SplitModel model, ParameterVector weights, float[] prbm, Dataset data, IReadOnlyList<int> indices, int batchSize = 500)
     {
         using var scope = torch.NewDisposeScope(); // nothing left to the GC (TensorLifetimeTests)
-        var bias = torch.tensor(prbm);
+        var bias = torch.tensor(prbm, device: model.Device);
         return Evaluator.Evaluate(model, weights, data, indices, batchSize, x => model.Head.forward(model.Body.forward(x).Plus(bias)));
     }
 }

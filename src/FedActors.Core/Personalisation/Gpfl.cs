@@ -19,12 +19,13 @@ public sealed class ConditionalValve : Module<Tensor, Tensor, Tensor>
     private readonly TorchSharp.Modules.Linear gammaLinear, betaLinear;
     private readonly TorchSharp.Modules.LayerNorm gammaNorm, betaNorm;
 
-    public ConditionalValve(int features) : base("CoV")
+    /// <param name="device">Where its parameters are (the model's: see <see cref="Models.SplitModel.Device"/>).</param>
+    public ConditionalValve(int features, Device device) : base("CoV")
     {
-        gammaLinear = Linear(features, features);
-        gammaNorm = LayerNorm(features);
-        betaLinear = Linear(features, features);
-        betaNorm = LayerNorm(features);
+        gammaLinear = Linear(features, features, device: device);
+        gammaNorm = LayerNorm(features, device: device);
+        betaLinear = Linear(features, features, device: device);
+        betaNorm = LayerNorm(features, device: device);
         RegisterComponents();
     }
 
@@ -80,8 +81,8 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
         var l = LayoutOf(model);
         var init = experiment.InitialWeights();
         using var g = new Generator(SeedStream.For(experiment.Seed, -1, -2, Purpose.ModelInit));
-        using var embedding = torch.randn([l.Classes, l.Features], generator: g); // nn.Embedding's N(0, 1)
-        using var valve = new ConditionalValve(l.Features);
+        using var embedding = torch.randn([l.Classes, l.Features], generator: g, device: CPU); // nn.Embedding's N(0, 1)
+        using var valve = new ConditionalValve(l.Features, CPU);
         valve.Initialise(g);
         return SharedVector.Concat(SharedVector.Slice(init, 0, l.Body), embedding.data<float>().ToArray(), ParameterVector.From(valve).Values);
     }
@@ -121,15 +122,15 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
         var l = LayoutOf(c.Model);
         // Every tensor of the call lives in a scope: a temporary left to the GC can be finalised mid-call (ScalarAudit).
         using var scope = torch.NewDisposeScope();
-        using var valve = LoadValve(c.Global, l);
-        using var p = torch.tensor(state.Require(PersonalInputPart));
+        using var valve = LoadValve(c.Global, l, c.Model.Device);
+        using var p = torch.tensor(state.Require(PersonalInputPart), device: c.Model.Device);
         var weights = Personal.Model(SharedVector.Slice(c.Global, 0, l.Body), state.Require(HeadPart));
         return Evaluator.Evaluate(c.Model, weights, c.Data, c.TestIndices, forward: x => c.Model.Head.forward(valve.forward(c.Model.Body.forward(x), p)));
     }
 
-    private static ConditionalValve LoadValve(ParameterVector global, Layout l)
+    private static ConditionalValve LoadValve(ParameterVector global, Layout l, Device device)
     {
-        var valve = new ConditionalValve(l.Features);
+        var valve = new ConditionalValve(l.Features, device);
         new ParameterVector(SharedVector.Slice(global, l.Body + l.Embedding, l.Valve)).CopyTo(valve);
         return valve;
     }
@@ -155,12 +156,13 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
         Personal.Model(body, state.Require(HeadPart)).CopyTo(c.Model);
         c.Model.train();
         using var scope = torch.NewDisposeScope();
-        using var valve = LoadValve(c.Global, l);
+        var device = c.Model.Device;
+        using var valve = LoadValve(c.Global, l, device);
         var globalE = SharedVector.Slice(c.Global, l.Body, l.Embedding);
-        var frozen = torch.tensor(globalE).view(l.Classes, l.Features);
-        var embedding = new TorchSharp.Modules.Parameter(torch.tensor(globalE).view(l.Classes, l.Features));
-        var p = torch.tensor(state.Require(PersonalInputPart));
-        var g = torch.tensor(state.Require(GlobalInputPart));
+        var frozen = torch.tensor(globalE, device: device).view(l.Classes, l.Features);
+        var embedding = new TorchSharp.Modules.Parameter(torch.tensor(globalE, device: device).view(l.Classes, l.Features));
+        var p = torch.tensor(state.Require(PersonalInputPart), device: device);
+        var g = torch.tensor(state.Require(GlobalInputPart), device: device);
         using var modelOptimizer = new Sgd(c.Model.parameters(), c.Options.LearningRate);
         using var embeddingOptimizer = new Sgd([embedding], c.Options.LearningRate, weightDecay: Options.Mu);
         using var valveOptimizer = new Sgd(valve.parameters(), c.Options.LearningRate, weightDecay: Options.Mu);
@@ -184,7 +186,7 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
             steps++;
         }
         var trained = ParameterVector.From(c.Model);
-        var trainedE = embedding.detach().contiguous().data<float>().ToArray();
+        var trainedE = embedding.detach().contiguous().cpu().data<float>().ToArray();
         var upload = SharedVector.Concat(SharedVector.Slice(trained, 0, l.Body), trainedE, ParameterVector.From(valve).Values).Subtract(c.Global);
         var head = SharedVector.Slice(trained, l.Body, trained.Length - l.Body);
         return new PersonalTrainResult(new TrainOutcome(upload, c.TrainIndices.Count, steps > 0 ? lossSum / steps : double.NaN, steps),

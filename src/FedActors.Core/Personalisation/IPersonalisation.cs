@@ -75,10 +75,6 @@ public interface IPersonalisation : IPersonalisedClient, IPersonalisedServer
     /// <summary>Whether the shared vector is the model's own parameter vector (then model-shaped defences and attacks
     /// apply to it).</summary>
     bool SharesWholeModel { get; }
-
-    /// <summary>Whether every tensor the method's client steps make is made where the model is, so that it can run on an
-    /// accelerator (<c>fedactors.device.kind = cuda</c>); a method that builds host tensors of its own is refused there.</summary>
-    bool RunsOnAccelerator => false;
 }
 
 /// <summary>

@@ -123,12 +123,8 @@ public sealed class Experiment : IDisposable
         return data.Count - data.Count / 7;
     }
 
-    public SplitModel CreateModel()
-    {
-        var model = ModelRegistry.Create(Settings.Model, Data.SampleShape, Data.NumClasses);
-        if (Device.type != TorchSharp.DeviceType.CPU) model.to(Device);
-        return model;
-    }
+    /// <summary>A model on the experiment's device (its parameters are to be overwritten: not seeded).</summary>
+    public SplitModel CreateModel() => ModelRegistry.Create(Settings.Model, Data.SampleShape, Data.NumClasses, device: Device);
 
     /// <summary>The round-0 global model, seeded.</summary>
     public ParameterVector InitialWeights()
@@ -212,7 +208,7 @@ public sealed class Experiment : IDisposable
             ? [Evaluator.Evaluate(slot.Model, weights, Work, chunk.Samples[0])]
             : Evaluator.EvaluateGroups(slot.Model, weights, Work, chunk.Samples);
         if (Collusion.Attack?.Data is IBackdoor backdoor)
-            outcomes[0] = outcomes[0].Plus(Evaluator.Backdoor(slot.Model, Data, [.. chunk.Samples.SelectMany(s => s)], backdoor));
+            outcomes[0] = outcomes[0].Plus(Evaluator.Backdoor(slot.Model, Work, [.. chunk.Samples.SelectMany(s => s)], backdoor));
         return outcomes;
     }
 

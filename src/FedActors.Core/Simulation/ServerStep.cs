@@ -33,7 +33,7 @@ public static class ServerStep
     {
         var s = experiment.Settings;
         var root = rule.NeedsRootUpdate && updates.Count > 0 ? experiment.TrainRoot(slot, global, round).Delta : null;
-        var server = new ServerResources(slot.Model, experiment.Data, experiment.RootIndices, s.Train);
+        var server = new ServerResources(slot.Model, experiment.Work, experiment.RootIndices, s.Train);
         return Apply(rule, global, round, selected, updates, s.Seed, s.ServerOrDefault.LearningRate, root, server);
     }
 }

@@ -122,22 +122,10 @@ public static class FedActorsSettings
     }
 
     /// <summary><c>fedactors.device.kind</c>: cpu, or cuda / cuda:N where this TorchSharp finds a CUDA libtorch (a bundle with
-    /// the node's own PyTorch: deploy/bundle.sh --libtorch host). On a CUDA device the FedAvg family, Local and FedALA train
-    /// and evaluate there; the paths that build tensors of their own on the host are refused for now, each by name.</summary>
-    private static void ValidateDevice(ExperimentSettings s)
-    {
-        var kind = s.Device.Device;
-        if (kind == "cpu") return;
-        string quoted = $"\"{kind}\"";
-        if (!IsDeviceName(kind)) throw new ConfigurationError("fedactors.device.kind", quoted, "cpu, cuda or cuda:N");
-        string? hostOnly = s.PersonalisationOrNone.Enabled && s.CreatePersonalisation() is not { RunsOnAccelerator: true } ? $"personalization.method = {s.PersonalisationOrNone.Method}"
-            : s.Rule == "skymask" ? "defence.rule = skymask"
-            : s.Attack is { Enabled: true, Options: { } o } a && Core.Attacks.AttackRegistry.Create(a.Kind, o).Data is not null ? $"attack.kind = {a.Kind} (it poisons data)"
-            : null;
-        if (hostOnly is not null)
-            throw new ConfigurationError("fedactors.device.kind", quoted, "cpu with " + hostOnly, "that path runs on the CPU only for now (issue #9)");
-        ParseDevice(kind, "fedactors.device.kind", quoted);
-    }
+    /// the node's own PyTorch: deploy/bundle.sh --libtorch host). On a CUDA device the clients train and evaluate there, and
+    /// so do the server's own steps on a worker (the root update, SkyMask's masks): every tensor they make is made where the
+    /// worker's model is (TensorPlacementTests checks each method, attack and rule that makes tensors of its own).</summary>
+    private static void ValidateDevice(ExperimentSettings s) => ParseDevice(s.Device.Device, "fedactors.device.kind", $"\"{s.Device.Device}\"");
 
     private static bool IsDeviceName(string kind) => kind == "cpu" || kind == "cuda"
         || (kind.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(kind[5..], NumberStyles.None, CultureInfo.InvariantCulture, out _));

@@ -48,7 +48,7 @@ public class FedCpTests : PersonalMethodFixture
         E.InitialWeights().CopyTo(Slot.Model);
         var head = torch.nn.Linear(D, C);
         new ParameterVector(global.Values[Body..Model]).CopyTo(head);
-        var policy = new PolicyNetwork(D);
+        var policy = new PolicyNetwork(D, torch.CPU);
         new ParameterVector(global.Values[Model..]).CopyTo(policy);
         var (x, _) = E.Data.Batch(E.Partition.Clients[0].Train.Take(5).ToArray());
         var v = torch.rand([D], generator: new torch.Generator(1));

@@ -53,7 +53,7 @@ public class GpflTests : PersonalMethodFixture
     {
         using var scope = torch.NewDisposeScope();
         var global = _method.InitialGlobal(E);
-        using var valve = new ConditionalValve(D);
+        using var valve = new ConditionalValve(D, torch.CPU);
         new ParameterVector(global.Values.AsSpan(Body + C * D).ToArray()).CopyTo(valve);
         var e = torch.tensor(global.Values.AsSpan(Body, C * D).ToArray()).view(C, D);
         var frozen = torch.randn([C, D], generator: new torch.Generator(3));
