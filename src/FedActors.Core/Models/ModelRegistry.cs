@@ -18,13 +18,13 @@ public static class ModelRegistry
     public static IReadOnlyCollection<string> Names => (IReadOnlyCollection<string>)Factories.Keys;
 
     /// <summary>Builds the model for inputs of <paramref name="sampleShape"/> with its parameters on <paramref name="device"/>
-    /// (the CPU when null: named, not libtorch's default device), initialised from <paramref name="seed"/> (on the CPU,
-    /// whose generator draws the same numbers everywhere; then moved).</summary>
-    public static SplitModel Create(string kind, int[] sampleShape, int numClasses, ulong? seed = null, Device? device = null)
+    /// (a worker's: <see cref="Simulation.Experiment.CreateModel"/>; the host's for host-side work; required, so that no
+    /// model lands on TorchSharp's default device by omission), initialised from <paramref name="seed"/> (on the CPU, whose
+    /// generator draws the same numbers everywhere; then moved).</summary>
+    public static SplitModel Create(string kind, int[] sampleShape, int numClasses, Device device, ulong? seed = null)
     {
         if (!Factories.TryGetValue(kind, out var factory))
             throw new ArgumentException($"unknown model '{kind}'; valid: {string.Join(", ", Names)}");
-        device ??= CPU;
         var model = factory(sampleShape, numClasses, seed is null ? device : CPU);
         if (seed is { } s)
         {

@@ -138,7 +138,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         var h = model.Body.forward(x);
         long b = h.shape[0], d = h.shape[1];
         var a = policy.forward(h * unitVector).view(b, 2, d);
-        if (noise is not null) a = a.Minus(torch.empty(a.shape, device: CPU).exponential_(generator: noise).log().to(a.device)); // + Gumbel(0, 1), as F.gumbel_softmax
+        if (noise is not null) a = a.Minus(torch.empty(a.shape, a.dtype, device: CPU).exponential_(generator: noise).log().to(a.device)); // + Gumbel(0, 1), as F.gumbel_softmax
         var split = functional.softmax(a * inverseTau, 1);
         var r = split.select(1, 0);
         var s = split.select(1, 1);

@@ -124,13 +124,13 @@ public sealed class Experiment : IDisposable
     }
 
     /// <summary>A model on the experiment's device (its parameters are to be overwritten: not seeded).</summary>
-    public SplitModel CreateModel() => ModelRegistry.Create(Settings.Model, Data.SampleShape, Data.NumClasses, device: Device);
+    public SplitModel CreateModel() => ModelRegistry.Create(Settings.Model, Data.SampleShape, Data.NumClasses, Device);
 
     /// <summary>The round-0 global model, seeded.</summary>
     public ParameterVector InitialWeights()
     {
         using var scope = TorchSharp.torch.NewDisposeScope(); // nothing left to the GC (TensorLifetimeTests)
-        using var model = ModelRegistry.Create(Settings.Model, Data.SampleShape, Data.NumClasses, SeedStream.For(Seed, -1, -1, Purpose.ModelInit));
+        using var model = ModelRegistry.Create(Settings.Model, Data.SampleShape, Data.NumClasses, TorchSharp.torch.CPU, SeedStream.For(Seed, -1, -1, Purpose.ModelInit));
         return ParameterVector.From(model);
     }
 

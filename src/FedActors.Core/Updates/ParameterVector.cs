@@ -41,7 +41,7 @@ public sealed record ParameterVector(float[] Values)
             else
             {
                 // a model on an accelerator: one host-to-device copy per tensor
-                using var host = torch.tensor(Values[offset..(offset + n)], p.shape);
+                using var host = torch.tensor(Values[offset..(offset + n)], p.shape, device: CPU);
                 using var noGrad = torch.no_grad();
                 p.copy_(host);
             }

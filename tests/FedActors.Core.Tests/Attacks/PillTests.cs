@@ -3,6 +3,7 @@ using FedActors.Core.Attacks;
 using FedActors.Core.Models;
 using FedActors.Core.Randomness;
 using FedActors.Core.Updates;
+using TorchSharp;
 using Xunit;
 
 namespace FedActors.Core.Tests.Attacks;
@@ -12,7 +13,7 @@ public class PillTests
 {
     private static (ModelLayout Layout, float[] Global) Cnn()
     {
-        using var m = ModelRegistry.Create("skymask-cnn", [1, 28, 28], 10, seed: 3);
+        using var m = ModelRegistry.Create("skymask-cnn", [1, 28, 28], 10, torch.CPU, seed: 3);
         return (ModelLayout.Of(m), ParameterVector.From(m).Values);
     }
 

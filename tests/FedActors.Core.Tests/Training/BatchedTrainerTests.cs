@@ -4,6 +4,7 @@ using FedActors.Core.Models;
 using FedActors.Core.Randomness;
 using FedActors.Core.Training;
 using FedActors.Core.Updates;
+using TorchSharp;
 using Xunit;
 
 namespace FedActors.Core.Tests.Training;
@@ -22,7 +23,7 @@ public class BatchedTrainerTests
     {
         // arrange: six clients of unequal sizes (partial batches, 1 to 8 steps an epoch), two epochs
         using var data = SyntheticDataset.Create(3, 600);
-        using var model = ModelRegistry.Create(kind, data.SampleShape, data.NumClasses, seed: 1);
+        using var model = ModelRegistry.Create(kind, data.SampleShape, data.NumClasses, torch.CPU, seed: 1);
         var global = ParameterVector.From(model);
         var options = new TrainOptions(2, 10, 0.05, momentum, weightDecay, dropLast, clamp);
         int[] sizes = [3, 10, 17, 25, 40, 77];
@@ -52,7 +53,7 @@ public class BatchedTrainerTests
         // a call of one client: its stacked parameters must be copies of the start, not views of it (they were, for the
         // biases and convolutions, until the device bench test caught its K = 1 row in CI: max |Δ| 1.2e-2)
         using var data = SyntheticDataset.Create(3, 600);
-        using var model = ModelRegistry.Create(kind, data.SampleShape, data.NumClasses, seed: 1);
+        using var model = ModelRegistry.Create(kind, data.SampleShape, data.NumClasses, torch.CPU, seed: 1);
         var global = ParameterVector.From(model);
         var options = new TrainOptions(2, 10, 0.05, 0.9, 0, false, 0);
         var indices = new Rng(4).Permutation(600).Take(25).ToArray();
@@ -71,7 +72,7 @@ public class BatchedTrainerTests
     {
         // arrange: clients of 3 to 77 samples, two epochs with momentum: up to 16 steps, chunks of 1, 3 and 5 steps
         using var data = SyntheticDataset.Create(3, 600);
-        using var model = ModelRegistry.Create("mlp", data.SampleShape, data.NumClasses, seed: 1);
+        using var model = ModelRegistry.Create("mlp", data.SampleShape, data.NumClasses, torch.CPU, seed: 1);
         var global = ParameterVector.From(model);
         var options = new TrainOptions(2, 10, 0.05, 0.9, 1e-3, false, 0);
         var rng = new Rng(4);
@@ -96,7 +97,7 @@ public class BatchedTrainerTests
     {
         foreach (var kind in ModelRegistry.Names)
         {
-            using var model = ModelRegistry.Create(kind, [1, 28, 28], 10);
+            using var model = ModelRegistry.Create(kind, [1, 28, 28], 10, torch.CPU);
             Assert.True(BatchedTrainer.WhyNot(model) is null, $"{kind}: {BatchedTrainer.WhyNot(model)}");
         }
         // batch normalisation mixes the samples of a batch: not a layer batched training takes
@@ -113,7 +114,7 @@ public class BatchedTrainerTests
         // arrange: eight clients of unequal sizes; client 2 trained with K = 8 in four different companies and positions
         // (alone with seven empty slots, with two others, with all seven others reversed, last but one)
         using var data = SyntheticDataset.Create(3, 600);
-        using var model = ModelRegistry.Create(kind, data.SampleShape, data.NumClasses, seed: 1);
+        using var model = ModelRegistry.Create(kind, data.SampleShape, data.NumClasses, torch.CPU, seed: 1);
         var global = ParameterVector.From(model);
         var options = new TrainOptions(2, 10, 0.05, 0.9, 1e-3, false, 0);
         int[] sizes = [3, 10, 17, 25, 40, 77, 33, 12];

@@ -13,21 +13,23 @@ namespace FedActors.Core.Tests.Training;
 /// <summary>
 /// Issue #9: what runs on a worker must make every tensor where the worker's model and data are, or a CUDA node fails
 /// ("Expected all tensors to be on the same device"). On a CPU-only machine a tensor that names no device lands on the
-/// CPU with everything else and nothing shows, so these tests move libtorch's default device to <c>meta</c> (tensors
-/// without data) around the calls: a tensor made without naming its device then lands there, and libtorch refuses the
-/// first op that meets it with a CPU tensor. The calls must also give the bits they give without.
+/// CPU with everything else and nothing shows, so these tests move TorchSharp's default device (read by its tensor and
+/// module factories) to <c>meta</c> (tensors without data) around the calls: a tensor made without naming its device
+/// then lands there, and libtorch refuses the first op that meets it with a CPU tensor. The calls must also give the
+/// bits they give without.
 /// </summary>
 /// <remarks>The default device is process-wide, hence the Torch collection (run alone). Host-side work that is meant to
-/// stay on the host (the seeded initial model, a method's shared vector at round 0) runs before the meta section; the
-/// method instance caches what it computed there.</remarks>
+/// stay on the host (a method's shared vector at round 0) runs before the meta section, and the initial head a method
+/// caches on its first use is computed in the plain pass.</remarks>
 [Collection("Torch")]
 public class TensorPlacementTests
 {
-    /// <summary>Within it, a tensor made without a device lands on <c>meta</c>.</summary>
+    /// <summary>Within it, a tensor or module made without a device lands on <c>meta</c>.</summary>
     private sealed class StrayTensorsOnMeta : IDisposable
     {
+        private readonly torch.Device _before = torch.get_default_device();
         public StrayTensorsOnMeta() => torch.set_default_device(torch.device("meta"));
-        public void Dispose() => torch.set_default_device(torch.CPU);
+        public void Dispose() => torch.set_default_device(_before);
     }
 
     private static T Twice<T>(Func<T> calls, Func<T, string> fingerprint)
