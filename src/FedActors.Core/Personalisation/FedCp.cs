@@ -45,7 +45,9 @@ public sealed class PolicyNetwork : Module<Tensor, Tensor>
 /// <remarks>Shared vector: [φ | ψ_g | CPN]. vᵢ starts U(0, 1) (seeded per client) and is reset to the column sums of ψᵢ's
 /// weight each time the client takes in a new global head (from round 2 on). The code sends ψ_g and the CPN back only to
 /// the clients selected in the round; here every client takes in the whole shared vector of each new global model: the
-/// same when all clients join every round (PFLlib's setting), different under partial participation.</remarks>
+/// same when all clients join every round (PFLlib's setting), different under partial participation. The model and the
+/// policy network share one optimiser, as in the code: <c>fedactors.train</c>'s (<see cref="Sgd.For"/>, plain SGD by
+/// default).</remarks>
 public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
 {
     public const string HeadPart = "head", VectorPart = "v";
@@ -190,7 +192,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         frozen.eval();
         c.Model.train();
         using var noise = new Generator(SeedStream.For(c.Experiment.Seed, c.Round, c.ClientId, Purpose.Personalisation));
-        using var optimizer = new Sgd(c.Model.parameters().Concat(parts.Policy.parameters()), c.Options.LearningRate);
+        using var optimizer = Sgd.For(c.Model.parameters().Concat(parts.Policy.parameters()), c.Options); // one optimiser, as clientcp.py
         using var lambda = Options.Lambda.ToScalar(); // owned, as in Sgd
         double lossSum = 0;
         int steps = 0;

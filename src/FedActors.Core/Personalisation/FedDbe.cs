@@ -24,7 +24,8 @@ public sealed record FedDbeOutcome(TrainOutcome Train, float[] Prbm, float[] Run
 /// loss = CE + κ·(1/D)·Σ_d ½(μ̂ᵢ,d − z̄ᵍ_d)². The body and head take SGD steps, the PRBM its own SGD step at the same rate.
 /// </summary>
 /// <remarks>As PFLlib's <c>clientdbe.py</c>: μ̂ ← (1 − m)·μ̂ + m·mean_batch(z) with the previous μ̂ detached, reset at the
-/// start of each training call.</remarks>
+/// start of each training call. The model's optimiser is <c>fedactors.train</c>'s (<see cref="Sgd.For"/>: plain SGD by
+/// default, as the reference); the PRBM's is plain SGD at the same rate.</remarks>
 public static class FedDbe
 {
     /// <summary>κ·(1/D)·Σ ½(μ̂ − z̄ᵍ)², the mean regulariser.</summary>
@@ -49,7 +50,7 @@ public static class FedDbe
         var device = model.Device;
         var bias = new TorchSharp.Modules.Parameter(torch.tensor(prbm, device: device), requires_grad: globalMean is not null);
         var zg = globalMean is null ? null : torch.tensor(globalMean, device: device);
-        using var optimizer = new Sgd(model.parameters(), t.LearningRate);
+        using var optimizer = Sgd.For(model.parameters(), t);
         using var prbmOptimizer = new Sgd([bias], t.LearningRate);
         var mean = torch.zeros(prbm.Length, device: device);
         using var keep = (1 - o.Momentum).ToScalar();

@@ -56,7 +56,8 @@ public sealed class ConditionalValve : Module<Tensor, Tensor, Tensor>
 /// </summary>
 /// <remarks>Shared vector: [φ | E | CoV]. αᵢ is computed from the client's whole training split (the code counts a
 /// shuffled drop-last loader: spec §7.7, a harmless deviation). Every client takes in φ, E and the CoV of each new global
-/// model, as the code sends them to all clients.</remarks>
+/// model, as the code sends them to all clients. The model's optimiser is <c>fedactors.train</c>'s (<see cref="Sgd.For"/>:
+/// plain SGD by default, as the code); E's and the CoV's are SGD with weight decay μ.</remarks>
 public sealed class GpflMethod(GpflOptions options) : IPersonalisation
 {
     public const string HeadPart = "head", EmbeddingPart = "gce", PersonalInputPart = "p", GlobalInputPart = "g";
@@ -163,7 +164,7 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
         var embedding = new TorchSharp.Modules.Parameter(torch.tensor(globalE, device: device).view(l.Classes, l.Features));
         var p = torch.tensor(state.Require(PersonalInputPart), device: device);
         var g = torch.tensor(state.Require(GlobalInputPart), device: device);
-        using var modelOptimizer = new Sgd(c.Model.parameters(), c.Options.LearningRate);
+        using var modelOptimizer = Sgd.For(c.Model.parameters(), c.Options);
         using var embeddingOptimizer = new Sgd([embedding], c.Options.LearningRate, weightDecay: Options.Mu);
         using var valveOptimizer = new Sgd(valve.parameters(), c.Options.LearningRate, weightDecay: Options.Mu);
         using var lambda = Options.Lambda.ToScalar(); // owned, as in Sgd

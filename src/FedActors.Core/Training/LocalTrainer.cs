@@ -25,10 +25,7 @@ public static class LocalTrainer
     {
         global.CopyTo(model);
         model.train();
-        using var optimizer = new Sgd(model.parameters(), options.LearningRate, options.Momentum, options.WeightDecay);
-        // Owned scalars: an implicit Scalar can be finalised while native code still reads it (see Sgd).
-        using var clampLow = (-options.GradientClamp).ToScalar();
-        using var clampHigh = options.GradientClamp.ToScalar();
+        using var optimizer = Sgd.For(model.parameters(), options);
         double lossSum = 0;
         int steps = 0;
         foreach (var batch in Batches.Shuffled(indices, options, shuffle))
@@ -39,8 +36,6 @@ public static class LocalTrainer
             optimizer.ZeroGrad();
             var loss = nn.functional.cross_entropy(model.forward(x), y);
             loss.backward();
-            if (options.GradientClamp > 0)
-                foreach (var p in model.parameters()) p.grad?.clamp_(clampLow, clampHigh);
             optimizer.Step();
             lossSum += loss.item<float>();
             steps++;

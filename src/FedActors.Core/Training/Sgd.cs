@@ -16,16 +16,25 @@ public sealed class Sgd : IDisposable
     private readonly Scalar _negativeLr;
     private readonly Scalar? _weightDecay;
     private readonly Scalar? _momentum;
+    private readonly Scalar? _clampLow, _clampHigh;
     private readonly Tensor?[] _buffers;
 
-    public Sgd(IEnumerable<Tensor> parameters, double learningRate, double momentum = 0, double weightDecay = 0)
+    /// <param name="gradientClamp">Clamp every gradient element to ±this, in place, before the step (SkyMask's setting);
+    /// 0 = off.</param>
+    public Sgd(IEnumerable<Tensor> parameters, double learningRate, double momentum = 0, double weightDecay = 0, double gradientClamp = 0)
     {
         _parameters = parameters.ToArray();
         _negativeLr = (-learningRate).ToScalar();
         _weightDecay = weightDecay != 0 ? weightDecay.ToScalar() : null;
         _momentum = momentum != 0 ? momentum.ToScalar() : null;
+        if (gradientClamp > 0) (_clampLow, _clampHigh) = ((-gradientClamp).ToScalar(), gradientClamp.ToScalar());
         _buffers = new Tensor?[_parameters.Length];
     }
+
+    /// <summary>A client's local optimiser as <c>fedactors.train</c> sets it (rate, momentum, weight decay, gradient clamp):
+    /// plain local training and every personalisation method's model optimiser, so that each option applies to all.</summary>
+    public static Sgd For(IEnumerable<Tensor> parameters, TrainOptions options) =>
+        new(parameters, options.LearningRate, options.Momentum, options.WeightDecay, options.GradientClamp);
 
     public void ZeroGrad()
     {
@@ -39,6 +48,7 @@ public sealed class Sgd : IDisposable
         {
             var p = _parameters[i];
             if (p.grad is not { } grad) continue;
+            if (_clampLow is not null) grad.clamp_(_clampLow, _clampHigh!);
             using var scope = torch.NewDisposeScope();
             var d = _weightDecay is null ? grad : grad.add(p, _weightDecay);
             if (_momentum is not null)
@@ -52,6 +62,8 @@ public sealed class Sgd : IDisposable
         GC.KeepAlive(_negativeLr);
         GC.KeepAlive(_weightDecay);
         GC.KeepAlive(_momentum);
+        GC.KeepAlive(_clampLow);
+        GC.KeepAlive(_clampHigh);
     }
 
     public void Dispose()
@@ -59,6 +71,8 @@ public sealed class Sgd : IDisposable
         _negativeLr.Dispose();
         _weightDecay?.Dispose();
         _momentum?.Dispose();
+        _clampLow?.Dispose();
+        _clampHigh?.Dispose();
         foreach (var b in _buffers) b?.Dispose();
     }
 }
