@@ -44,6 +44,13 @@ public static partial class HoconText
     /// <summary>Single keys that may differ too: how each node reaches the shared database (its host name, its password).</summary>
     public static readonly string[] NodeLocalKeys = ["fedactors.state.connection"];
 
+    /// <summary>A node's GPU: which one (<c>cuda:N</c>) is the node's own choice, one clients node per GPU of a machine; that
+    /// it is a GPU is the experiment's (its kernels round differently from the CPU's). The identity keeps "cuda".</summary>
+    private const string DeviceKey = "fedactors.device.kind";
+
+    [GeneratedRegex(@"^""?cuda:\d+""?$")]
+    private static partial Regex IndexedCuda();
+
     /// <summary>Every key under <c>fedactors</c> that decides what the run computes, as sorted (path, value) pairs: what
     /// all nodes of a run and a resumed run must agree on.</summary>
     public static IReadOnlyList<(string Key, string Value)> ExperimentKeys(Config config)
@@ -63,6 +70,8 @@ public static partial class HoconText
         foreach (var (k, child) in config.GetValue("fedactors").GetObject().Items)
             if (!NodeLocalSections.Contains(k)) Walk($"fedactors.{Key(k)}", child);
         keys.RemoveAll(p => NodeLocalKeys.Contains(p.Item1));
+        for (int i = 0; i < keys.Count; i++)
+            if (keys[i].Item1 == DeviceKey && IndexedCuda().IsMatch(keys[i].Item2)) keys[i] = (DeviceKey, "\"cuda\"");
         return [.. keys.OrderBy(p => p.Item1, StringComparer.Ordinal)];
     }
 

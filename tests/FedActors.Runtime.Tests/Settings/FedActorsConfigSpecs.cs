@@ -132,6 +132,18 @@ public class FedActorsConfigSpecs
     }
 
     [Fact]
+    public void Nodes_on_different_GPUs_of_one_machine_should_be_one_experiment_and_a_CPU_node_another()
+    {
+        // one clients node per GPU: cuda:0, cuda:1 (and plain cuda) are the same run; the CPU's rounding is not
+        static string Hash(string kind) => HoconText.ExperimentHash(Support.NodeConfig($"fedactors.device.kind = \"{kind}\""));
+        Assert.Equal(Hash("cuda"), Hash("cuda:0"));
+        Assert.Equal(Hash("cuda:0"), Hash("cuda:1"));
+        Assert.NotEqual(Hash("cpu"), Hash("cuda:1"));
+        // existing CPU runs keep their identity (what a resumption and a shared database key them by)
+        Assert.Contains(("fedactors.device.kind", "\"cpu\""), HoconText.ExperimentKeys(Support.NodeConfig()));
+    }
+
+    [Fact]
     public void An_unknown_key_given_with_set_should_be_an_error_too()
     {
         var e = Error("", "fedactors.clients.cnt=5");
