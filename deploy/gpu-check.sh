@@ -8,7 +8,7 @@
 # `run` (at most 2×100 + 5×30 + 2×75 + 3×20 + 30 s = 9.8 minutes of timeouts, plus unpacking, on one H200; most runs end well
 # before theirs, and the least needed come last) writes to OUTDIR: gpu.csv (the device), device-mlp.md and device-cnn.md
 # (`fedactors bench device --device cuda`: sequential vs client-batched training samples/s for K = 1…1000 clients and
-# the batched updates' max |Δ| from the sequential ones), gpu-util.csv (nvidia-smi every 250 ms during the benches) and
+# the batched updates' max |Δ| from the sequential ones, and the GPU's sequential updates' from the CPU's), gpu-util.csv (nvidia-smi every 250 ms during the benches) and
 # the logs, run-{cuda,cuda-batched,cuda-batched-again,cpu,cuda-fedala}.log with their rounds (5 quickstart rounds with
 # fedactors.device.kind = cuda, with 10 clients a batched call twice, and on the CPU: the accuracies should agree to float
 # tolerance; repeat.txt says whether the two batched GPU runs gave the same bits; and FedALA on the GPU, 10 clients a

@@ -25,6 +25,8 @@ public class DeviceBenchTests
         var (code, o, e) = RunScriptTests.RunScript("bench", "device", "--set", "fedactors.model.kind=cnn", "--clients", "1,3", "--out", outDir);
         Assert.True(code == 0, o + e);
         Assert.All(MaxDifferences(outDir), d => Assert.InRange(d, 0, 1e-5));
+        // on the CPU the device's sequential updates are the CPU reference's, bit for bit (a second pool, the host's data)
+        Assert.All(Column(outDir, "cpu_max_abs_difference"), d => Assert.Equal(0, d));
         // the per-busy-place ratio is the ratio over the busy share (ClientBatching.BusyShare, tested by hand in Core)
         var (busy, ratio, perBusy) = (Column(outDir, "busy_share"), Column(outDir, "ratio"), Column(outDir, "ratio_per_busy_place"));
         Assert.All(Enumerable.Range(0, 2), i => Assert.Equal(ratio[i] / busy[i], perBusy[i], 1e-9));
@@ -40,6 +42,7 @@ public class DeviceBenchTests
             // a GPU node (a bundle with the node's CUDA libtorch): TF32 convolutions agree to ~1e-3, not 1e-5
             Assert.True(code == 0, o + e);
             Assert.All(MaxDifferences(outDir), d => Assert.InRange(d, 0, 1e-3));
+            Assert.All(Column(outDir, "cpu_max_abs_difference"), d => Assert.InRange(d, 0, 1e-3));
         }
         else
         {
