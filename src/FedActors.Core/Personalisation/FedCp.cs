@@ -194,12 +194,12 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         using var noise = new Generator(SeedStream.For(c.Experiment.Seed, c.Round, c.ClientId, Purpose.Personalisation));
         using var optimizer = Sgd.For(c.Model.parameters().Concat(parts.Policy.parameters()), c.Options); // one optimiser, as clientcp.py
         using var lambda = Options.Lambda.ToScalar(); // owned, as in Sgd
-        double lossSum = 0;
-        int steps = 0;
-        foreach (var batch in Batches.Shuffled(c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)))
+        using var batches = new DeviceBatches(Batches.Shuffled(c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)), c.Model.Device); // as LocalTrainer
+        using var losses = new StepLosses();
+        for (int s = 0; s < batches.Count; s++)
         {
             using var step = torch.NewDisposeScope();
-            var (x, y) = c.Data.Batch(batch);
+            var (x, y) = c.Data.Batch(batches.Rows(s));
             var (logits, h) = Forward(c.Model, parts.GlobalHead, parts.Policy, parts.Vector, x, Options.Tau, noise);
             Tensor reference;
             using (torch.no_grad()) reference = frozen.Body.forward(x);
@@ -207,8 +207,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
             optimizer.ZeroGrad();
             loss.backward();
             optimizer.Step();
-            lossSum += loss.item<float>();
-            steps++;
+            losses.Add(loss);
         }
         var trained = ParameterVector.From(c.Model);
         var personalHead = SharedVector.Slice(trained, l.Body, l.Head);
@@ -216,7 +215,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         var mixed = new float[l.Head];
         for (int i = 0; i < mixed.Length; i++) mixed[i] = (float)(Options.HeadMix * personalHead[i] + (1 - Options.HeadMix) * globalHead[i]);
         var upload = SharedVector.Concat(SharedVector.Slice(trained, 0, l.Body), mixed, ParameterVector.From(parts.Policy).Values).Subtract(c.Global);
-        return new PersonalTrainResult(new TrainOutcome(upload, c.TrainIndices.Count, steps > 0 ? lossSum / steps : double.NaN, steps),
+        return new PersonalTrainResult(new TrainOutcome(upload, c.TrainIndices.Count, losses.Mean(), losses.Count),
             state.With(HeadPart, personalHead));
     }
 }

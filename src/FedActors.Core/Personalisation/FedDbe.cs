@@ -55,12 +55,12 @@ public static class FedDbe
         var mean = torch.zeros(prbm.Length, device: device);
         using var keep = (1 - o.Momentum).ToScalar();
         using var momentum = o.Momentum.ToScalar();
-        double lossSum = 0;
-        int steps = 0;
-        foreach (var batch in Batches.Shuffled(indices, t, shuffle))
+        using var batches = new DeviceBatches(Batches.Shuffled(indices, t, shuffle), device); // as LocalTrainer: no sync in the loop
+        using var losses = new StepLosses();
+        for (int s = 0; s < batches.Count; s++)
         {
             using var step = torch.NewDisposeScope();
-            var (x, y) = data.Batch(batch);
+            var (x, y) = data.Batch(batches.Rows(s));
             var z = model.Body.forward(x);
             var running = (keep * mean).Plus(momentum * z.mean([0]));
             var logits = model.Head.forward(zg is null ? z : z.Plus(bias));
@@ -73,11 +73,10 @@ public static class FedDbe
             if (zg is not null) prbmOptimizer.Step();
             mean.Dispose();
             mean = running.detach().MoveToOuterDisposeScope();
-            lossSum += loss.item<float>();
-            steps++;
+            losses.Add(loss);
         }
         var delta = ParameterVector.DeltaFrom(model, global);
-        return new FedDbeOutcome(new TrainOutcome(delta, indices.Count, steps > 0 ? lossSum / steps : double.NaN, steps),
+        return new FedDbeOutcome(new TrainOutcome(delta, indices.Count, losses.Mean(), losses.Count),
             bias.detach().cpu().data<float>().ToArray(), mean.cpu().data<float>().ToArray());
     }
 

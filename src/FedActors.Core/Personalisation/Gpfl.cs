@@ -168,12 +168,12 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
         using var embeddingOptimizer = new Sgd([embedding], c.Options.LearningRate, weightDecay: Options.Mu);
         using var valveOptimizer = new Sgd(valve.parameters(), c.Options.LearningRate, weightDecay: Options.Mu);
         using var lambda = Options.Lambda.ToScalar(); // owned, as in Sgd
-        double lossSum = 0;
-        int steps = 0;
-        foreach (var batch in Batches.Shuffled(c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)))
+        using var batches = new DeviceBatches(Batches.Shuffled(c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)), device); // as LocalTrainer
+        using var losses = new StepLosses();
+        for (int s = 0; s < batches.Count; s++)
         {
             using var step = torch.NewDisposeScope();
-            var (x, y) = c.Data.Batch(batch);
+            var (x, y) = c.Data.Batch(batches.Rows(s));
             var (ce, angle, magnitude) = Losses(c.Model, valve, embedding, frozen, p, g, x, y);
             var loss = ce.Plus(angle).Plus(lambda * magnitude);
             modelOptimizer.ZeroGrad();
@@ -183,14 +183,13 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
             modelOptimizer.Step();
             embeddingOptimizer.Step();
             valveOptimizer.Step();
-            lossSum += loss.item<float>();
-            steps++;
+            losses.Add(loss);
         }
         var trained = ParameterVector.From(c.Model);
         var trainedE = embedding.detach().contiguous().cpu().data<float>().ToArray();
         var upload = SharedVector.Concat(SharedVector.Slice(trained, 0, l.Body), trainedE, ParameterVector.From(valve).Values).Subtract(c.Global);
         var head = SharedVector.Slice(trained, l.Body, trained.Length - l.Body);
-        return new PersonalTrainResult(new TrainOutcome(upload, c.TrainIndices.Count, steps > 0 ? lossSum / steps : double.NaN, steps),
+        return new PersonalTrainResult(new TrainOutcome(upload, c.TrainIndices.Count, losses.Mean(), losses.Count),
             state.With(HeadPart, head).With(EmbeddingPart, trainedE));
     }
 }

@@ -1,4 +1,6 @@
 using FedActors.Core.Randomness;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace FedActors.Core.Training;
 
@@ -21,5 +23,65 @@ public static class Batches
                 yield return new ArraySegment<int>(order, start, size);
             }
         }
+    }
+}
+
+/// <summary>A training call's batches with their sample rows on the data's device, moved there in one copy: a GPU's loop then
+/// never waits for an upload per step (a copy from pageable host memory synchronises the stream). Step <c>i</c>'s rows are
+/// <see cref="Rows"/>(i), a view in the caller's dispose scope; the same rows, so the same bits, as a copy per step.</summary>
+public sealed class DeviceBatches : IDisposable
+{
+    private readonly Tensor _rows;
+    private readonly (int Start, int Length)[] _steps;
+
+    /// <param name="batches">The call's batches (<see cref="Batches.Shuffled"/>: each is read before the next is drawn).</param>
+    public DeviceBatches(IEnumerable<ArraySegment<int>> batches, Device device)
+    {
+        var rows = new List<long>();
+        var steps = new List<(int, int)>();
+        foreach (var batch in batches)
+        {
+            steps.Add((rows.Count, batch.Count));
+            foreach (var i in batch) rows.Add(i);
+        }
+        _steps = [.. steps];
+        using var scope = torch.NewDisposeScope(); // made in a scope, kept until Dispose (TensorLifetimeTests)
+        _rows = torch.tensor(rows.ToArray(), device: device).DetachFromDisposeScope();
+    }
+
+    public int Count => _steps.Length;
+
+    public Tensor Rows(int step) => _rows.narrow(0, _steps[step].Start, _steps[step].Length);
+
+    public void Dispose() => _rows.Dispose();
+}
+
+/// <summary>A training loop's per-step losses, kept where they were computed and read once at the end: a GPU's loop then
+/// never waits for the device to read one (<c>item()</c> synchronises). <see cref="Mean"/> is the same bits as reading each
+/// step: the float32 values summed in double, in step order.</summary>
+public sealed class StepLosses : IDisposable
+{
+    private readonly List<Tensor> _losses = [];
+
+    public int Count => _losses.Count;
+
+    /// <summary>Keeps the step's loss (a detached copy, outside the step's dispose scope).</summary>
+    public void Add(Tensor loss) => _losses.Add(loss.detach().DetachFromDisposeScope());
+
+    /// <summary>The mean step loss; NaN without a step.</summary>
+    public double Mean()
+    {
+        if (_losses.Count == 0) return double.NaN;
+        using var scope = torch.NewDisposeScope();
+        var host = torch.stack(_losses).cpu();
+        double sum = 0;
+        foreach (var v in host.data<float>()) sum += v;
+        return sum / _losses.Count;
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _losses) t.Dispose();
+        _losses.Clear();
     }
 }

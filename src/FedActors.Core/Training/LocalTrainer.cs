@@ -25,22 +25,24 @@ public static class LocalTrainer
     {
         global.CopyTo(model);
         model.train();
+        using var call = torch.NewDisposeScope(); // every tensor of the call in a scope (TensorLifetimeTests)
         using var optimizer = Sgd.For(model.parameters(), options);
-        double lossSum = 0;
-        int steps = 0;
-        foreach (var batch in Batches.Shuffled(indices, options, shuffle))
+        // the call's sample rows go to the data's device in one copy and the losses stay there until the end: on a GPU the
+        // loop never waits for the device; on the CPU the same bits
+        using var batches = new DeviceBatches(Batches.Shuffled(indices, options, shuffle), data.Features.device);
+        using var losses = new StepLosses();
+        for (int s = 0; s < batches.Count; s++)
         {
             using var scope = torch.NewDisposeScope();
-            var (x, y) = data.Batch(batch);
+            var (x, y) = data.Batch(batches.Rows(s));
             if (poison is not null) (x, y) = poison.Poison(x, y, data.NumClasses, poisonRng!);
             optimizer.ZeroGrad();
             var loss = nn.functional.cross_entropy(model.forward(x), y);
             loss.backward();
             optimizer.Step();
-            lossSum += loss.item<float>();
-            steps++;
+            losses.Add(loss);
         }
         var delta = ParameterVector.DeltaFrom(model, global);
-        return new TrainOutcome(delta, indices.Count, steps > 0 ? lossSum / steps : double.NaN, steps);
+        return new TrainOutcome(delta, indices.Count, losses.Mean(), losses.Count);
     }
 }
