@@ -194,7 +194,7 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         using var noise = new Generator(SeedStream.For(c.Experiment.Seed, c.Round, c.ClientId, Purpose.Personalisation));
         using var optimizer = Sgd.For(c.Model.parameters().Concat(parts.Policy.parameters()), c.Options); // one optimiser, as clientcp.py
         using var lambda = Options.Lambda.ToScalar(); // owned, as in Sgd
-        using var batches = new DeviceBatches(Batches.Shuffled(c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)), c.Model.Device); // as LocalTrainer
+        using var batches = new DeviceBatches(Batches.Shuffled(c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)), c.Data.Features.device); // as LocalTrainer
         using var losses = new StepLosses();
         for (int s = 0; s < batches.Count; s++)
         {

@@ -55,7 +55,7 @@ public static class FedDbe
         var mean = torch.zeros(prbm.Length, device: device);
         using var keep = (1 - o.Momentum).ToScalar();
         using var momentum = o.Momentum.ToScalar();
-        using var batches = new DeviceBatches(Batches.Shuffled(indices, t, shuffle), device); // as LocalTrainer: no sync in the loop
+        using var batches = new DeviceBatches(Batches.Shuffled(indices, t, shuffle), data.Features.device); // as LocalTrainer: no sync in the loop
         using var losses = new StepLosses();
         for (int s = 0; s < batches.Count; s++)
         {

@@ -168,7 +168,7 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
         using var embeddingOptimizer = new Sgd([embedding], c.Options.LearningRate, weightDecay: Options.Mu);
         using var valveOptimizer = new Sgd(valve.parameters(), c.Options.LearningRate, weightDecay: Options.Mu);
         using var lambda = Options.Lambda.ToScalar(); // owned, as in Sgd
-        using var batches = new DeviceBatches(Batches.Shuffled(c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)), device); // as LocalTrainer
+        using var batches = new DeviceBatches(Batches.Shuffled(c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)), c.Data.Features.device); // as LocalTrainer
         using var losses = new StepLosses();
         for (int s = 0; s < batches.Count; s++)
         {

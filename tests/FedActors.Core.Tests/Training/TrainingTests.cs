@@ -63,6 +63,47 @@ public class TrainingTests
         Assert.Equal(0, options.StepsFor(0));
     }
 
+    [Theory]
+    [InlineData(27, true)]  // two epochs of two full batches: the last 7 dropped, the order array reshuffled in between
+    [InlineData(27, false)] // and with the partial batch kept
+    [InlineData(7, true)]   // a client smaller than a batch: its one partial batch an epoch
+    [InlineData(0, true)]   // no samples: no step
+    public void A_calls_rows_uploaded_at_once_should_be_each_steps_batch(int samples, bool dropLast)
+    {
+        // arrange: the batches a loop used to copy one by one (Batches reuses its order array across epochs: copied here)
+        var options = new TrainOptions(2, 10, 0.1, DropLast: dropLast);
+        var expected = Batches.Shuffled(Enumerable.Range(100, samples).ToArray(), options, new Rng(3)).Select(b => b.ToArray()).ToArray();
+
+        // act
+        using var batches = new DeviceBatches(Batches.Shuffled(Enumerable.Range(100, samples).ToArray(), options, new Rng(3)), torch.CPU);
+
+        // assert
+        Assert.Equal(expected.Length, batches.Count);
+        for (int i = 0; i < batches.Count; i++)
+        {
+            using var rows = batches.Rows(i);
+            Assert.Equal(expected[i].Select(v => (long)v), rows.data<long>().ToArray());
+        }
+    }
+
+    [Fact]
+    public void Step_losses_read_once_should_give_the_mean_of_reading_each_step()
+    {
+        // the float32 values summed in double, in step order: what `sum += loss.item<float>()` gave
+        float[] values = [2.3025851f, 1.1f, 0.30000001f, 7.5e-3f, 1e-7f];
+        double each = 0;
+        foreach (var v in values) each += v;
+        using var losses = new StepLosses();
+        Assert.True(double.IsNaN(losses.Mean()));
+        foreach (var v in values)
+        {
+            using var scope = torch.NewDisposeScope();
+            losses.Add(torch.tensor(v)); // the step's scope ends; the kept copy lives on
+        }
+        Assert.Equal(values.Length, losses.Count);
+        Assert.Equal(each / values.Length, losses.Mean()); // exact
+    }
+
     [Fact]
     public async Task Training_should_be_bit_identical_for_the_same_seed()
     {
