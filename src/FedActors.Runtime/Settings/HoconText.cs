@@ -53,7 +53,11 @@ public static partial class HoconText
 
     /// <summary>Every key under <c>fedactors</c> that decides what the run computes, as sorted (path, value) pairs: what
     /// all nodes of a run and a resumed run must agree on.</summary>
-    public static IReadOnlyList<(string Key, string Value)> ExperimentKeys(Config config)
+    public static IReadOnlyList<(string Key, string Value)> ExperimentKeys(Config config) => Keys(config, anyGpu: true);
+
+    /// <param name="anyGpu">Whether <c>cuda:N</c> counts as "cuda" (today's identity) or as itself (FedActors before
+    /// 2026-11-30, whose GPU runs a resumption must still find).</param>
+    private static List<(string Key, string Value)> Keys(Config config, bool anyGpu)
     {
         var keys = new List<(string, string)>();
         void Walk(string path, HoconValue v)
@@ -70,7 +74,7 @@ public static partial class HoconText
         foreach (var (k, child) in config.GetValue("fedactors").GetObject().Items)
             if (!NodeLocalSections.Contains(k)) Walk($"fedactors.{Key(k)}", child);
         keys.RemoveAll(p => NodeLocalKeys.Contains(p.Item1));
-        for (int i = 0; i < keys.Count; i++)
+        for (int i = 0; anyGpu && i < keys.Count; i++)
             if (keys[i].Item1 == DeviceKey && IndexedCuda().IsMatch(keys[i].Item2)) keys[i] = (DeviceKey, "\"cuda\"");
         return [.. keys.OrderBy(p => p.Item1, StringComparer.Ordinal)];
     }
@@ -83,8 +87,10 @@ public static partial class HoconText
 
     /// <summary>A run as its config.conf recorded it, for a resumption by a FedActors that has settings the run's did not:
     /// <paramref name="Hash"/> is the experiment hash over only the keys the recorded file names (what the FedActors that
-    /// made the run computed), <paramref name="Added"/> the keys it lacks, which take their defaults.</summary>
-    public sealed record Recorded(string Hash, IReadOnlyList<(string Key, string Value)> Added);
+    /// made the run computed), <paramref name="Added"/> the keys it lacks, which take their defaults;
+    /// <paramref name="IndexedGpuHash"/> the same with <c>cuda:N</c> as itself, as a FedActors before 2026-11-30 keyed a GPU run
+    /// (<see cref="Hash"/> for every other run).</summary>
+    public sealed record Recorded(string Hash, IReadOnlyList<(string Key, string Value)> Added, string IndexedGpuHash);
 
     /// <summary>The experiment hash of <paramref name="effective"/> (a run's config.conf loaded over today's defaults) as the
     /// FedActors that wrote <paramref name="recordedText"/> (that config.conf) computed it: each config.conf names every
@@ -97,7 +103,8 @@ public static partial class HoconText
         var parsed = ConfigurationFactory.ParseString(recordedText);
         var named = (parsed.HasPath("fedactors") ? ExperimentKeys(parsed) : []).Select(p => p.Key).ToHashSet(StringComparer.Ordinal);
         var keys = ExperimentKeys(effective);
-        return new Recorded(Hash(keys.Where(p => named.Contains(p.Key))), [.. keys.Where(p => !named.Contains(p.Key))]);
+        return new Recorded(Hash(keys.Where(p => named.Contains(p.Key))), [.. keys.Where(p => !named.Contains(p.Key))],
+            Hash(Keys(effective, anyGpu: false).Where(p => named.Contains(p.Key))));
     }
 
     /// <summary>The first key whose value differs between two key lists (or that only one has), with both values.</summary>

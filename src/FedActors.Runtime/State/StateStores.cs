@@ -76,7 +76,10 @@ public static class StateStores
                               ? $", or it was made by a FedActors without {string.Join(", ", recorded.Added.Select(p => p.Key))} (a database keys a run by its experiment: resume it with that version)"
                               : ""));
             if (checkpoint.ConfigHash == configHash) return checkpoint;
-            if (recorded is not { Added.Count: > 0 } || checkpoint.ConfigHash != recorded.Hash)
+            // made by an earlier FedActors: one without some of today's settings, or one that keyed a GPU run by its index
+            bool earlier = recorded is not null
+                && ((recorded.Added.Count > 0 && checkpoint.ConfigHash == recorded.Hash) || checkpoint.ConfigHash == recorded.IndexedGpuHash);
+            if (!earlier)
                 throw new ConfigurationError("--resume", runDir, "the configuration the checkpoint was made with", "config.conf differs from the run's own configuration");
             // made by an earlier FedActors, unchanged since: from now on today's run (a kill before config.conf is rewritten
             // leaves a checkpoint under today's hash, which config.conf over today's defaults still gives)
