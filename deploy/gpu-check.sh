@@ -5,8 +5,9 @@
 #   deploy/gpu-check.sh prepare          # here: artifacts/bundle.tar.xz (~36 MB; deploy/bundle.sh --libtorch host --tar)
 #   deploy/gpu-check.sh run OUTDIR       # on the GPU node, from the repository root with artifacts/bundle.tar.xz beside it
 #
-# `run` (at most 2×100 + 5×30 + 2×75 + 3×20 + 30 s = 9.8 minutes of timeouts, plus unpacking, on one H200; most runs end well
-# before theirs, and the least needed come last) writes to OUTDIR: gpu.csv (the device), device-mlp.md and device-cnn.md
+# `run` (each step has its own timeout, 2×100 + 5×30 + 2×75 + 3×20 + 30 s, and all of them together share one budget of
+# GPU_CHECK_SECONDS, 450 by default, counted from the start with the unpacking: a step gets what is left of it and is skipped,
+# saying so in its log, when less than 10 s is; so the whole check stays under 8 minutes and the least needed steps come last) writes to OUTDIR: gpu.csv (the device), device-mlp.md and device-cnn.md
 # (`fedactors bench device --device cuda`: sequential vs client-batched training samples/s for K = 1…1000 clients and
 # the batched updates' max |Δ| from the sequential ones, and the GPU's sequential updates' from the CPU's), gpu-util.csv (nvidia-smi every 250 ms during the benches) and
 # the logs, run-{cuda,cuda-batched,cuda-batched-again,cpu,cuda-fedala}.log with their rounds (5 quickstart rounds with
@@ -29,6 +30,13 @@ case "${1:-}" in
     out="${2:?usage: deploy/gpu-check.sh run OUTDIR}"
     mkdir -p "$out"
     [ -f artifacts/bundle.tar.xz ] || { echo "artifacts/bundle.tar.xz missing: run 'deploy/gpu-check.sh prepare' where .NET is" >&2; exit 2; }
+    deadline=$(( $(date +%s) + ${GPU_CHECK_SECONDS:-450} ))
+    # within SECONDS CMD…: CMD under a timeout of SECONDS or of what is left of the budget, whichever is less
+    within() {
+      local own=$1 left=$(( deadline - $(date +%s) )); shift
+      if (( left < 10 )); then echo "skipped: the check's budget (GPU_CHECK_SECONDS) is spent"; return 124; fi
+      timeout $(( own < left ? own : left )) "$@"
+    }
     work=$(mktemp -d)
     tar -C "$work" -xJf artifacts/bundle.tar.xz
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv"
@@ -36,7 +44,7 @@ case "${1:-}" in
     monitor=$!
     trap 'kill $monitor 2>/dev/null || true' EXIT
     for model in mlp cnn; do
-      timeout 100 "$work/bundle/fedactors" bench device hocon/experiments/bench-scale.conf --device cuda --clients 1,32,256,1000 \
+      within 100 "$work/bundle/fedactors" bench device hocon/experiments/bench-scale.conf --device cuda --clients 1,32,256,1000 \
         --set fedactors.model.kind=$model --set 'fedactors.data.dataset = "synthetic"' --set fedactors.data.synthetic-samples=60000 \
         --out "$work/runs-$model" > "$out/bench-$model.log" 2>&1 || echo "bench $model failed: see bench-$model.log" >&2
       cp "$work"/runs-$model/bench-device-*/device.md "$out/device-$model.md" 2>/dev/null || true
@@ -44,7 +52,7 @@ case "${1:-}" in
     # the actor runtime on the device (fedactors.device.kind = cuda), with batched clients (twice: does a GPU run repeat
     # bit for bit?), and the same run on the CPU, 5 quickstart rounds each: the accuracies should agree to float tolerance
     for kind in cuda cuda-batched cuda-batched-again cpu cuda-fedala; do
-      timeout 30 "$work/bundle/fedactors" run hocon/experiments/quickstart.conf --set fedactors.device.kind=${kind%%-*} --set fedactors.rounds=5 \
+      within 30 "$work/bundle/fedactors" run hocon/experiments/quickstart.conf --set fedactors.device.kind=${kind%%-*} --set fedactors.rounds=5 \
         --set fedactors.device.batch-clients=$(case $kind in cuda-batched*|cuda-fedala) echo 10;; *) echo 1;; esac) \
         --set fedactors.personalization.method=$([ $kind = cuda-fedala ] && echo fedala || echo none) \
         --set 'fedactors.data.dataset = "synthetic"' --set fedactors.data.synthetic-samples=20000 --out "$work/runs-$kind" > "$out/run-$kind.log" 2>&1 \
@@ -57,7 +65,7 @@ case "${1:-}" in
     # the target: FedAvgCNN, batch 10, 1,000 clients a round on one GPU (3 rounds; wall time per round in the log,
     # 20,000 samples a round at bench-scale's 20 a client), one at a time (16 workers) and 250 clients a call (4 workers)
     for batch in 1 250; do
-      timeout 75 "$work/bundle/fedactors" run hocon/experiments/bench-scale.conf --set fedactors.device.kind=cuda --set fedactors.model.kind=cnn \
+      within 75 "$work/bundle/fedactors" run hocon/experiments/bench-scale.conf --set fedactors.device.kind=cuda --set fedactors.model.kind=cnn \
         --set fedactors.rounds=3 --set fedactors.device.batch-clients=$batch --set fedactors.device.workers=$([ $batch = 1 ] && echo 16 || echo 4) \
         --set fedactors.round.max-in-flight=1000 --set fedactors.state.store=memory --set 'fedactors.data.dataset = "synthetic"' --set fedactors.data.synthetic-samples=60000 \
         --out "$work/scale-$batch" > "$out/scale-batch-$batch.log" 2>&1 || echo "scale run (batch $batch) failed: see scale-batch-$batch.log" >&2
@@ -69,7 +77,7 @@ case "${1:-}" in
     for method in dbe gpfl fedcp skymask; do
       if [ $method = skymask ]; then set -- hocon/experiments/skymask-fmnist.conf --set fedactors.attack.kind=scaling --set fedactors.data.synthetic-samples=6000
       else set -- hocon/experiments/pfl-fmnist-dir01.conf --set fedactors.personalization.method=$method --set fedactors.data.synthetic-samples=6000; fi
-      timeout $([ $method = skymask ] && echo 30 || echo 20) "$work/bundle/fedactors" run "$@" --set fedactors.device.kind=cuda --set fedactors.rounds=2 --set 'fedactors.data.dataset = "synthetic"' \
+      within $([ $method = skymask ] && echo 30 || echo 20) "$work/bundle/fedactors" run "$@" --set fedactors.device.kind=cuda --set fedactors.rounds=2 --set 'fedactors.data.dataset = "synthetic"' \
         --out "$work/method-$method" > "$out/method-$method.log" 2>&1 || echo "$method on cuda failed: see method-$method.log" >&2
       cut -d, -f1-12 "$work"/method-$method/*/rounds.csv > "$out/method-$method-rounds.csv" 2>/dev/null || true
     done
