@@ -21,7 +21,10 @@ public sealed class Dataset : IDisposable
         var shape = new long[] { labels.Length }.Concat(sampleShape.Select(s => (long)s)).ToArray();
         Features = torch.tensor(features, shape).DetachFromDisposeScope();
         LabelTensor = torch.tensor(labels).DetachFromDisposeScope();
+        _fingerprint = Fingerprint();
     }
+
+    private readonly ulong _fingerprint;
 
     public string Name { get; }
     public int[] SampleShape { get; }
@@ -45,6 +48,7 @@ public sealed class Dataset : IDisposable
         Labels = source.Labels;
         Features = source.Features.to(device).DetachFromDisposeScope();
         LabelTensor = source.LabelTensor.to(device).DetachFromDisposeScope();
+        _fingerprint = source._fingerprint;
     }
 
     /// <summary>A copy held on <paramref name="device"/> (an accelerator), whose batches are made there.</summary>
@@ -61,6 +65,41 @@ public sealed class Dataset : IDisposable
 
     /// <summary>The rows at <paramref name="index"/> (a tensor of row numbers on the data's device).</summary>
     public (Tensor X, Tensor Y) Batch(Tensor index) => (Features.index_select(0, index), LabelTensor.index_select(0, index));
+
+    /// <summary>Whether the features and labels in memory are still the ones loaded (the same 64-bit fingerprint of their
+    /// bytes as at construction). They are read-only, so a difference means memory was overwritten under the run: what a
+    /// failed round's health check reports, to tell corrupted data from a corrupted computation (issue #5).</summary>
+    public bool Unchanged() => Fingerprint() == _fingerprint;
+
+    private ulong Fingerprint()
+    {
+        if (Features.device_type != DeviceType.CPU)
+        {
+            using var features = Features.cpu();
+            using var labels = LabelTensor.cpu();
+            return Mix(Mix(0x9E3779B97F4A7C15UL, features.bytes), labels.bytes);
+        }
+        return Mix(Mix(0x9E3779B97F4A7C15UL, Features.bytes), LabelTensor.bytes);
+    }
+
+    /// <summary>Four interleaved multiply-xor lanes over the 8-byte words (one multiply chain would be latency-bound), then the tail.</summary>
+    private static ulong Mix(ulong seed, ReadOnlySpan<byte> bytes)
+    {
+        const ulong prime = 0x9FB21C651E98DF25UL; // an odd 64-bit multiplier (Pelle Evensen's rrmxmx)
+        var words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(bytes);
+        ulong a = seed, b = seed + 1, c = seed + 2, d = seed + 3;
+        int i = 0;
+        for (; i + 4 <= words.Length; i += 4)
+        {
+            a = (a ^ words[i]) * prime;
+            b = (b ^ words[i + 1]) * prime;
+            c = (c ^ words[i + 2]) * prime;
+            d = (d ^ words[i + 3]) * prime;
+        }
+        for (; i < words.Length; i++) a = (a ^ words[i]) * prime;
+        foreach (var x in bytes[(words.Length * 8)..]) b = (b ^ x) * prime;
+        return (((a * 31 + b) * 31 + c) * 31 + d) ^ (ulong)bytes.Length;
+    }
 
     public void Dispose()
     {

@@ -39,6 +39,14 @@ public static class RoundHealth
         return null;
     }
 
+    /// <summary>A failed round's problem with what it says of the data this process trains on: intact (the computation
+    /// failed: a diverging setting, a broken attack, a fault in it) or overwritten since it was loaded (memory corrupted
+    /// under the run, below or beside FedActors: the case issue #5 could not reproduce, which this tells apart).</summary>
+    public static string WithDataCheck(string problem, Data.Dataset data) => problem + (data.Unchanged()
+        ? "; the dataset in memory is as loaded"
+        : "; the dataset in memory CHANGED since it was loaded: memory was overwritten under the run (not a setting: " +
+          "please report it with the machine's CPU model)");
+
     /// <summary>The evaluation's problem; null when sound or not evaluated (NaN accuracy).</summary>
     public static string? AfterEvaluation(int round, double accuracy, double loss) =>
         !double.IsNaN(accuracy) && !double.IsFinite(loss) ? $"the evaluation after round {round} gave a non-finite loss ({loss})" : null;

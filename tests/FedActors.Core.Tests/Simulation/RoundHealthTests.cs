@@ -101,6 +101,22 @@ public class DivergingRunTests
         var round = Assert.Single(seen);
         Assert.False(round.Healthy);
         Assert.Equal(error.Problem, round.Health);
+        // a diverging setting leaves the data as it was: the error says so
+        Assert.EndsWith("; the dataset in memory is as loaded", error.Problem);
+    }
+
+    [Fact]
+    public void A_run_whose_data_is_overwritten_in_memory_should_stop_and_say_the_data_changed()
+    {
+        // a sound setting; then every feature is overwritten with NaN bytes after loading, as memory corrupted under the run
+        // would: every update comes back non-finite, the round fails, and the error names the data, not the setting
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(rounds: 2, clients: 6, perRound: 6));
+        e.Data.Features.bytes.Fill(0xFF);
+        using var pool = new TorchWorkerPool(2, 1, e.CreateModel);
+        var error = Assert.Throws<RoundHealthException>(() => new PlainSimulation(e, pool).Run().ToList());
+        Assert.Equal(1, error.Round);
+        Assert.Contains("rejected as non-finite", error.Problem);
+        Assert.Contains("the dataset in memory CHANGED since it was loaded", error.Problem);
     }
 
     [Fact]
