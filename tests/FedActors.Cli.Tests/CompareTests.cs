@@ -52,4 +52,61 @@ public class CompareTests
         Assert.Equal([1.0, 2.0], curve.Points.Select(p => p.Minutes));
         Assert.Equal(0.5, curve.At(3));
     }
+
+    // Local-like: flat at 55 % on rounds 2, 4, 6, 8
+    private static readonly Curve Baseline = new("local", "c",
+        new[] { 2, 4, 6, 8 }.Select(r => new Point(r, 0.55, 0.5, 0.55, 0.6, r * 0.25)).ToArray(), 8, 2.0);
+
+    [Fact]
+    public void Against_a_baseline_a_run_should_be_above_from_the_first_round_of_its_last_unbroken_lead_with_the_mean_gap_of_the_shared_rounds()
+    {
+        // climbing: 52, 54, 56, 58 % at the shared rounds 2, 4, 6, 8 against 55 %: above from round 6; gaps −3, −1, +1, +3 pt
+        var (from, gap) = Versus(Climbing, Baseline);
+        Assert.Equal(6, from);
+        Assert.Equal(0.0, gap, 10);
+        Assert.Equal(0.02, Versus(Climbing, Baseline, window: 2).Gap, 10);   // rounds 6 and 8 only
+
+        // a lead broken at round 6 counts from round 8; a run under it at the last shared round is not above it
+        var dips = new Curve("dips", "d", [new(2, 0.6, 0, 0, 0, 1), new(4, 0.6, 0, 0, 0, 2), new(6, 0.5, 0, 0, 0, 3), new(8, 0.6, 0, 0, 0, 4)], 8, 4);
+        Assert.Equal(8, Versus(dips, Baseline).AboveFrom);
+        Assert.Null(Versus(Flat with { Points = [.. Flat.Points.Select(p => p with { Accuracy = 0.5 })] }, Baseline).AboveFrom);
+        // nothing shared (round 3 only): no verdict
+        var odd = new Curve("odd", "e", [new(3, 0.9, 0, 0, 0, 1)], 3, 1);
+        Assert.Equal((null, double.NaN), Versus(odd, Baseline));
+    }
+
+    [Fact]
+    public void The_table_with_a_baseline_should_give_each_run_its_lead_and_gap_and_the_baseline_dashes()
+    {
+        var md = Markdown([Climbing, Baseline], "t", Baseline);
+
+        Assert.Contains("| above local from round | gap to local, pt (last 10 shared rounds) |", md);
+        Assert.EndsWith("| 30.0 | 6 | +0.00 |", md.Split('\n')[4]);   // climbing
+        Assert.EndsWith("| 15.0 | – | – |", md.Split('\n')[5]);       // the baseline itself
+    }
+
+    [Fact]
+    public void Runs_of_the_same_method_should_be_told_apart_by_their_parent_folder_and_a_baseline_that_matches_none_refused()
+    {
+        var root = Directory.CreateTempSubdirectory("fedactors-compare-").FullName;
+        string Run(string parent, string method)
+        {
+            var dir = Directory.CreateDirectory(Path.Combine(root, parent, "run")).FullName;
+            File.WriteAllLines(Path.Combine(dir, "rounds.csv"), ["round,accuracy,round_ms", "1,0.5,1000", "2,0.6,1000"]);
+            File.WriteAllText(Path.Combine(dir, "config.conf"), $"fedactors.personalization.method = {method}");
+            return dir;
+        }
+        string a = Run("gpfl", "gpfl"), b = Run("pfl-gpfl-pfllib", "gpfl"), local = Run("local", "local");
+
+        var labels = Distinct([Read(a, Path.Combine(a, "rounds.csv")), Read(b, Path.Combine(b, "rounds.csv")), Read(local, Path.Combine(local, "rounds.csv"))])
+            .Select(c => c.Label);
+
+        Assert.Equal(["gpfl (gpfl)", "gpfl (pfl-gpfl-pfllib)", "local"], labels);
+        var outDir = Path.Combine(root, "out");
+        Assert.Equal(ExitCodes.Ok, Execute([a, b, local], outDir, "t", "local"));
+        Assert.Contains("| above local from round |", File.ReadAllText(Path.Combine(outDir, "compare.md")));
+        Assert.Equal(ExitCodes.Ok, Execute([a, b, local], outDir, "t", b));          // a folder names it too
+        Assert.Equal(ExitCodes.InvalidInput, Execute([a, b, local], outDir, "t", "gpfl"));   // two runs are gpfl
+        Assert.Equal(ExitCodes.InvalidInput, Execute([a, b, local], outDir, "t", "fedala"));
+    }
 }

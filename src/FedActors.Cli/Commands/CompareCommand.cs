@@ -10,7 +10,8 @@ namespace FedActors.Cli.Commands;
 /// <summary>
 /// <c>fedactors compare &lt;run folder&gt;…</c>: the runs' accuracy per round on one chart (<c>compare.png</c>; per
 /// wall-clock minute on <c>compare-time.png</c>) and their headline numbers side by side (<c>compare.md</c>,
-/// <c>compare.csv</c>): see <see cref="Markdown"/>. Reads each run's
+/// <c>compare.csv</c>): see <see cref="Markdown"/>; with <c>--baseline</c> also where each run passes one of them and
+/// by how much (<see cref="Versus"/>: personalised methods against Local, as PFLlib compares them). Reads each run's
 /// <c>rounds.csv</c> (written after every round, so a run still going or stopped early can be compared) and, when
 /// there, <c>config.conf</c> for its label.
 /// </summary>
@@ -21,8 +22,9 @@ public static class CompareCommand
         var runs = new Argument<string[]>("runs") { Description = "Run folders (each holds rounds.csv)", Arity = ArgumentArity.OneOrMore };
         var output = new Option<string>("--out") { Description = "Folder for compare.md, compare.csv and compare.png", DefaultValueFactory = _ => "." };
         var title = new Option<string>("--title") { Description = "Chart title", DefaultValueFactory = _ => "Accuracy per round" };
-        var command = new Command("compare", "Chart and tabulate several runs' accuracy per round") { runs, output, title };
-        command.SetAction(parse => Execute(parse.GetValue(runs)!, parse.GetValue(output)!, parse.GetValue(title)!));
+        var baseline = new Option<string?>("--baseline") { Description = "A run to measure the others against (its label, e.g. local, or its folder): from which round each is above it, and the mean gap over their last 10 shared rounds" };
+        var command = new Command("compare", "Chart and tabulate several runs' accuracy per round") { runs, output, title, baseline };
+        command.SetAction(parse => Execute(parse.GetValue(runs)!, parse.GetValue(output)!, parse.GetValue(title)!, parse.GetValue(baseline)));
         return command;
     }
 
@@ -54,7 +56,22 @@ public static class CompareCommand
         }
     }
 
-    public static int Execute(IReadOnlyList<string> folders, string outDir, string title)
+    /// <summary>
+    /// A run against a baseline over the rounds both evaluated: the round from which it is above the baseline at every
+    /// shared round (null when it is not above at the last shared round), and the mean of its accuracy minus the
+    /// baseline's over the last <paramref name="window"/> shared rounds (NaN when none is shared).
+    /// </summary>
+    public static (int? AboveFrom, double Gap) Versus(Curve run, Curve baseline, int window = 10)
+    {
+        var theirs = baseline.Points.ToDictionary(p => p.Round, p => p.Accuracy);
+        var diffs = run.Points.Where(p => theirs.ContainsKey(p.Round)).Select(p => (p.Round, Diff: p.Accuracy - theirs[p.Round])).ToArray();
+        if (diffs.Length == 0) return (null, double.NaN);
+        int? from = null;
+        for (int i = diffs.Length - 1; i >= 0 && diffs[i].Diff > 0; i--) from = diffs[i].Round;
+        return (from, diffs[^Math.Min(window, diffs.Length)..].Average(d => d.Diff));
+    }
+
+    public static int Execute(IReadOnlyList<string> folders, string outDir, string title, string? baselineName = null)
     {
         var curves = new List<Curve>();
         foreach (var folder in folders)
@@ -67,14 +84,35 @@ public static class CompareCommand
             }
             curves.Add(Read(folder, csv));
         }
+        curves = Distinct(curves);
+        Curve? baseline = null;
+        if (baselineName is not null)
+        {
+            var matches = curves.Where(c => c.Label == baselineName || Same(c.Folder, baselineName)).ToArray();
+            if (matches.Length != 1)
+            {
+                AnsiConsole.MarkupLineInterpolated($"[red]--baseline {baselineName}: {(matches.Length == 0 ? "no" : matches.Length.ToString(CultureInfo.InvariantCulture))} run(s) of the compared ones match it (labels: {string.Join(", ", curves.Select(c => c.Label))})[/]");
+                return ExitCodes.InvalidInput;
+            }
+            baseline = matches[0];
+        }
         Directory.CreateDirectory(outDir);
-        File.WriteAllText(Path.Combine(outDir, "compare.md"), Markdown(curves, title));
+        File.WriteAllText(Path.Combine(outDir, "compare.md"), Markdown(curves, title, baseline));
         File.WriteAllText(Path.Combine(outDir, "compare.csv"), Csv(curves));
         Chart(Path.Combine(outDir, "compare.png"), curves, title, byTime: false);
         Chart(Path.Combine(outDir, "compare-time.png"), curves, title, byTime: true);
-        Console.Write(Markdown(curves, title));
+        Console.Write(Markdown(curves, title, baseline));
         return ExitCodes.Ok;
     }
+
+    private static bool Same(string a, string b) =>
+        Path.TrimEndingDirectorySeparator(Path.GetFullPath(a)) == Path.TrimEndingDirectorySeparator(Path.GetFullPath(b));
+
+    /// <summary>Runs of the same method (two GPFL runs with other settings) get their parent folder's name beside it, so
+    /// the table, the chart's legend and <c>--baseline</c> can tell them apart.</summary>
+    public static List<Curve> Distinct(IReadOnlyList<Curve> curves) =>
+        [.. curves.Select(c => curves.Count(o => o.Label == c.Label) == 1 ? c
+            : c with { Label = $"{c.Label} ({Path.GetFileName(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(c.Folder))))})" })];
 
     public static Curve Read(string folder, string csv)
     {
@@ -114,21 +152,38 @@ public static class CompareCommand
 
     private static string Pct(double v) => RunReport.Pct(v);
 
+    /// <summary>Points with their sign, two decimals; a value that rounds to zero is +0.00 (a custom format's negative
+    /// section would print a −1e-17 as "-+0.00").</summary>
+    private static string Signed(double v)
+    {
+        double r = Math.Round(v, 2);
+        return (r == 0 ? 0 : r).ToString("+0.00;-0.00", CultureInfo.InvariantCulture);
+    }
+
     /// <summary>
     /// One row per run: rounds and minutes done, best accuracy (the PFLlib number) and its round, the accuracy at the
     /// last round every run reached (a like-for-like column), the final accuracy and per-client spread, the climb over
-    /// the last 10 rounds, and seconds per round.
+    /// the last 10 rounds, and seconds per round; with a <paramref name="baseline"/>, two more columns from
+    /// <see cref="Versus"/>: above it from which round, and the mean gap over the last 10 shared rounds in points.
     /// </summary>
-    public static string Markdown(IReadOnlyList<Curve> curves, string title)
+    public static string Markdown(IReadOnlyList<Curve> curves, string title, Curve? baseline = null)
     {
         int common = curves.Count == 0 ? 0 : curves.Min(c => c.Final?.Round ?? 0);
-        var sb = new StringBuilder($"# {title}\n\n| run | rounds | minutes | best accuracy (round) | at round {common} | final accuracy | final per-client min / median / max | climb, pt per 10 rounds (last 10) | s per round |\n|---|---|---|---|---|---|---|---|---|\n");
+        string extraHeader = baseline is null ? "" : $" above {baseline.Label} from round | gap to {baseline.Label}, pt (last 10 shared rounds) |";
+        var sb = new StringBuilder($"# {title}\n\n| run | rounds | minutes | best accuracy (round) | at round {common} | final accuracy | final per-client min / median / max | climb, pt per 10 rounds (last 10) | s per round |{extraHeader}\n|---|---|---|---|---|---|---|---|---|{(baseline is null ? "" : "---|---|")}\n");
         foreach (var c in curves)
         {
-            if (c.Final is not { } f || c.Best is not { } b) { sb.AppendLine($"| {c.Label} | {c.Rounds} | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"); continue; }
+            string extra = "";
+            if (baseline is not null)
+            {
+                var (from, gap) = ReferenceEquals(c, baseline) ? (null, double.NaN) : Versus(c, baseline);
+                extra = ReferenceEquals(c, baseline) ? " – | – |" : string.Create(CultureInfo.InvariantCulture,
+                    $" {(from is { } r ? r.ToString(CultureInfo.InvariantCulture) : "not yet")} | {(double.IsNaN(gap) ? "n/a" : Signed(gap * 100))} |");
+            }
+            if (c.Final is not { } f || c.Best is not { } b) { sb.AppendLine($"| {c.Label} | {c.Rounds} | n/a | n/a | n/a | n/a | n/a | n/a | n/a |{extra}"); continue; }
             double climb = c.Climb() * 100;
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {c.Label} | {c.Rounds} | {c.Minutes:0.0} | {Pct(b.Accuracy)} ({b.Round}) | {Pct(c.At(common))} | {Pct(f.Accuracy)} | {Pct(f.Min)} / {Pct(f.Median)} / {Pct(f.Max)} | {(double.IsNaN(climb) ? "n/a" : climb.ToString("+0.00;-0.00", CultureInfo.InvariantCulture))} | {c.Minutes * 60 / c.Rounds:0.0} |"));
+                $"| {c.Label} | {c.Rounds} | {c.Minutes:0.0} | {Pct(b.Accuracy)} ({b.Round}) | {Pct(c.At(common))} | {Pct(f.Accuracy)} | {Pct(f.Min)} / {Pct(f.Median)} / {Pct(f.Max)} | {(double.IsNaN(climb) ? "n/a" : Signed(climb))} | {c.Minutes * 60 / c.Rounds:0.0} |{extra}"));
         }
         return sb.ToString();
     }
