@@ -32,6 +32,16 @@ public class CompareTests
     }
 
     [Fact]
+    public void The_top_chart_should_span_3_points_under_the_best_final_accuracy_to_half_a_point_over_the_best_reached()
+    {
+        // finals 62 % (climbing) and 90 % (flat); best reached 90 %
+        var (low, high) = TopLimits([Climbing, Flat])!.Value;
+        Assert.Equal(87.0, low, 10);
+        Assert.Equal(90.5, high, 10);
+        Assert.Null(TopLimits([new Curve("empty", "e", [], 0, 0)]));
+    }
+
+    [Fact]
     public void Reading_rounds_csv_should_count_the_time_of_rounds_that_were_not_evaluated()
     {
         var dir = Directory.CreateTempSubdirectory("fedactors-compare-").FullName;

@@ -232,6 +232,7 @@ public class RunScriptTests
         Assert.Contains("| fedala | 3 |", md);
         Assert.Contains("| fedavg | 3 |", md);
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(Path.Combine(outDir, "cmp", "compare.png"))[..4]);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(Path.Combine(outDir, "cmp", "compare-top.png"))[..4]);
     }
 
     [Theory]

@@ -101,6 +101,7 @@ public static class CompareCommand
         File.WriteAllText(Path.Combine(outDir, "compare.csv"), Csv(curves));
         Chart(Path.Combine(outDir, "compare.png"), curves, title, byTime: false);
         Chart(Path.Combine(outDir, "compare-time.png"), curves, title, byTime: true);
+        Chart(Path.Combine(outDir, "compare-top.png"), curves, $"{title}: the top {TopSpan:0.#} points", byTime: false, TopLimits(curves));
         Console.Write(Markdown(curves, title, baseline));
         return ExitCodes.Ok;
     }
@@ -198,8 +199,24 @@ public static class CompareCommand
         return sb.ToString();
     }
 
+    /// <summary>How many accuracy points <c>compare-top.png</c> shows under the best run's final accuracy.</summary>
+    public const double TopSpan = 3.0;
+
+    /// <summary>
+    /// The y range (in %) of <c>compare-top.png</c>: from <see cref="TopSpan"/> points under the highest final accuracy
+    /// to half a point over the highest accuracy any run reached, where methods that plateau a few tenths apart (the
+    /// personalised ones against Local) can be told apart; runs lower than that leave the view. Null without points.
+    /// </summary>
+    public static (double Low, double High)? TopLimits(IReadOnlyList<Curve> curves)
+    {
+        var finals = curves.Where(c => c.Final is not null).ToArray();
+        if (finals.Length == 0) return null;
+        return (finals.Max(c => c.Final!.Accuracy) * 100 - TopSpan, finals.Max(c => c.Best!.Accuracy) * 100 + 0.5);
+    }
+
     /// <param name="byTime">Wall-clock minutes on the x axis instead of rounds (methods differ in cost per round).</param>
-    private static void Chart(string path, IReadOnlyList<Curve> curves, string title, bool byTime)
+    /// <param name="yLimits">A fixed accuracy range in %, or the whole range of the points.</param>
+    private static void Chart(string path, IReadOnlyList<Curve> curves, string title, bool byTime, (double Low, double High)? yLimits = null)
     {
         var plot = new ScottPlot.Plot();
         foreach (var c in curves)
@@ -212,6 +229,7 @@ public static class CompareCommand
         plot.Title(title);
         plot.XLabel(byTime ? "wall-clock minutes" : "round");
         plot.YLabel("test accuracy (%)");
+        if (yLimits is { } y) plot.Axes.SetLimitsY(y.Low, y.High);
         plot.SavePng(path, 1000, 560);
     }
 }
