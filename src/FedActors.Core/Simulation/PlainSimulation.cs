@@ -28,7 +28,7 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
             double accuracy = eval?.Accuracy ?? double.NaN, loss = eval?.MeanLoss ?? double.NaN;
             problem ??= RoundHealth.AfterEvaluation(round, accuracy, loss);
             if (problem is not null) problem = RoundHealth.WithDataCheck(problem, experiment.Data);
-            yield return RoundSummary.From(state, accuracy, loss, clock.ElapsedMilliseconds, accepted, experiment.Collusion.IsMalicious)
+            yield return RoundSummary.From(state, accuracy, loss, clock.ElapsedMilliseconds, accepted, id => experiment.Collusion.Attacks(id, round))
                 .WithEvaluation(eval?.AttackSuccess ?? double.NaN, clients) with { Health = problem };
             if (problem is null) global = next;
             else if (health.OnFailure == HealthSettings.Stop) throw new RoundHealthException(round, problem);

@@ -85,8 +85,13 @@ public class AttackEffectTests
         // Krum accepts one update and flags the other 19. Before round 4 the malicious clients send honest updates, so
         // Krum may well pick one of them; from round 4 on their noise is never picked.
         Assert.All(rounds, r => Assert.Equal(19, r.Flagged));
-        Assert.All(rounds.Skip(3), r => Assert.Equal(4, r.TruePositives));
+        Assert.All(rounds.Skip(3), r => Assert.Equal((4, 4), (r.Malicious, r.TruePositives)));
         Assert.True(rounds[^1].Accuracy > 0.5, $"accuracy {rounds[^1].Accuracy}");
+        // before round 4 nobody attacks: no malicious update to count, none caught (as the actor runtime counts them),
+        // and the rounds are the no-attack run's, bit for bit
+        Assert.All(rounds.Take(3), r => Assert.Equal((0, 0), (r.Malicious, r.TruePositives)));
+        var honest = Run(Base.WithRule("krum", new Dictionary<string, object> { ["f"] = 4 }));
+        Assert.Equal(honest.Take(3).Select(r => (r.Accuracy, r.Loss, r.TrainLoss)), rounds.Take(3).Select(r => (r.Accuracy, r.Loss, r.TrainLoss)));
     }
 
     [Fact]
