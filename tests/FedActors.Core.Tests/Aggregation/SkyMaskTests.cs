@@ -34,12 +34,10 @@ public class SkyMaskTests
         Assert.Equal(steps, rule.LastSteps);
     }
 
-    [Theory]
-    [InlineData(0.0)] // D ≥ 0 always: the split stands
-    [InlineData(double.PositiveInfinity)] // never reached: everyone is kept as "no attack"
-    public void The_verdict_should_report_the_separation_and_whether_the_no_attack_gate_let_the_split_stand(double minSeparation)
+    [Fact]
+    public void The_split_should_drop_the_pushed_clients_and_the_no_attack_gate_should_only_read_the_separation()
     {
-        // arrange: six client updates around the global model, two of them pushed far along one direction
+        // arrange: six client updates around the global model, clients 4 and 5 pushed far along one direction
         using var e = TestExperiments.Load(TestExperiments.Synthetic(clients: 4, samples: 400));
         using var model = e.CreateModel();
         var global = e.InitialWeights();
@@ -49,18 +47,39 @@ public class SkyMaskTests
             .Select(j => (float)(0.01 * rng.NextGaussian() + (id >= 4 ? 0.5 * push[j] : 0)))]), 50, 0)).ToArray();
         var root = new Updates.ParameterVector([.. Enumerable.Range(0, global.Length).Select(_ => (float)(0.01 * rng.NextGaussian()))]);
         var server = new ServerResources(model, e.Data, [.. Enumerable.Range(0, 20)], e.Settings.Train);
-        var rule = new SkyMask(new SkyMaskOptions(1e7, 1e-7, 20, 0.01, 0.5, "separation", "root", minSeparation, "raw", "step-then-check"));
+        AggregationResult Aggregate(double minSeparation, out SkyMask rule)
+        {
+            rule = new SkyMask(new SkyMaskOptions(1e7, 1e-7, 20, 0.01, 0.5, "separation", "root", minSeparation, "raw", "step-then-check"));
+            return rule.Aggregate(new RoundContext(1, global, 6, Seed: 1, RootUpdate: root, Server: server), updates);
+        }
 
-        // act
-        var result = rule.Aggregate(new RoundContext(1, global, 6, Seed: 1, RootUpdate: root, Server: server), updates);
+        // act: a gate every D passes (0) and one none does (∞), on the same round
+        var split = Aggregate(0.0, out var splitRule);
+        var kept = Aggregate(double.PositiveInfinity, out _);
 
-        // assert: the same D either way (the gate only reads it); the split's verdict is what was kept
-        var d = result.Diagnostics!;
-        Assert.True(double.IsFinite(d["separation"]) && d["separation"] >= 0, $"D = {d["separation"]}");
-        Assert.Equal(double.IsInfinity(minSeparation) ? 0 : 1, d["split"]);
-        Assert.Equal(result.Accepted.Length, d["kept"]);
-        if (d["split"] == 0) Assert.Equal(6, result.Accepted.Length);
-        Assert.Equal(rule.LastSteps, d["mask_steps"]);
+        // assert: the same masks and D either way (the gate only reads D)
+        Assert.True(double.IsFinite(split.Diagnostics!["separation"]) && split.Diagnostics["separation"] > 0, $"D = {split.Diagnostics["separation"]}");
+        Assert.Equal(split.Diagnostics["separation"], kept.Diagnostics!["separation"]);
+        Assert.Equal(split.Diagnostics["mask_steps"], kept.Diagnostics["mask_steps"]);
+        Assert.Equal(splitRule.LastSteps, split.Diagnostics["mask_steps"]);
+        // the split stands and drops exactly the pushed clients; their mean is what is aggregated
+        Assert.Equal((1.0, 4.0), (split.Diagnostics["split"], split.Diagnostics["kept"]));
+        Assert.Equal([0, 1, 2, 3], split.Accepted.Order());
+        AssertMean(updates.Take(4), split.Delta);
+        // the gate keeps everyone: the plain mean of all six
+        Assert.Equal((0.0, 6.0), (kept.Diagnostics["split"], kept.Diagnostics["kept"]));
+        Assert.Equal([0, 1, 2, 3, 4, 5], kept.Accepted.Order());
+        AssertMean(updates, kept.Delta);
+    }
+
+    private static void AssertMean(IEnumerable<ClientUpdate> updates, Updates.ParameterVector delta)
+    {
+        var u = updates.ToArray();
+        for (int j = 0; j < delta.Length; j++)
+        {
+            double mean = u.Average(x => (double)x.Delta.Values[j]);
+            Assert.True(Math.Abs(delta.Values[j] - mean) <= 1e-6 + 1e-5 * Math.Abs(mean), $"coordinate {j}: {delta.Values[j]} vs mean {mean}");
+        }
     }
 
     [Fact]

@@ -94,10 +94,18 @@ public class FedCpTests : PersonalMethodFixture
     [Fact]
     public void Noisy_evaluation_should_be_seeded_by_round_and_client()
     {
+        // a trained client: its personal head differs from ψ_g (while they are equal, as in round 1, the policy's split
+        // cannot matter: Head(h⊙r) + ψ_g(h⊙s) = Head(h) + b when r + s = 1, noise or not)
         var global = _method.InitialGlobal(E);
-        var s = _method.Receive(Context(global, 1), PersonalState.Empty);
+        var s = _method.Train(Context(global, 1), _method.Receive(Context(global, 1), PersonalState.Empty)).State;
         var a = _method.Evaluate(Context(global, 1), s);
+        // the same round and client draw the same noise; another round, other noise (the same model and state)
         Assert.Equal(a, _method.Evaluate(Context(global, 1), s));
         Assert.Equal(E.Partition.Clients[1].Test.Length, a.Count);
+        Assert.NotEqual(a.LossSum, _method.Evaluate(Context(global, 2), s).LossSum);
+        // without noise the round does not matter
+        var quiet = new FedCpMethod(new FedCpOptions(NoisyEvaluation: false));
+        Assert.Equal(quiet.Evaluate(Context(global, 1), s), quiet.Evaluate(Context(global, 2), s));
+        Assert.NotEqual(a.LossSum, quiet.Evaluate(Context(global, 1), s).LossSum);
     }
 }

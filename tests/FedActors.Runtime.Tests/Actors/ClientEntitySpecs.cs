@@ -85,7 +85,7 @@ public class ClientEntitySpecs() : TestKit(LocalSpecConfig.Config)
 public class DeviceWorkerSpecs() : TestKit(LocalSpecConfig.Config)
 {
     [Fact]
-    public void DeviceWorker_should_hold_a_task_until_its_rounds_model_arrives_then_train_it()
+    public async Task DeviceWorker_should_hold_a_task_until_its_rounds_model_arrives_then_train_it()
     {
         using var e = TestExperiments.Load(TestExperiments.Synthetic());
         using var pool = new TorchWorkerPool(1, 1, e.CreateModel);
@@ -97,8 +97,10 @@ public class DeviceWorkerSpecs() : TestKit(LocalSpecConfig.Config)
         worker.Tell(new GlobalModel(1, global));
 
         var done = ExpectMsg<TrainDone>(TimeSpan.FromSeconds(20));
-        Assert.Equal(global.Length, done.Delta.Length);
-        Assert.Equal(e.TrainSamples(0), done.NumSamples);
+        // what it trained is client 0's round 1 from that model, bit for bit
+        var direct = await pool.Run(slot => e.Train(slot, global, 0, 1));
+        Assert.Equal(direct.Delta.Values, done.Delta.Values);
+        Assert.Equal((e.TrainSamples(0), direct.MeanLoss), (done.NumSamples, done.TrainLoss));
     }
 
     [Fact]
