@@ -32,7 +32,7 @@ public static class LiveProgress
     /// <summary>One round in a line, with the same names as <c>rounds.csv</c> (timed out and failed apart).</summary>
     public static string Line(RoundSummary r, int rounds) =>
         string.Create(CultureInfo.InvariantCulture,
-            $"round {r.Round}/{rounds}  accuracy {RunReport.Pct(r.Accuracy)}  responded {r.Responded}/{r.Selected}  dropped {r.Dropped}{(r.TimedOut > 0 ? $"  timed out {r.TimedOut}" : "")}{(r.Failed > 0 ? $"  failed {r.Failed}" : "")}{Faults(r.Faults)}  {r.RoundMs} ms");
+            $"round {r.Round}/{rounds}  accuracy {RunReport.Pct(r.Accuracy)}  responded {r.Responded}/{r.Selected}  dropped {r.Dropped}{(r.TimedOut > 0 ? $"  timed out {r.TimedOut}" : "")}{(r.Failed > 0 ? $"  failed {r.Failed}" : "")}{Faults(r.Faults)}{(r.NotAggregated is { } why ? $"  model kept: {why}" : "")}  {r.RoundMs} ms");
 
     private static string Faults(Core.Faults.FaultCounts f)
     {

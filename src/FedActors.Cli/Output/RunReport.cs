@@ -28,6 +28,16 @@ public sealed record RunSummary(
     /// <summary>Bytes of models and updates the run node sent to clients nodes (0 on one node).</summary>
     public long PayloadBytesSent { get; init; }
 
+    /// <summary>Updates the rule used: those received in rounds that aggregated, less the ones it flagged.</summary>
+    public int UpdatesAggregated { get; init; }
+
+    /// <summary>Rounds that kept the global model because they had nothing the rule could aggregate (no usable update,
+    /// or fewer than it needs); <see cref="NotAggregated"/> says why for the last of them.</summary>
+    public int RoundsNotAggregated { get; init; }
+
+    /// <summary>"round r: why", for the last round that kept the model; null when every round aggregated.</summary>
+    public string? NotAggregated { get; init; }
+
     /// <summary>What faults did over the run (sums of the rounds' counts).</summary>
     public Core.Faults.FaultCounts FaultTotals { get; init; } = Core.Faults.FaultCounts.Zero;
 
@@ -69,13 +79,13 @@ public static class RunReport
 
     public static void WriteRoundsCsv(string path, IReadOnlyList<RoundSummary> rounds)
     {
-        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,malicious,flagged,true_positives,false_positives,attack_success,evaluated_clients,client_accuracy_min,client_accuracy_median,client_accuracy_max,fault_dropped,crashed,lost_messages,straggled,node_faults,health,round_ms,compute_ms\n");
+        var sb = new StringBuilder("round,selected,responded,dropped,dropped_out,missed_deadline,timed_out,failed,rejected,accuracy,loss,train_loss,sim_seconds,malicious,flagged,true_positives,false_positives,attack_success,evaluated_clients,client_accuracy_min,client_accuracy_median,client_accuracy_max,fault_dropped,crashed,lost_messages,straggled,node_faults,health,round_ms,compute_ms,not_aggregated\n");
         foreach (var r in rounds)
             sb.AppendLine(string.Join(',', new object[]
             {
                 r.Round, r.Selected, r.Responded, r.Dropped, r.DroppedOut, r.MissedDeadline, r.TimedOut, r.Failed, r.Rejected,
                 F(r.Accuracy), F(r.Loss), F(r.TrainLoss), F(r.SimSeconds), r.Malicious, r.Flagged, r.TruePositives, r.FalsePositives, F(r.AttackSuccess), r.EvaluatedClients, F(r.ClientAccuracyMin), F(r.ClientAccuracyMedian), F(r.ClientAccuracyMax),
-                r.Faults.Dropped, r.Faults.Crashed, r.Faults.LostMessages, r.Faults.Straggled, r.Faults.NodeFaults, Csv(r.Health), r.RoundMs, r.ComputeMs,
+                r.Faults.Dropped, r.Faults.Crashed, r.Faults.LostMessages, r.Faults.Straggled, r.Faults.NodeFaults, Csv(r.Health), r.RoundMs, r.ComputeMs, Csv(r.NotAggregated),
             }.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture))));
         WriteAtomically(path, sb.ToString());
     }
@@ -133,6 +143,9 @@ public static class RunReport
             FinalClientAccuracyMin = last?.ClientAccuracyMin ?? double.NaN,
             FinalClientAccuracyMedian = last?.ClientAccuracyMedian ?? double.NaN,
             FinalClientAccuracyMax = last?.ClientAccuracyMax ?? double.NaN,
+            UpdatesAggregated = rounds.Sum(r => r.NotAggregated is null ? r.Responded - r.Flagged : 0),
+            RoundsNotAggregated = rounds.Count(r => r.NotAggregated is not null),
+            NotAggregated = rounds.LastOrDefault(r => r.NotAggregated is not null) is { } kept ? $"round {kept.Round}: {kept.NotAggregated}" : null,
             FaultTotals = new Core.Faults.FaultCounts(rounds.Sum(r => r.Faults.Dropped), rounds.Sum(r => r.Faults.Crashed),
                 rounds.Sum(r => r.Faults.LostMessages), rounds.Sum(r => r.Faults.Straggled), rounds.Sum(r => r.Faults.NodeFaults)),
         };
@@ -189,7 +202,8 @@ public static class RunReport
         if (!double.IsNaN(s.FinalClientAccuracyMedian))
             Row("final, per client min / median / max", $"{Pct(s.FinalClientAccuracyMin)} / {Pct(s.FinalClientAccuracyMedian)} / {Pct(s.FinalClientAccuracyMax)}");
         Row("final loss", s.FinalLoss.ToString("0.0000", CultureInfo.InvariantCulture));
-        Row("updates aggregated", $"{s.TotalResponded} of {s.TotalSelected} selected");
+        Row("updates aggregated", $"{s.UpdatesAggregated} of {s.TotalSelected} selected ({s.TotalResponded} received)");
+        if (s.RoundsNotAggregated > 0) Row("rounds that kept the model", $"{s.RoundsNotAggregated} of {s.Rounds} (last, {s.NotAggregated})");
         if (s.Attack != "none")
         {
             Row("attack / defence", $"{s.Attack} / {s.Defence}");

@@ -65,7 +65,7 @@ public sealed record MultiKrumOptions(int F, int M = 0, bool CheckPrecondition =
     {
         new KrumOptions(F, CheckPrecondition).Validate(n);
         if (SelectionSize(n) < 1 || SelectionSize(n) > n)
-            throw new RulePreconditionException("multi-krum", $"selects {SelectionSize(n)} of {n} updates");
+            throw new RulePreconditionException("multi-krum", $"would select m = {(M > 0 ? "" : "n − 2f − 2 = ")}{SelectionSize(n)} of n = {n} updates (f = {F})");
     }
 }
 

@@ -22,14 +22,14 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
         for (int round = 1; round <= s.Rounds; round++)
         {
             var clock = Stopwatch.StartNew();
-            var (state, next, accepted) = RunRound(round, global);
+            var (state, next, accepted, notAggregated) = RunRound(round, global);
             var problem = RoundHealth.AfterAggregation(state, next, health);
             var (eval, clients) = problem is null && ShouldEvaluate(round, s.Rounds, s.Round.EvaluateEvery) ? EvaluateWithClients(next) : (null, null);
             double accuracy = eval?.Accuracy ?? double.NaN, loss = eval?.MeanLoss ?? double.NaN;
             problem ??= RoundHealth.AfterEvaluation(round, accuracy, loss);
             if (problem is not null) problem = RoundHealth.WithDataCheck(problem, experiment.Data);
             yield return RoundSummary.From(state, accuracy, loss, clock.ElapsedMilliseconds, accepted, id => experiment.Collusion.Attacks(id, round))
-                .WithEvaluation(eval?.AttackSuccess ?? double.NaN, clients) with { Health = problem };
+                .WithEvaluation(eval?.AttackSuccess ?? double.NaN, clients) with { Health = problem, NotAggregated = notAggregated };
             if (problem is null) global = next;
             else if (health.OnFailure == HealthSettings.Stop) throw new RoundHealthException(round, problem);
             // keep-last-good: the next round starts from the model before this one
@@ -40,7 +40,7 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
 
     /// <summary>Samples, trains the participants concurrently on the pool (one a call, or in batched calls), lets the colluders craft their updates,
     /// and aggregates in client-id order.</summary>
-    public (RoundState State, ParameterVector Global, IReadOnlyCollection<int>? Accepted) RunRound(int round, ParameterVector global)
+    public (RoundState State, ParameterVector Global, IReadOnlyCollection<int>? Accepted, string? NotAggregated) RunRound(int round, ParameterVector global)
     {
         var s = experiment.Settings;
         var selected = ClientSampler.Sample(s.Seed, round, s.Clients.Count, s.Clients.SampledPerRound);
@@ -85,8 +85,8 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
             state = state.OnUpdate(submitted, global.Length, sim, ms, summable: _rule is IStreamingRule { Streams: true });
         }
         var updates = state.OrderedUpdates;
-        var (next, result) = pool.Run(slot => ServerStep.Run(experiment, slot, _rule, global, round, selected.Length, updates)).GetAwaiter().GetResult();
-        return (state, next, result?.Accepted);
+        var (next, result, notAggregated) = pool.Run(slot => ServerStep.Run(experiment, slot, _rule, global, round, selected.Length, updates)).GetAwaiter().GetResult();
+        return (state, next, result?.Accepted, notAggregated);
     }
 
     private static (T, long) Timed<T>(Func<T> work)

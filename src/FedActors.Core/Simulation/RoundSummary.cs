@@ -29,6 +29,10 @@ public sealed record RoundSummary(
     double ClientAccuracyMax = double.NaN,
     string? Health = null)
 {
+    /// <summary>Why the round kept the global model as it was, when it aggregated nothing: no usable update, or fewer
+    /// than the rule needs (dropouts can shrink a round below Krum's n &gt; 2f + 2); null when it aggregated.</summary>
+    public string? NotAggregated { get; init; }
+
     /// <summary>What injected or scripted faults did in the round.</summary>
     public Faults.FaultCounts Faults { get; init; } = Core.Faults.FaultCounts.Zero;
 

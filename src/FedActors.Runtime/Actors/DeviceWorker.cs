@@ -173,8 +173,8 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         var rule = _rule ??= experiment.Settings.CreateRule();
         _pool.Run(slot =>
         {
-            var (global, result) = ServerStep.Run(experiment, slot, rule, m.Global, m.Round, m.Selected, m.Updates);
-            return new RoundAggregated(m.Round, global, result?.Accepted.ToArray(), result?.Diagnostics);
+            var (global, result, notAggregated) = ServerStep.Run(experiment, slot, rule, m.Global, m.Round, m.Selected, m.Updates);
+            return new RoundAggregated(m.Round, global, result?.Accepted.ToArray(), result?.Diagnostics, notAggregated);
         }).PipeTo(m.ReplyTo, failure: e => new AggregationFailed(m.Round, e.GetBaseException().Message));
     }
 

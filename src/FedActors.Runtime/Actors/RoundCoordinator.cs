@@ -69,6 +69,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private double _bestAccuracy = double.NaN;
     private double _lastAccuracy = double.NaN;
     private IReadOnlyCollection<int>? _accepted;
+    /// <summary>Why the round being finished aggregated nothing; null when it did.</summary>
+    private string? _notAggregated;
     private readonly IPersonalisation? _method;
     /// <summary>The method's extra vector (DBE's global mean), sent with every global model.</summary>
     private float[]? _extra;
@@ -625,7 +627,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
             var accepted = _round.Updates.Keys.ToArray();
             var global = accepted.Length == 0 ? _global : ServerStep.Step(_global, _streaming!.Finish(_sum), _experiment.Settings.ServerOrDefault.LearningRate);
             _sum = null;
-            Self.Tell(new RoundAggregated(_round.Round, global, accepted.Length == 0 ? null : accepted));
+            Self.Tell(accepted.Length == 0 ? new RoundAggregated(_round.Round, global, null, NotAggregated: ServerStep.NoUpdate)
+                : new RoundAggregated(_round.Round, global, accepted));
             return;
         }
         _evaluator.Tell(new AggregateRound(_round.Round, _global, _round.Selected.Count, [.. _round.OrderedUpdates], Self));
@@ -637,6 +640,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _lastGood = _global;
         _global = m.Global;
         _accepted = m.Accepted;
+        _notAggregated = m.NotAggregated;
         if (m.Diagnostics is { Count: > 0 } measured) _events.DefenceMeasured(m.Round, _experiment.Settings.Rule, measured);
         var s = _experiment.Settings;
         _problem = RoundHealth.AfterAggregation(_round, _global, s.Round.HealthOrDefault, _faultCounts);
@@ -722,7 +726,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         var collusion = _experiment.Collusion;
         bool attacking = collusion.Active(_round.Round, _plan.Attack);
         var summary = RoundSummary.From(_round, accuracy, loss, _roundClock.ElapsedMilliseconds, _accepted, id => attacking && collusion.IsMalicious(id))
-            .WithEvaluation(attackSuccess, clients) with { Health = problem, Faults = _faultCounts };
+            .WithEvaluation(attackSuccess, clients) with { Health = problem, Faults = _faultCounts, NotAggregated = _notAggregated };
         if (problem is null && !double.IsNaN(accuracy))
         {
             _lastAccuracy = accuracy;

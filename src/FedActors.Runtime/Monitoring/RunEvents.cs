@@ -51,7 +51,13 @@ public sealed class RunEvents(ILogger log)
             string.Join(", ", values.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => $"{v.Key} {v.Value.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)}")));
     }
 
-    public void RoundCompleted(RoundSummary r) =>
+    public void RoundCompleted(RoundSummary r)
+    {
+        // a round that kept the model is a warning of its own: every later round may keep it too (a rule whose n > 2f + 2
+        // the dropouts undercut), and a flat accuracy alone does not say why
+        if (r.NotAggregated is { } why)
+            For("RoundNotAggregated").Warning("Round {Round} kept the global model: {NotAggregated} ({Responded}/{Selected} responded)",
+                r.Round, why, r.Responded, r.Selected);
         For("RoundCompleted")
             .ForContext("ComputeMs", r.ComputeMs)
             .ForContext("DroppedOut", r.DroppedOut)
@@ -73,6 +79,7 @@ public sealed class RunEvents(ILogger log)
             .ForContext("ClientAccuracyMedian", r.ClientAccuracyMedian)
             .ForContext("ClientAccuracyMax", r.ClientAccuracyMax)
             .ForContext("Health", r.Health)
+            .ForContext("NotAggregated", r.NotAggregated)
             .ForContext("FaultDropped", r.Faults.Dropped)
             .ForContext("Crashed", r.Faults.Crashed)
             .ForContext("LostMessages", r.Faults.LostMessages)
@@ -81,6 +88,7 @@ public sealed class RunEvents(ILogger log)
             .Information(
                 "Round {Round}: {Responded}/{Selected} responded, {Dropped} dropped, accuracy {Accuracy:0.0000}, loss {Loss:0.0000} in {RoundMs} ms",
                 r.Round, r.Responded, r.Selected, r.Dropped, r.Accuracy, r.Loss, r.RoundMs);
+    }
 
     public void RunCompleted(int rounds, double finalAccuracy, double bestAccuracy, TimeSpan elapsed) =>
         For("RunCompleted").Information(

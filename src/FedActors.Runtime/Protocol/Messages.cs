@@ -117,7 +117,9 @@ public sealed record AggregateRound(int Round, ParameterVector Global, int Selec
 
 /// <summary>The new global model and the clients the rule accepted (null: nothing was aggregated).</summary>
 /// <param name="Diagnostics">What the rule measured this round (<see cref="Core.Aggregation.AggregationResult.Diagnostics"/>).</param>
-public sealed record RoundAggregated(int Round, ParameterVector Global, int[]? Accepted, IReadOnlyDictionary<string, double>? Diagnostics = null) : IFedActorsMessage;
+/// <param name="NotAggregated">Why nothing was aggregated (the model kept), when <paramref name="Accepted"/> is null.</param>
+public sealed record RoundAggregated(int Round, ParameterVector Global, int[]? Accepted, IReadOnlyDictionary<string, double>? Diagnostics = null,
+    string? NotAggregated = null) : IFedActorsMessage;
 
 public sealed record AggregationFailed(int Round, string Error) : IFedActorsMessage;
 

@@ -161,7 +161,7 @@ public class TensorPlacementTests
         // act: the root update, the masks, the verdict and the step
         string Step(WorkerSlot slot, ClientUpdate[] updates)
         {
-            var (next, result) = ServerStep.Run(e, slot, rule, global, 1, updates.Length, updates);
+            var (next, result, _) = ServerStep.Run(e, slot, rule, global, 1, updates.Length, updates);
             return $"{Bits(next.Values)} {string.Join(',', result!.Accepted)}";
         }
 

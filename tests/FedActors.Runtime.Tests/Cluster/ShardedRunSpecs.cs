@@ -69,6 +69,29 @@ public class ShardedRunSpecs
     }
 
     [Fact]
+    public async Task Rounds_too_small_for_the_rule_should_keep_the_model_as_the_plain_loop_does_and_warn_each_round()
+    {
+        // arrange: dropouts and a deadline leave 2-4 of 8 updates a round, under Multi-Krum's n > 2f + 2 = 6
+        var settings = Settings.WithRule("multi-krum", new Dictionary<string, object> { ["f"] = 2, ["check-precondition"] = false });
+        var e = TestExperiments.Load(settings);
+        List<RoundSummary> plain;
+        using (var pool = new TorchWorkerPool(2, 1, e.CreateModel)) plain = new PlainSimulation(e, pool).Run().ToList();
+        var (events, sink) = Support.Events();
+
+        // act
+        var result = await SimulationRunner.RunAsync(e, Support.NodeConfig(), events);
+        e.Dispose();
+
+        // assert: the same rounds as the plain loop, each saying why it kept the model, and one warning a round
+        Assert.Equal(plain.Select(Untimed), result.Rounds.Select(Untimed));
+        Assert.All(result.Rounds, r => Assert.StartsWith("multi-krum: would select m = n − 2f − 2 = ", r.NotAggregated));
+        var warnings = sink.Named("RoundNotAggregated").ToList();
+        Assert.Equal([1, 2, 3], warnings.Select(ev => (int)InMemorySink.Scalar(ev, "Round")!));
+        Assert.All(warnings, ev => Assert.Equal(Serilog.Events.LogEventLevel.Warning, ev.Level));
+        Assert.Equal(result.Rounds.Select(r => r.NotAggregated), warnings.Select(ev => (string?)InMemorySink.Scalar(ev, "NotAggregated")));
+    }
+
+    [Fact]
     public async Task A_rule_that_measures_its_verdict_should_log_it_each_round_as_DefenceMeasured()
     {
         // arrange: SkyMask on a small synthetic run, every client every round

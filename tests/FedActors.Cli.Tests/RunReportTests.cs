@@ -1,0 +1,36 @@
+using FedActors.Cli.Output;
+using FedActors.Core.Simulation;
+using FedActors.TestSupport;
+using Xunit;
+
+namespace FedActors.Cli.Tests;
+
+public class RunReportTests
+{
+    [Fact]
+    public void Rounds_that_kept_the_model_should_be_counted_apart_and_their_reason_written()
+    {
+        // round 1 aggregated 7 of 9 (2 flagged); rounds 2 and 3 kept the model (too few updates for the rule)
+        RoundSummary Round(int r, int responded, int flagged, string? why) =>
+            new RoundSummary(r, 10, responded, 10 - responded, 0, 0, 0, 0, 0.5, 1, 0.5, 1, 10, 8, Flagged: flagged) { NotAggregated = why };
+        var rounds = new[]
+        {
+            Round(1, 9, 2, null),
+            Round(2, 4, 0, "multi-krum: would select m = n − 2f − 2 = 0 of n = 4 updates (f = 1)"),
+            Round(3, 0, 0, ServerStep.NoUpdate),
+        };
+        var s = RunReport.Summarise(TestExperiments.Synthetic(rounds: 3), rounds, TimeSpan.FromSeconds(1), "dir");
+
+        Assert.Equal((7, 13, 2), (s.UpdatesAggregated, s.TotalResponded, s.RoundsNotAggregated));
+        Assert.Equal("round 3: no update to aggregate", s.NotAggregated);
+
+        // rounds.csv: the last column, commas kept out of the field
+        var csv = Path.Combine(RunScriptTests.TempDir(), "rounds.csv");
+        RunReport.WriteRoundsCsv(csv, rounds);
+        var lines = File.ReadAllLines(csv);
+        Assert.EndsWith(",not_aggregated", lines[0]);
+        Assert.Equal(lines[0].Split(',').Length, lines[2].Split(',').Length);
+        Assert.Equal(["", "multi-krum: would select m = n − 2f − 2 = 0 of n = 4 updates (f = 1)", "no update to aggregate"],
+            lines[1..].Select(l => l.Split(',')[^1]));
+    }
+}
