@@ -106,6 +106,12 @@ public class FaultTests : IDisposable
         Assert.Equal(0, Column(runDir, 2, "malicious"));
         Assert.True(Column(runDir, 3, "malicious") > 0);
         Assert.Equal(Column(plain, 2, "responded"), Column(runDir, 2, "responded"));
+
+        // and switched off for the whole run it is the run without an attack, round for round (no crafted update sent)
+        var off = RunOnce(RunScriptTests.TempDir(), "--set", "fedactors.rounds=3", "--set", "fedactors.attack.kind=sign-flip",
+            "--set", "fedactors.attack.fraction=0.3", "--set", "fedactors.clients.dropout.probability=0", "--set", "fedactors.round.deadline-seconds=0",
+            "--set", "fedactors.faults=[{kind=attack-off,round=1,rounds=3}]");
+        Assert.Equal(Rounds(plain), Rounds(off));
     }
 
     private static async Task<(string RunDir, string Url, string Token)> WaitForControl(string outDir, Process run)

@@ -312,6 +312,16 @@ public class MatrixCommandTests
         Assert.True(File.Exists(Path.Combine(dir, "heatmap.png")));
         Assert.Contains("| sign-flip | fedavg | off | 2 |", await File.ReadAllTextAsync(Path.Combine(dir, "matrix.md")));
         Assert.Equal(8, Directory.GetDirectories(dir).Length); // one run folder per cell and seed
+        // the row's statistics are its seeds' own numbers: mean and sample std (n − 1) of their summary.json
+        var row = csv.Single(l => l.StartsWith("sign-flip,krum,off,2,")).Split(',');
+        var header = csv[0].Split(',');
+        double Column(string name) => double.Parse(row[Array.IndexOf(header, name)], System.Globalization.CultureInfo.InvariantCulture);
+        var seeds = new[] { 1, 2 }.Select(seed => Output.RunReport.ReadSummaryJson(Path.Combine(dir, $"sign-flip-krum-pill-off-seed-{seed}", "summary.json"))!).ToArray();
+        double a = seeds[0].FinalAccuracy, b = seeds[1].FinalAccuracy;
+        Assert.Equal((a + b) / 2, Column("final_accuracy_mean"), 12);
+        Assert.Equal(Math.Abs(a - b) / Math.Sqrt(2), Column("final_accuracy_std"), 12);
+        Assert.Equal(seeds.Average(x => x.FalseNegativeRate), Column("fnr_mean"), 12);
+        Assert.Equal(seeds.Average(x => x.FalsePositiveRate), Column("fpr_mean"), 12);
     }
 
     [Fact]

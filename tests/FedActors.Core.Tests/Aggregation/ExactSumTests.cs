@@ -113,7 +113,7 @@ public class ExactSumTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Adding_an_update_of_the_MLP_should_take_about_a_millisecond()
+    public void Adding_updates_of_the_MLP_should_sum_their_weights_and_print_the_time_each_took()
     {
         // a measurement printed for the record (no timing assertion: machines are shared and noisy)
         var sum = new ExactSum(199_210);
