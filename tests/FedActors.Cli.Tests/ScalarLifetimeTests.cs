@@ -14,5 +14,8 @@ public class ScalarLifetimeTests
     {
         var findings = ScalarAudit.Findings(probe.Assembly);
         Assert.True(findings.Count == 0, "temporary TorchSharp scalars (own them, or use Core's TensorMath):\n" + string.Join("\n", findings));
+        var (scanned, unread) = ScalarAudit.Coverage(probe.Assembly);
+        Assert.True(scanned > 300, $"only {scanned} methods read");
+        Assert.True(unread.Count == 0, "not read to the end:\n" + string.Join("\n", unread));
     }
 }

@@ -42,6 +42,23 @@ public static class ScalarAudit
         return found;
     }
 
+    /// <summary>How much of <paramref name="assembly"/> the audit read: the methods with a body, and those whose IL it could
+    /// not read to the end (an unreadable body, an opcode it does not know, a call it cannot resolve). A method it cannot
+    /// read is one whose calls it does not see, so an audit that passes says nothing of it: the tests require none.</summary>
+    public static (int Scanned, IReadOnlyList<string> Unread) Coverage(Assembly assembly)
+    {
+        int scanned = 0;
+        var unread = new List<string>();
+        foreach (var method in MethodsOf(assembly))
+        {
+            var (_, hasBody, complete) = Read(method);
+            if (!hasBody) continue;
+            scanned++;
+            if (!complete) unread.Add($"{method.DeclaringType?.FullName}.{method.Name}");
+        }
+        return (scanned, unread);
+    }
+
     private static string Describe(MethodBase m) =>
         $"{m.DeclaringType?.Name}.{m.Name}({string.Join(", ", m.GetParameters().Select(p => p.ParameterType.Name))})";
 
@@ -81,12 +98,17 @@ public static class ScalarAudit
     }
 
     /// <summary>The methods that <paramref name="method"/>'s IL calls (generic instances reduced to their definitions).</summary>
-    private static IEnumerable<MethodBase> Callees(MethodBase method)
+    private static IEnumerable<MethodBase> Callees(MethodBase method) => Read(method).Callees;
+
+    /// <summary>The calls in <paramref name="method"/>'s IL, whether it has a body, and whether the IL was read to its end.</summary>
+    private static (List<MethodBase> Callees, bool HasBody, bool Complete) Read(MethodBase method)
     {
+        var callees = new List<MethodBase>();
         byte[]? il;
         try { il = method.GetMethodBody()?.GetILAsByteArray(); }
-        catch (Exception) { yield break; }
-        if (il is null) yield break;
+        catch (Exception) { return (callees, true, false); }
+        if (il is null) return (callees, false, true);
+        bool complete = true;
         var module = method.Module;
         Type[]? typeArgs = method.DeclaringType is { IsGenericType: true } dt ? dt.GetGenericArguments() : null;
         Type[]? methodArgs = method.IsGenericMethod ? method.GetGenericArguments() : null;
@@ -94,7 +116,7 @@ public static class ScalarAudit
         {
             short value = il[i] == 0xFE ? (short)(0xFE00 | il[i + 1]) : il[i];
             i += il[i] == 0xFE ? 2 : 1;
-            if (!OpCodesByValue.TryGetValue(value, out var op)) yield break; // not IL we understand: stop, never guess
+            if (!OpCodesByValue.TryGetValue(value, out var op)) return (callees, true, false); // not IL we understand: stop, never guess
             int operand = op.OperandType switch
             {
                 OperandType.InlineNone => 0,
@@ -108,11 +130,12 @@ public static class ScalarAudit
             {
                 MethodBase? callee = null;
                 try { callee = module.ResolveMethod(BitConverter.ToInt32(il, i), typeArgs, methodArgs); }
-                catch (Exception) { }
-                if (callee is not null) yield return Definition(callee);
+                catch (Exception) { complete = false; }
+                if (callee is not null) callees.Add(Definition(callee));
             }
             i += operand;
         }
+        return (callees, true, complete);
     }
 
     private static MethodBase Definition(MethodBase m)
