@@ -31,11 +31,12 @@ case "${1:-}" in
     mkdir -p "$out"
     [ -f artifacts/bundle.tar.xz ] || { echo "artifacts/bundle.tar.xz missing: run 'deploy/gpu-check.sh prepare' where .NET is" >&2; exit 2; }
     deadline=$(( $(date +%s) + ${GPU_CHECK_SECONDS:-450} ))
-    # within SECONDS CMD…: CMD under a timeout of SECONDS or of what is left of the budget, whichever is less
+    # within SECONDS CMD…: CMD under a timeout of SECONDS or of what is left of the budget, whichever is less; a CMD that
+    # outlives its SIGTERM (the CLI writes its reports first) is killed 15 s later, and those 15 s are kept in the budget
     within() {
-      local own=$1 left=$(( deadline - $(date +%s) )); shift
+      local own=$1 left=$(( deadline - $(date +%s) - 15 )); shift
       if (( left < 10 )); then echo "skipped: the check's budget (GPU_CHECK_SECONDS) is spent"; return 124; fi
-      timeout $(( own < left ? own : left )) "$@"
+      timeout -k 15 $(( own < left ? own : left )) "$@"
     }
     work=$(mktemp -d)
     tar -C "$work" -xJf artifacts/bundle.tar.xz

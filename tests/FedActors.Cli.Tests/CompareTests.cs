@@ -112,6 +112,9 @@ public class CompareTests
             .Select(c => c.Label);
 
         Assert.Equal(["gpfl (gpfl)", "gpfl (pfl-gpfl-pfllib)", "local"], labels);
+        // two runs side by side in one folder (runs/<name>-<stamp>): their own folder names tell them apart
+        var side = new[] { "pfl-1", "pfl-2" }.Select(n => new Curve("gpfl", Path.Combine(root, "runs", n), [], 0, 0)).ToArray();
+        Assert.Equal(["gpfl (pfl-1)", "gpfl (pfl-2)"], Distinct(side).Select(c => c.Label));
         var outDir = Path.Combine(root, "out");
         Assert.Equal(ExitCodes.Ok, Execute([a, b, local], outDir, "t", "local"));
         Assert.Contains("| above local from round |", File.ReadAllText(Path.Combine(outDir, "compare.md")));

@@ -109,11 +109,23 @@ public static class CompareCommand
     private static bool Same(string a, string b) =>
         Path.TrimEndingDirectorySeparator(Path.GetFullPath(a)) == Path.TrimEndingDirectorySeparator(Path.GetFullPath(b));
 
-    /// <summary>Runs of the same method (two GPFL runs with other settings) get their parent folder's name beside it, so
-    /// the table, the chart's legend and <c>--baseline</c> can tell them apart.</summary>
-    public static List<Curve> Distinct(IReadOnlyList<Curve> curves) =>
-        [.. curves.Select(c => curves.Count(o => o.Label == c.Label) == 1 ? c
-            : c with { Label = $"{c.Label} ({Path.GetFileName(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(c.Folder))))})" })];
+    /// <summary>Runs of the same method (two GPFL runs with other settings) get beside it what tells their folders apart,
+    /// so the table, the chart's legend and <c>--baseline</c> can: the parent folder's name
+    /// (<c>pfl/gpfl/run-1</c>, <c>pfl-gpfl-pfllib/run-2</c>), else the run folder's own (two runs side by side in
+    /// <c>runs/</c>), else both.</summary>
+    public static List<Curve> Distinct(IReadOnlyList<Curve> curves)
+    {
+        static string Own(Curve c) => Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(c.Folder)));
+        static string Parent(Curve c) => Path.GetFileName(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(c.Folder)))) ?? "";
+        Func<Curve, string>[] levels = [Parent, Own, c => $"{Parent(c)}/{Own(c)}"];
+        return [.. curves.Select(c =>
+        {
+            var same = curves.Where(o => o.Label == c.Label).ToArray();
+            if (same.Length == 1) return c;
+            var tell = levels.FirstOrDefault(l => same.Select(l).Distinct().Count() == same.Length) ?? levels[^1];
+            return c with { Label = $"{c.Label} ({tell(c)})" };
+        })];
+    }
 
     public static Curve Read(string folder, string csv)
     {

@@ -27,7 +27,8 @@ public sealed record PillCrafting(int Rounds, int Pills, double MeanBeta, double
 /// </summary>
 public static class DetectionReport
 {
-    /// <summary>The detection columns of <c>rounds.csv</c>; empty when the file is missing or lacks them.</summary>
+    /// <summary>The detection columns of <c>rounds.csv</c>, for the rounds the rule decided (a round that kept the model,
+    /// <c>not_aggregated</c>, is left out); empty when the file is missing or lacks them.</summary>
     public static IReadOnlyList<DetectionRound> Read(string roundsCsv)
     {
         if (!File.Exists(roundsCsv)) return [];
@@ -36,7 +37,8 @@ public static class DetectionReport
         var header = lines[0].Split(',');
         int[] at = [.. new[] { "round", "responded", "malicious", "true_positives", "false_positives" }.Select(c => Array.IndexOf(header, c))];
         if (at.Any(i => i < 0)) return [];
-        return [.. lines.Skip(1).Select(l => l.Split(',')).Select(f => new DetectionRound(
+        int kept = Array.IndexOf(header, "not_aggregated"); // absent in files written before 2026-11-30
+        return [.. lines.Skip(1).Select(l => l.Split(',')).Where(f => kept < 0 || f[kept].Length == 0).Select(f => new DetectionRound(
             Int(f[at[0]]), Int(f[at[1]]), Int(f[at[2]]), Int(f[at[3]]), Int(f[at[4]])))];
     }
 

@@ -28,7 +28,7 @@ public sealed record RunSummary(
     /// <summary>Bytes of models and updates the run node sent to clients nodes (0 on one node).</summary>
     public long PayloadBytesSent { get; init; }
 
-    /// <summary>Updates the rule used: those received in rounds that aggregated, less the ones it flagged.</summary>
+    /// <summary>Updates the rule used: those received in rounds that aggregated (and passed their health check), less the ones it flagged.</summary>
     public int UpdatesAggregated { get; init; }
 
     /// <summary>Rounds that kept the global model because they had nothing the rule could aggregate (no usable update,
@@ -129,8 +129,9 @@ public static class RunReport
             Flagged = rounds.Sum(r => r.Flagged),
             TruePositives = rounds.Sum(r => r.TruePositives),
             FalsePositives = rounds.Sum(r => r.FalsePositives),
-            FalsePositiveRate = Rate(rounds.Sum(r => r.FalsePositives), rounds.Sum(r => r.Responded - r.Malicious)),
-            FalseNegativeRate = Rate(rounds.Sum(r => r.FalseNegatives), rounds.Sum(r => r.Malicious)),
+            // over the rounds the rule decided: one that kept the model flagged nobody and let nothing through
+            FalsePositiveRate = Rate(rounds.Where(r => r.Decided).Sum(r => r.FalsePositives), rounds.Where(r => r.Decided).Sum(r => r.Responded - r.Malicious)),
+            FalseNegativeRate = Rate(rounds.Where(r => r.Decided).Sum(r => r.FalseNegatives), rounds.Where(r => r.Decided).Sum(r => r.Malicious)),
             FinalErrorRate = last is null ? double.NaN : 1 - last.Accuracy,
             FinalAttackSuccess = last?.AttackSuccess ?? double.NaN,
             Personalization = s.PersonalisationOrNone.Method,
@@ -143,7 +144,7 @@ public static class RunReport
             FinalClientAccuracyMin = last?.ClientAccuracyMin ?? double.NaN,
             FinalClientAccuracyMedian = last?.ClientAccuracyMedian ?? double.NaN,
             FinalClientAccuracyMax = last?.ClientAccuracyMax ?? double.NaN,
-            UpdatesAggregated = rounds.Sum(r => r.NotAggregated is null ? r.Responded - r.Flagged : 0),
+            UpdatesAggregated = rounds.Sum(r => r.Decided && r.Healthy ? r.Responded - r.Flagged : 0), // a discarded round's aggregate was thrown away
             RoundsNotAggregated = rounds.Count(r => r.NotAggregated is not null),
             NotAggregated = rounds.LastOrDefault(r => r.NotAggregated is not null) is { } kept ? $"round {kept.Round}: {kept.NotAggregated}" : null,
             FaultTotals = new Core.Faults.FaultCounts(rounds.Sum(r => r.Faults.Dropped), rounds.Sum(r => r.Faults.Crashed),

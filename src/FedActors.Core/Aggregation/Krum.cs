@@ -6,11 +6,12 @@ namespace FedActors.Core.Aggregation;
 /// <param name="F">Malicious clients the rule tolerates. Needs n &gt; 2f + 2 (checked unless <see cref="CheckPrecondition"/> is off).</param>
 public sealed record KrumOptions(int F, bool CheckPrecondition = true)
 {
-    public void Validate(int n)
+    /// <param name="rule">The rule named in the error (Multi-Krum shares Krum's precondition).</param>
+    public void Validate(int n, string rule = "krum")
     {
         if (F < 0) throw new ArgumentOutOfRangeException(nameof(F), F, "f must be ≥ 0");
         if (CheckPrecondition && n <= 2 * F + 2)
-            throw new RulePreconditionException("krum", $"needs n > 2f + 2, got n = {n}, f = {F}");
+            throw new RulePreconditionException(rule, $"needs n > 2f + 2, got n = {n}, f = {F}");
     }
 }
 
@@ -63,7 +64,7 @@ public sealed record MultiKrumOptions(int F, int M = 0, bool CheckPrecondition =
 
     public void Validate(int n)
     {
-        new KrumOptions(F, CheckPrecondition).Validate(n);
+        new KrumOptions(F, CheckPrecondition).Validate(n, "multi-krum");
         if (SelectionSize(n) < 1 || SelectionSize(n) > n)
             throw new RulePreconditionException("multi-krum", $"would select m = {(M > 0 ? "" : "n − 2f − 2 = ")}{SelectionSize(n)} of n = {n} updates (f = {F})");
     }

@@ -58,6 +58,10 @@ public sealed class Experiment : IDisposable
 
     /// <summary>The data where training and evaluation run (a copy on the device; <see cref="Data"/> itself on the CPU).</summary>
     internal Dataset Work => _onDevice ?? Data;
+
+    /// <summary>Whether this node's data is still as loaded: the CPU copy and, on an accelerator, the copy training and
+    /// evaluation read (<see cref="Dataset.Unchanged"/>).</summary>
+    public bool DataUnchanged() => Data.Unchanged() && (_onDevice is null || _onDevice.Unchanged());
     public Partition Partition { get; }
 
     /// <summary>The global model's test set: every client's local test split, pooled (the PFLlib protocol), or the

@@ -27,7 +27,7 @@ public sealed class PlainSimulation(Experiment experiment, TorchWorkerPool pool)
             var (eval, clients) = problem is null && ShouldEvaluate(round, s.Rounds, s.Round.EvaluateEvery) ? EvaluateWithClients(next) : (null, null);
             double accuracy = eval?.Accuracy ?? double.NaN, loss = eval?.MeanLoss ?? double.NaN;
             problem ??= RoundHealth.AfterEvaluation(round, accuracy, loss);
-            if (problem is not null) problem = RoundHealth.WithDataCheck(problem, experiment.Data);
+            if (problem is not null) problem = RoundHealth.WithDataCheck(problem, experiment);
             yield return RoundSummary.From(state, accuracy, loss, clock.ElapsedMilliseconds, accepted, id => experiment.Collusion.Attacks(id, round))
                 .WithEvaluation(eval?.AttackSuccess ?? double.NaN, clients) with { Health = problem, NotAggregated = notAggregated };
             if (problem is null) global = next;

@@ -42,9 +42,10 @@ public static class RoundHealth
     /// <summary>A failed round's problem with what it says of the data this process trains on: intact (the computation
     /// failed: a diverging setting, a broken attack, a fault in it) or overwritten since it was loaded (memory corrupted
     /// under the run, below or beside FedActors: the case issue #5 could not reproduce, which this tells apart).</summary>
-    public static string WithDataCheck(string problem, Data.Dataset data) => problem + (data.Unchanged()
-        ? "; the dataset in memory is as loaded"
-        : "; the dataset in memory CHANGED since it was loaded: memory was overwritten under the run (not a setting: " +
+    /// <remarks>It checks this node's copies (the CPU's and the device's); clients nodes hold their own.</remarks>
+    public static string WithDataCheck(string problem, Experiment experiment) => problem + (experiment.DataUnchanged()
+        ? "; the dataset on this node is as loaded"
+        : "; the dataset on this node CHANGED since it was loaded: memory was overwritten under the run (not a setting: " +
           "please report it with the machine's CPU model)");
 
     /// <summary>The evaluation's problem; null when sound or not evaluated (NaN accuracy).</summary>

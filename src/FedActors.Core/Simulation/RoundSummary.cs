@@ -39,14 +39,18 @@ public sealed record RoundSummary(
     /// <summary>Whether the round passed its health check (<see cref="RoundHealth"/>); <see cref="Health"/> says what failed.</summary>
     public bool Healthy => Health is null;
 
-    /// <summary>Malicious updates that were aggregated (false negatives).</summary>
-    public int FalseNegatives => Malicious - TruePositives;
+    /// <summary>Whether the rule decided on the round's updates (it aggregated); a round that kept the model
+    /// (<see cref="NotAggregated"/>) flagged nobody and let nothing through, and counts in no detection rate.</summary>
+    public bool Decided => NotAggregated is null;
 
-    /// <summary>Benign updates flagged, over benign updates received; NaN with none.</summary>
-    public double FalsePositiveRate => Responded - Malicious == 0 ? double.NaN : (double)FalsePositives / (Responded - Malicious);
+    /// <summary>Malicious updates that were aggregated (false negatives); 0 in a round that aggregated nothing.</summary>
+    public int FalseNegatives => Decided ? Malicious - TruePositives : 0;
 
-    /// <summary>Malicious updates missed, over malicious updates received; NaN with none.</summary>
-    public double FalseNegativeRate => Malicious == 0 ? double.NaN : (double)FalseNegatives / Malicious;
+    /// <summary>Benign updates flagged, over benign updates received; NaN with none, or when the rule did not decide.</summary>
+    public double FalsePositiveRate => !Decided || Responded - Malicious == 0 ? double.NaN : (double)FalsePositives / (Responded - Malicious);
+
+    /// <summary>Malicious updates missed, over malicious updates received; NaN with none, or when the rule did not decide.</summary>
+    public double FalseNegativeRate => !Decided || Malicious == 0 ? double.NaN : (double)FalseNegatives / Malicious;
 
     /// <summary>Simulated drops (dropout and deadline); real failures (<see cref="TimedOut"/>, <see cref="Failed"/>) are counted apart.</summary>
     public int Dropped => DroppedOut + MissedDeadline;

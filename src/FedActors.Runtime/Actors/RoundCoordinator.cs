@@ -722,7 +722,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     private void FinishRound(double accuracy, double loss, double attackSuccess = double.NaN, ClientEvaluation? clients = null)
     {
         var problem = _problem ?? RoundHealth.AfterEvaluation(_round.Round, accuracy, loss);
-        if (problem is not null) problem = RoundHealth.WithDataCheck(problem, _experiment.Data);
+        if (problem is not null) problem = RoundHealth.WithDataCheck(problem, _experiment);
         var collusion = _experiment.Collusion;
         bool attacking = collusion.Active(_round.Round, _plan.Attack);
         var summary = RoundSummary.From(_round, accuracy, loss, _roundClock.ElapsedMilliseconds, _accepted, id => attacking && collusion.IsMalicious(id))

@@ -34,6 +34,9 @@ public class NotAggregatedTests
         Assert.NotEqual(Global.Values, moved.Values);
 
         Assert.Equal(ServerStep.NoUpdate, ServerStep.Apply(new FedAvg(), Global, 1, 6, []).NotAggregated);
+        // with its precondition checked (the default) Multi-Krum names itself, not Krum
+        Assert.Equal("multi-krum: needs n > 2f + 2, got n = 4, f = 2",
+            ServerStep.Apply(new MultiKrum(new MultiKrumOptions(2)), Global, 1, 6, Updates(4)).NotAggregated);
     }
 
     [Fact]

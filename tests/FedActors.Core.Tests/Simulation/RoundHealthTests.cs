@@ -102,7 +102,7 @@ public class DivergingRunTests
         Assert.False(round.Healthy);
         Assert.Equal(error.Problem, round.Health);
         // a diverging setting leaves the data as it was: the error says so
-        Assert.EndsWith("; the dataset in memory is as loaded", error.Problem);
+        Assert.EndsWith("; the dataset on this node is as loaded", error.Problem);
     }
 
     [Fact]
@@ -116,7 +116,7 @@ public class DivergingRunTests
         var error = Assert.Throws<RoundHealthException>(() => new PlainSimulation(e, pool).Run().ToList());
         Assert.Equal(1, error.Round);
         Assert.Contains("rejected as non-finite", error.Problem);
-        Assert.Contains("the dataset in memory CHANGED since it was loaded", error.Problem);
+        Assert.Contains("the dataset on this node CHANGED since it was loaded", error.Problem);
     }
 
     [Fact]

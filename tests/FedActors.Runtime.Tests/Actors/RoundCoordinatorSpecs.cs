@@ -71,7 +71,7 @@ public class RoundCoordinatorSpecs() : TestKit(LocalSpecConfig.Config)
         // the round is still reported (rounds.csv keeps the evidence), then the run fails
         var round = ExpectMsg<RoundFinished>(TimeSpan.FromSeconds(30)).Summary;
         Assert.Contains("3 of the 4 updates that arrived in round 1 were rejected", round.Health);
-        Assert.EndsWith("; the dataset in memory is as loaded", round.Health);
+        Assert.EndsWith("; the dataset on this node is as loaded", round.Health);
         var failed = ExpectMsg<RunFailed>();
         Assert.StartsWith("round 1 failed its health check: 3 of the 4 updates", failed.Reason);
         Assert.Single(sink.Named("RunAborted"));
