@@ -77,9 +77,22 @@ public sealed class Dataset : IDisposable
         {
             using var features = Features.cpu();
             using var labels = LabelTensor.cpu();
-            return Mix(Mix(0x9E3779B97F4A7C15UL, features.bytes), labels.bytes);
+            return Hash(Hash(0x9E3779B97F4A7C15UL, features), labels);
         }
-        return Mix(Mix(0x9E3779B97F4A7C15UL, Features.bytes), LabelTensor.bytes);
+        return Hash(Hash(0x9E3779B97F4A7C15UL, Features), LabelTensor);
+    }
+
+    /// <summary>The tensor's bytes in chunks of 256 MiB (<c>Tensor.bytes</c> refuses more than 2 GiB at once), chained.</summary>
+    private static ulong Hash(ulong seed, Tensor t)
+    {
+        using var flat = t.reshape(-1); // a view: the tensors are contiguous
+        long n = flat.numel(), per = (256L << 20) / (t.dtype == ScalarType.Int64 ? 8 : 4);
+        for (long start = 0; start < n; start += per)
+        {
+            using var chunk = flat.narrow(0, start, Math.Min(per, n - start));
+            seed = Mix(seed, chunk.bytes);
+        }
+        return seed;
     }
 
     /// <summary>Four interleaved multiply-xor lanes over the 8-byte words (one multiply chain would be latency-bound), then the tail.</summary>

@@ -26,6 +26,15 @@ public class DatasetTests
     }
 
     [Fact]
+    public void A_narrowed_view_should_give_its_own_bytes_as_the_chunked_fingerprint_assumes()
+    {
+        // the fingerprint reads tensors of more than 256 MiB in narrowed chunks (Tensor.bytes refuses 2 GiB at once)
+        using var t = TorchSharp.torch.arange(10, dtype: TorchSharp.torch.ScalarType.Float32);
+        using var v = t.narrow(0, 3, 4);
+        Assert.Equal(t.bytes[12..28].ToArray(), v.bytes.ToArray());
+    }
+
+    [Fact]
     public void A_changed_label_should_be_seen()
     {
         using var d = Small();
