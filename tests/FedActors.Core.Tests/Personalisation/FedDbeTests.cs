@@ -50,6 +50,31 @@ public class FedDbeTests
         Assert.Equal(Evaluator.Evaluate(m, w, Data, All).Correct, FedDbe.Evaluate(m, w, new float[3], Data, All).Correct);
     }
 
+    [Theory]
+    [InlineData(1.0)] // DBE's FMNIST script: the last batch's mean
+    [InlineData(0.3)] // μ̂ ← 0.7·μ̂ + 0.3·batch mean, from μ̂ = 0
+    public void The_running_mean_should_be_the_momentum_average_of_the_batches_feature_means(double momentum)
+    {
+        // learning rate 0: the body stays the global one, so every batch's feature mean can be computed by hand
+        using var m = Tiny(3);
+        var g = ParameterVector.From(m);
+        var t = new TrainOptions(1, 10, 0.0);
+        var outcome = FedDbe.Train(m, g, Data, All, t, new FedDbeOptions(momentum), new float[3], null, new Rng(4));
+
+        var expected = new double[3];
+        using var noGrad = torch.no_grad();
+        foreach (var batch in Batches.Shuffled(All, t, new Rng(4)))
+        {
+            var (x, _) = Data.Batch(batch.AsSpan());
+            using var z = m.Body.forward(x);
+            var mean = z.mean([0]).data<float>().ToArray();
+            for (int d = 0; d < 3; d++) expected[d] = (1 - momentum) * expected[d] + momentum * mean[d];
+            x.Dispose();
+        }
+        for (int d = 0; d < 3; d++) Assert.Equal(expected[d], outcome.RunningMean[d], 5);
+        Assert.Contains(expected, v => v > 0);
+    }
+
     [Fact]
     public void Training_should_move_the_PRBM_only_when_the_global_mean_exists_and_track_the_feature_mean()
     {
