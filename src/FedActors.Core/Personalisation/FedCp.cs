@@ -194,12 +194,12 @@ public sealed class FedCpMethod(FedCpOptions options) : IPersonalisation
         using var noise = new Generator(SeedStream.For(c.Experiment.Seed, c.Round, c.ClientId, Purpose.Personalisation));
         using var optimizer = Sgd.For(c.Model.parameters().Concat(parts.Policy.parameters()), c.Options); // one optimiser, as clientcp.py
         using var lambda = Options.Lambda.ToScalar(); // owned, as in Sgd
-        using var batches = new DeviceBatches(Batches.Shuffled(c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)), c.Data.Features.device); // as LocalTrainer
+        using var batches = c.TrainingBatches(); // as LocalTrainer, poisoned for a data-poisoning attacker
         using var losses = new StepLosses();
         for (int s = 0; s < batches.Count; s++)
         {
             using var step = torch.NewDisposeScope();
-            var (x, y) = c.Data.Batch(batches.Rows(s));
+            var (x, y) = batches.Batch(s);
             var (logits, h) = Forward(c.Model, parts.GlobalHead, parts.Policy, parts.Vector, x, Options.Tau, noise);
             Tensor reference;
             using (torch.no_grad()) reference = frozen.Body.forward(x);

@@ -42,7 +42,7 @@ public static class FedDbe
     /// is given. With <paramref name="globalMean"/> null this is the initialisation call: plain CE, no PRBM, no MR, μ̂
     /// tracked.</param>
     public static FedDbeOutcome Train(SplitModel model, ParameterVector global, Dataset data, IReadOnlyList<int> indices, TrainOptions t,
-        FedDbeOptions o, float[] prbm, float[]? globalMean, Rng shuffle)
+        FedDbeOptions o, float[] prbm, float[]? globalMean, Rng shuffle, Attacks.IDataPoisoningAttack? poison = null, Rng? poisonRng = null)
     {
         global.CopyTo(model);
         model.train();
@@ -55,12 +55,12 @@ public static class FedDbe
         var mean = torch.zeros(prbm.Length, device: device);
         using var keep = (1 - o.Momentum).ToScalar();
         using var momentum = o.Momentum.ToScalar();
-        using var batches = new DeviceBatches(Batches.Shuffled(indices, t, shuffle), data.Features.device); // as LocalTrainer: no sync in the loop
+        using var batches = new TrainingBatches(data, indices, t, shuffle, poison, poisonRng); // as LocalTrainer: no sync in the loop
         using var losses = new StepLosses();
         for (int s = 0; s < batches.Count; s++)
         {
             using var step = torch.NewDisposeScope();
-            var (x, y) = data.Batch(batches.Rows(s));
+            var (x, y) = batches.Batch(s);
             var z = model.Body.forward(x);
             var running = (keep * mean).Plus(momentum * z.mean([0]));
             var logits = model.Head.forward(zg is null ? z : z.Plus(bias));
@@ -127,7 +127,8 @@ public sealed class FedDbeMethod(FedDbeOptions options) : IPersonalisation
     public PersonalTrainResult Train(PersonalContext c, PersonalState state)
     {
         var globalMean = c.ServerExtra ?? throw new InvalidOperationException("DBE trains only after its preparation step (no global mean)");
-        var r = FedDbe.Train(c.Model, c.Global, c.Data, c.TrainIndices, c.Options, Options, Prbm(c, state), globalMean, c.Rng(Randomness.Purpose.Shuffle));
+        var r = FedDbe.Train(c.Model, c.Global, c.Data, c.TrainIndices, c.Options, Options, Prbm(c, state), globalMean, c.Rng(Randomness.Purpose.Shuffle),
+            c.Poison, c.Rng(Randomness.Purpose.Poison));
         return new PersonalTrainResult(r.Train, state.With(PrbmPart, r.Prbm));
     }
 }

@@ -168,12 +168,12 @@ public sealed class GpflMethod(GpflOptions options) : IPersonalisation
         using var embeddingOptimizer = new Sgd([embedding], c.Options.LearningRate, weightDecay: Options.Mu);
         using var valveOptimizer = new Sgd(valve.parameters(), c.Options.LearningRate, weightDecay: Options.Mu);
         using var lambda = Options.Lambda.ToScalar(); // owned, as in Sgd
-        using var batches = new DeviceBatches(Batches.Shuffled(c.TrainIndices, c.Options, c.Rng(Purpose.Shuffle)), c.Data.Features.device); // as LocalTrainer
+        using var batches = c.TrainingBatches(); // as LocalTrainer, poisoned for a data-poisoning attacker
         using var losses = new StepLosses();
         for (int s = 0; s < batches.Count; s++)
         {
             using var step = torch.NewDisposeScope();
-            var (x, y) = c.Data.Batch(batches.Rows(s));
+            var (x, y) = batches.Batch(s);
             var (ce, angle, magnitude) = Losses(c.Model, valve, embedding, frozen, p, g, x, y);
             var loss = ce.Plus(angle).Plus(lambda * magnitude);
             modelOptimizer.ZeroGrad();

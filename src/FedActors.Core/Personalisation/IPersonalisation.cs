@@ -19,6 +19,19 @@ public sealed record PersonalContext(Experiment Experiment, WorkerSlot Slot, int
     public TrainOptions Options => Experiment.Settings.Train;
     /// <summary>This client's stream for this round and purpose.</summary>
     public Rng Rng(Purpose purpose) => SeedStream.Rng(Experiment.Seed, Round, ClientId, purpose);
+
+    /// <summary>An <c>attack-on</c>/<c>attack-off</c> fault's verdict for the round (null: as configured).</summary>
+    public bool? Attack { get; init; }
+
+    /// <summary>The data-poisoning attack this client trains under in this round: the run's, when the client is malicious and
+    /// attacks this round; else null. The same clients and rounds as plain training (<see cref="Experiment.Train"/>).</summary>
+    public Attacks.IDataPoisoningAttack? Poison =>
+        Experiment.Collusion.Attacks(ClientId, Round, Attack) ? Experiment.Collusion.Attack!.Data : null;
+
+    /// <summary>The client's local-SGD batches over its training split for this round: shuffled by its stream, poisoned by
+    /// its poison stream when <see cref="Poison"/> is set.</summary>
+    public TrainingBatches TrainingBatches() =>
+        new(Data, TrainIndices, Options, Rng(Purpose.Shuffle), Poison, Rng(Purpose.Poison));
 }
 
 /// <summary>One training call of a personalised client: the update it uploads (Δ over the method's shared vector)
@@ -75,6 +88,10 @@ public interface IPersonalisation : IPersonalisedClient, IPersonalisedServer
     /// <summary>Whether the shared vector is the model's own parameter vector (then model-shaped defences and attacks
     /// apply to it).</summary>
     bool SharesWholeModel { get; }
+
+    /// <summary>Whether clients' uploads change the shared vector at all (not so for Local, whose clients upload nothing):
+    /// only then can an attack poison it.</summary>
+    bool Federates => true;
 }
 
 /// <summary>
@@ -96,7 +113,8 @@ public interface IBatchableClient
     static PersonalTrainResult TrainAlone(IBatchableClient method, PersonalContext c, PersonalState state)
     {
         var start = method.TrainingStart(c, state);
-        return method.AfterTraining(c, state, start, LocalTrainer.Train(c.Model, start, c.Data, c.TrainIndices, c.Options, c.Rng(Randomness.Purpose.Shuffle)));
+        return method.AfterTraining(c, state, start, LocalTrainer.Train(c.Model, start, c.Data, c.TrainIndices, c.Options, c.Rng(Randomness.Purpose.Shuffle),
+            c.Poison, c.Rng(Randomness.Purpose.Poison)));
     }
 }
 

@@ -14,6 +14,7 @@ public sealed class LocalMethod : IPersonalisation, IBatchableClient
     public const string ModelPart = "model";
     public string Name => "local";
     public bool SharesWholeModel => true;
+    public bool Federates => false;
 
     public ParameterVector InitialGlobal(Experiment experiment) => experiment.InitialWeights();
     public PersonalState Initial(Experiment experiment, int clientId) => PersonalState.Empty;

@@ -27,4 +27,10 @@ public sealed record ClientEvaluation(EvalOutcome Pooled, int Clients, double Mi
         sample <= 0 || sample >= population
             ? Enumerable.Range(0, population).ToArray()
             : ClientSampler.Sample(seed, round, population, sample, Randomness.Purpose.Evaluation);
+
+    /// <summary><see cref="Pick"/> without the run's malicious clients when it has an attack (in every round, before its
+    /// start round too, so every round's figure is over the same population): a personalised run's accuracy is then the
+    /// benign clients' — a malicious client's personal model is the attacker's own.</summary>
+    public static int[] PickBenign(long seed, int round, int population, int sample, Attacks.Collusion collusion) =>
+        collusion.Attack is null ? Pick(seed, round, population, sample) : [.. Pick(seed, round, population, sample).Where(id => !collusion.IsMalicious(id))];
 }

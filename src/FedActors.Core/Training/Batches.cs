@@ -56,6 +56,42 @@ public sealed class DeviceBatches : IDisposable
     public void Dispose() => _rows.Dispose();
 }
 
+/// <summary>
+/// One client's training batches for one call, as every training loop reads them: <see cref="DeviceBatches"/> over its
+/// <see cref="Batches.Shuffled"/> samples, each step's samples read from the data and, for a malicious client whose attack
+/// poisons data, poisoned with its own seeded stream. The loops of plain training and of every personalisation method
+/// use it, so a data-poisoning attack reaches each of them the same way.
+/// </summary>
+public sealed class TrainingBatches : IDisposable
+{
+    private readonly Data.Dataset _data;
+    private readonly DeviceBatches _batches;
+    private readonly Attacks.IDataPoisoningAttack? _poison;
+    private readonly Rng? _poisonRng;
+
+    /// <param name="poison">The attack that poisons every batch (malicious clients only), with its stream <paramref name="poisonRng"/>.</param>
+    public TrainingBatches(Data.Dataset data, IReadOnlyList<int> indices, TrainOptions options, Rng shuffle,
+        Attacks.IDataPoisoningAttack? poison = null, Rng? poisonRng = null)
+    {
+        if (poison is not null && poisonRng is null) throw new ArgumentNullException(nameof(poisonRng), "a poisoned client's batches need its poison stream");
+        _data = data;
+        _poison = poison;
+        _poisonRng = poisonRng;
+        _batches = new DeviceBatches(Batches.Shuffled(indices, options, shuffle), data.Features.device);
+    }
+
+    public int Count => _batches.Count;
+
+    /// <summary>Step <paramref name="step"/>'s features and labels, poisoned where the client poisons, in the caller's dispose scope.</summary>
+    public (Tensor X, Tensor Y) Batch(int step)
+    {
+        var (x, y) = _data.Batch(_batches.Rows(step));
+        return _poison is null ? (x, y) : _poison.Poison(x, y, _data.NumClasses, _poisonRng!);
+    }
+
+    public void Dispose() => _batches.Dispose();
+}
+
 /// <summary>A training loop's per-step losses, kept where they were computed and read once at the end: a GPU's loop then
 /// never waits for the device to read one (<c>item()</c> synchronises). <see cref="Mean"/> is the same bits as reading each
 /// step: the float32 values summed in double, in step order.</summary>

@@ -29,13 +29,12 @@ public static class LocalTrainer
         using var optimizer = Sgd.For(model.parameters(), options);
         // the call's sample rows go to the data's device in one copy and the losses stay there until the end: on a GPU the
         // loop never waits for the device; on the CPU the same bits
-        using var batches = new DeviceBatches(Batches.Shuffled(indices, options, shuffle), data.Features.device);
+        using var batches = new TrainingBatches(data, indices, options, shuffle, poison, poisonRng);
         using var losses = new StepLosses();
         for (int s = 0; s < batches.Count; s++)
         {
             using var scope = torch.NewDisposeScope();
-            var (x, y) = data.Batch(batches.Rows(s));
-            if (poison is not null) (x, y) = poison.Poison(x, y, data.NumClasses, poisonRng!);
+            var (x, y) = batches.Batch(s);
             optimizer.ZeroGrad();
             var loss = nn.functional.cross_entropy(model.forward(x), y);
             loss.backward();

@@ -137,11 +137,12 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
         }
         _pending = new Pending(m.Round, m.ReplyTo, decision.SimSeconds, fault);
         if (_method is null) _worker.Tell(new TrainTask(_clientId, m.Round, Self, fault.Attack));
-        else StartPersonal(PersonalWork.Train, m.Round, m.Round, m.ReplyTo);
+        else StartPersonal(PersonalWork.Train, m.Round, m.Round, m.ReplyTo, fault.Attack);
     }
 
     /// <param name="modelRound">The global model version the task runs on.</param>
-    private void StartPersonal(PersonalWork work, int modelRound, int requestRound, IActorRef replyTo)
+    /// <param name="attack">An <c>attack-on</c>/<c>attack-off</c> fault's verdict for a training step.</param>
+    private void StartPersonal(PersonalWork work, int modelRound, int requestRound, IActorRef replyTo, bool? attack = null)
     {
         if (_method is null)
         {
@@ -150,7 +151,7 @@ public sealed class ClientEntity : ReceiveActor, IWithStash
         }
         if (_inFlight is not null) { Stash.Stash(); return; }
         _inFlight = new InFlight(work, requestRound, replyTo);
-        _worker.Tell(new PersonalTask(_clientId, modelRound, work, _state.Personal!, Self));
+        _worker.Tell(new PersonalTask(_clientId, modelRound, work, _state.Personal!, Self, attack));
     }
 
     private void HandlePersonalDone(PersonalTaskDone m)

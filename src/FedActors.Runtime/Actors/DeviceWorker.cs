@@ -210,7 +210,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         _clientTasks++;
         if (task is TrainTask t && _experiment.Batchable(t.ClientId, t.Round, t.Attack)) Enqueue(t, m);
         else if (task is TrainTask one) Train(one, m.Weights);
-        else if (task is PersonalTask { Work: PersonalWork.Train } p && _experiment.Batching.Batched) Enqueue(p, m);
+        else if (task is PersonalTask { Work: PersonalWork.Train } p && _experiment.Batchable(p.ClientId, p.Round, p.Attack)) Enqueue(p, m);
         else RunPersonal((PersonalTask)task, m);
     }
 
@@ -337,7 +337,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         _pool.Run(slot =>
         {
             var clock = Stopwatch.StartNew();
-            var c = new PersonalContext(experiment, slot, t.ClientId, t.Round, m.Weights, m.Extra);
+            var c = new PersonalContext(experiment, slot, t.ClientId, t.Round, m.Weights, m.Extra) { Attack = t.Attack };
             int samples = experiment.TrainSamples(t.ClientId);
             if (t.Work == PersonalWork.Prepare)
                 return new PersonalTaskDone(t.ClientId, t.Round, t.Work, t.State, null, null, method.Prepare(c, t.State), samples, clock.ElapsedMilliseconds);

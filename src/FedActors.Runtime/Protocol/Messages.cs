@@ -145,9 +145,10 @@ public sealed record ClientEvaluated(int ClientId, int Round, Core.Training.Eval
 public enum PersonalWork { Prepare, Evaluate, Train }
 
 /// <summary>A personalised client asks its node's worker to run one step on the global model of <paramref name="Round"/>
-/// with its personal state.</summary>
-public sealed record PersonalTask(int ClientId, int Round, PersonalWork Work, Core.Personalisation.PersonalState State, IActorRef ReplyTo)
-    : IFedActorsMessage, IClientTask;
+/// with its personal state; <paramref name="Attack"/>: an <c>attack-on</c>/<c>attack-off</c> fault's verdict for a training step
+/// (null: as configured), as <see cref="TrainTask"/>'s.</summary>
+public sealed record PersonalTask(int ClientId, int Round, PersonalWork Work, Core.Personalisation.PersonalState State, IActorRef ReplyTo,
+    bool? Attack = null) : IFedActorsMessage, IClientTask;
 
 public sealed record PersonalTaskDone(int ClientId, int Round, PersonalWork Work, Core.Personalisation.PersonalState State,
     Core.Training.EvalOutcome? Evaluation, Core.Training.TrainOutcome? Upload, float[]? Contribution, int Samples, long ComputeMs) : IFedActorsMessage;

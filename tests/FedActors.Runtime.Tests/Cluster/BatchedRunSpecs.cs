@@ -48,6 +48,36 @@ public class BatchedRunSpecs
         }
     }
 
+    [Fact]
+    public async Task Label_flipping_personalised_clients_should_train_on_poisoned_batches_one_at_a_time_in_a_batched_run()
+    {
+        // arrange: FedALA batched by 4 with 2 of 8 clients flipping labels; the same run one client a call; and without the attack
+        var clean = Batched(TestPersonalisation.NonIid(rounds: 3, clients: 8).WithPersonalisation("fedala", evaluateClients: 8), 4);
+        var settings = clean.WithAttack("label-flip", fraction: 0.25);
+        using var batched = TestExperiments.Load(settings);
+        using var sequential = TestExperiments.Load(settings with { Device = settings.Device with { BatchClients = 1 } });
+        using var honest = TestExperiments.Load(clean);
+
+        // act
+        var a = await SimulationRunner.RunAsync(batched, Support.NodeConfig(), Support.Events().Events);
+        var c = await SimulationRunner.RunAsync(sequential, Support.NodeConfig(), Support.Events().Events);
+        var h = await SimulationRunner.RunAsync(honest, Support.NodeConfig(), Support.Events().Events);
+
+        // assert: the batched run trains what one-at-a-time training does (the colluders' poisoned steps included, to float
+        // tolerance), and that is far from the honest run: the colluders' flipped labels move the round's mean training loss
+        // 50 times that tolerance and more
+        Assert.True(batched.Batching.Batched);
+        foreach (var (x, y) in a.Rounds.Zip(c.Rounds))
+        {
+            Assert.Equal(2, x.Malicious);
+            Assert.Equal(y.Responded, x.Responded);
+            Assert.Equal(y.TrainLoss, x.TrainLoss, 1e-4);
+            Assert.Equal(y.Accuracy, x.Accuracy, 0.02);
+        }
+        Assert.All(a.Rounds.Zip(h.Rounds), p => Assert.True(Math.Abs(p.First.TrainLoss - p.Second.TrainLoss) > 0.005,
+            $"round {p.First.Round}: training loss {p.First.TrainLoss:F4} with flipped labels, {p.Second.TrainLoss:F4} without"));
+    }
+
     [Theory]
     [InlineData("local")]
     [InlineData("fedala")]

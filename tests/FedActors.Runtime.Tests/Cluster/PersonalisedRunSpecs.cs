@@ -124,6 +124,50 @@ public class PersonalisedRunSpecs(ITestOutputHelper output)
         Assert.True(ours > baseline + 0.05, $"{method} {ours:P2} should beat FedAvg {baseline:P2} by 5 points");
     }
 
+    /// <summary>3 of the 10 clients send −4·Δ of their shared vector in every round.</summary>
+    private static ExperimentSettings SignFlipped(ExperimentSettings s) =>
+        s.WithAttack("sign-flip", fraction: 0.3, options: new Dictionary<string, object> { ["scale"] = 4.0 });
+
+    [Theory]
+    [InlineData("fedala")]
+    [InlineData("dbe")]
+    [InlineData("gpfl")]
+    [InlineData("fedcp")]
+    public async Task A_sign_flip_attack_should_cost_the_benign_clients_accuracy_under_FedAvg(string method)
+    {
+        // arrange
+        var clean = Settings.WithPersonalisation(method);
+
+        // act
+        var none = await Run(clean);
+        var attacked = await Run(SignFlipped(clean));
+
+        // assert: every attacked round counts 3 malicious updates and evaluates only the 7 benign clients' personal models;
+        // the attack costs them clearly
+        double a0 = none.Rounds[^1].Accuracy, a1 = attacked.Rounds[^1].Accuracy;
+        output.WriteLine($"{method} benign accuracy: no attack {a0:P2}, sign-flip under fedavg {a1:P2}");
+        Assert.All(attacked.Rounds, r =>
+        {
+            Assert.Equal(3, r.Malicious);
+            Assert.Equal(7, r.EvaluatedClients);
+        });
+        Assert.All(none.Rounds, r => Assert.Equal(10, r.EvaluatedClients));
+        Assert.True(a1 < a0 - 0.10, $"{method}: FedAvg under attack {a1:P2} should be 10 points under the clean run {a0:P2}");
+    }
+
+    [Fact]
+    public async Task FedALA_under_a_sign_flip_attack_should_be_held_off_by_the_median()
+    {
+        var attacked = SignFlipped(Settings.WithPersonalisation("fedala"));
+
+        double clean = (await Run(Settings.WithPersonalisation("fedala"))).Rounds[^1].Accuracy;
+        double fedAvg = (await Run(attacked)).Rounds[^1].Accuracy;
+        double median = (await Run(attacked.WithRule("median"))).Rounds[^1].Accuracy;
+
+        output.WriteLine($"fedala benign accuracy: no attack {clean:P2}, under fedavg {fedAvg:P2}, under median {median:P2}");
+        Assert.True(median > fedAvg + 0.10 && median > clean - 0.10, $"median under attack {median:P2} should be near the clean run {clean:P2}, far above FedAvg {fedAvg:P2}");
+    }
+
     [Fact]
     public async Task A_large_population_should_evaluate_a_seeded_sample_of_clients_on_the_cadence()
     {

@@ -309,12 +309,37 @@ public class FedActorsConfigSpecs
         Assert.Contains(hint, e.Message);
     }
 
-    [Fact]
-    public void Personalisation_with_an_attack_or_a_root_trained_rule_should_be_refused_up_front()
+    [Theory]
+    [InlineData("dbe", "lie")]
+    [InlineData("gpfl", "label-flip")]
+    [InlineData("fedcp", "min-max")]
+    [InlineData("fedala", "sign-flip")]
+    public void Personalisation_should_take_attacks_that_poison_its_shared_vector_or_its_training(string method, string attack)
     {
-        var attack = Error("fedactors.data.dataset = synthetic", "fedactors.personalization.method=dbe", "fedactors.attack.kind=lie");
-        Assert.Equal("fedactors.personalization.method", attack.Key);
-        Assert.Contains("not supported yet", attack.Message);
+        var s = FedActorsSettings.Read(FedActorsSettings.Load(null,
+            ["fedactors.data.dataset=synthetic", $"fedactors.personalization.method={method}", $"fedactors.attack.kind={attack}", "fedactors.attack.fraction=0.2"]));
+        Assert.Equal(method, s.PersonalisationOrNone.Method);
+        Assert.Equal(attack, s.Attack!.Kind);
+    }
+
+    [Fact]
+    public void Personalisation_should_refuse_the_attacks_it_cannot_carry_naming_why()
+    {
+        const string data = "fedactors.data.dataset = synthetic";
+        var local = Error(data, "fedactors.personalization.method=local", "fedactors.attack.kind=lie");
+        Assert.Equal("fedactors.personalization.method", local.Key);
+        Assert.Contains("share nothing", local.Message);
+        var pill = Error(data, "fedactors.personalization.method=gpfl", "fedactors.attack.kind=lie", "fedactors.attack.pill.enabled=on");
+        Assert.Equal("fedactors.attack.pill.enabled", pill.Key);
+        Assert.Contains("not the model", pill.Message);
+        var backdoor = Error(data, "fedactors.personalization.method=fedala", "fedactors.attack.kind=scaling");
+        Assert.Equal("fedactors.attack.kind", backdoor.Key);
+        Assert.Contains("backdoor", backdoor.Message);
+    }
+
+    [Fact]
+    public void Personalisation_with_a_root_trained_rule_or_held_out_evaluation_should_be_refused_up_front()
+    {
         var fltrust = Error("fedactors.data.dataset = synthetic", "fedactors.personalization.method=gpfl", "fedactors.defence.rule=fltrust",
             "fedactors.server.root-samples=50");
         Assert.Contains("root update", fltrust.Message);

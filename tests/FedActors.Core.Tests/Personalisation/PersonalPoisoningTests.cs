@@ -1,0 +1,81 @@
+using FedActors.Core.Config;
+using FedActors.Core.Data;
+using FedActors.Core.Personalisation;
+using FedActors.Core.Simulation;
+using FedActors.Core.Training;
+using FedActors.TestSupport;
+using Xunit;
+
+namespace FedActors.Core.Tests.Personalisation;
+
+/// <summary>A data-poisoning attack on a personalised run: a malicious client's local training, in every method's own
+/// loop, runs on poisoned batches, exactly as an honest client's would on data poisoned at the source.</summary>
+[Collection("Torch")]
+public class PersonalPoisoningTests
+{
+    private const int Malicious = 2;
+
+    private static ExperimentSettings Attacked(ExperimentSettings s) =>
+        s with { Attack = new AttackSettings("label-flip", 0, [Malicious], 1, "colluders", TestOptions.For("fedactors.attack.label-flip")) };
+
+    /// <summary>A copy of the samples (an experiment owns its data), with every label y turned into C − 1 − y when
+    /// <paramref name="flip"/> (label flipping done to the data itself).</summary>
+    private static Dataset Copy(Dataset d, bool flip = false) =>
+        new(flip ? "flipped" : "copy", [.. d.Features.data<float>()], [.. d.Labels.Select(y => flip ? d.NumClasses - 1 - y : y)], d.SampleShape, d.NumClasses);
+
+    [Theory]
+    [InlineData("fedala")]
+    [InlineData("dbe")]
+    [InlineData("gpfl")]
+    [InlineData("fedcp")]
+    public async Task A_label_flipping_client_should_train_as_an_honest_client_on_flipped_data(string name)
+    {
+        // arrange: the run with client 2 flipping labels; the same run without an attack, on the same partition of data whose
+        // labels are all flipped; and the same run without an attack on the true data
+        var s = TestPersonalisation.NonIid(rounds: 2, clients: 6).WithPersonalisation(name);
+        using var attacked = TestPersonalisation.Load(Attacked(s));
+        using var atSource = new Experiment(s, Copy(attacked.Data, flip: true), attacked.Partition, attacked.TestIndices);
+        using var honest = new Experiment(s, Copy(attacked.Data), attacked.Partition, attacked.TestIndices);
+        var method = s.CreatePersonalisation()!;
+        using var pool = new TorchWorkerPool(1, 1, attacked.CreateModel);
+        var global = method.InitialGlobal(attacked);
+        // DBE trains against the server's global feature mean: the same one for all three
+        float[]? extra = method.NeedsPreparation ? await pool.Run(slot => Enumerable.Range(0, Personal.FeatureSize(slot.Model)).Select(i => 0.01f * i).ToArray()) : null;
+
+        // act: the download step once (on the true data), then the training step in each of the three runs
+        var trained = await pool.Run(slot =>
+        {
+            var received = method.Receive(new PersonalContext(attacked, slot, Malicious, 1, global, extra), method.Initial(attacked, Malicious)) with { ReceivedRound = 1 };
+            return new[] { attacked, atSource, honest }.Select(e => method.Train(new PersonalContext(e, slot, Malicious, 1, global, extra), received)).ToArray();
+        });
+
+        // assert: poisoned batches give bit for bit what flipped data gives, and not what the true data gives
+        Assert.NotNull(new PersonalContext(attacked, null!, Malicious, 1, global, extra).Poison);
+        Assert.Null(new PersonalContext(attacked, null!, Malicious + 1, 1, global, extra).Poison);
+        Assert.Equal(trained[1].Upload.Delta.Values, trained[0].Upload.Delta.Values);
+        Assert.Equal(trained[1].Upload.MeanLoss, trained[0].Upload.MeanLoss);
+        Assert.NotEqual(trained[2].Upload.Delta.Values, trained[0].Upload.Delta.Values);
+    }
+
+    [Fact]
+    public async Task An_attack_off_fault_should_leave_the_malicious_clients_batches_clean()
+    {
+        var s = TestPersonalisation.NonIid(rounds: 2, clients: 6).WithPersonalisation("fedala");
+        using var attacked = TestPersonalisation.Load(Attacked(s));
+        using var honest = new Experiment(s, Copy(attacked.Data), attacked.Partition, attacked.TestIndices);
+        var method = s.CreatePersonalisation()!;
+        using var pool = new TorchWorkerPool(1, 1, attacked.CreateModel);
+        var global = method.InitialGlobal(attacked);
+
+        var (off, on, clean) = await pool.Run(slot =>
+        {
+            var state = method.Initial(attacked, Malicious);
+            return (PersonalStep.Run(method, new PersonalContext(attacked, slot, Malicious, 1, global, null) { Attack = false }, state, false, true).Upload!,
+                PersonalStep.Run(method, new PersonalContext(attacked, slot, Malicious, 1, global, null), state, false, true).Upload!,
+                PersonalStep.Run(method, new PersonalContext(honest, slot, Malicious, 1, global, null), state, false, true).Upload!);
+        });
+
+        Assert.Equal(clean.Delta.Values, off.Delta.Values);
+        Assert.NotEqual(clean.Delta.Values, on.Delta.Values);
+    }
+}
