@@ -12,10 +12,11 @@ namespace FedActors.Core.Personalisation;
 public sealed record PersonalContext(Experiment Experiment, WorkerSlot Slot, int ClientId, int Round, ParameterVector Global, float[]? ServerExtra)
 {
     public SplitModel Model => Slot.Model;
-    /// <summary>The data where the slot's model is (the device's copy on an accelerator).</summary>
-    public Data.Dataset Data => Experiment.Work;
+    /// <summary>The data where the slot's model is (the device's copy on an accelerator); a backdoor's evaluation
+    /// (<see cref="PersonalStep.Backdoor"/>) replaces it and <see cref="TestIndices"/> with the client's triggered test samples.</summary>
+    public Data.Dataset Data { get; init; } = Experiment.Work;
     public IReadOnlyList<int> TrainIndices => Experiment.Partition.Clients[ClientId].Train;
-    public IReadOnlyList<int> TestIndices => Experiment.Partition.Clients[ClientId].Test;
+    public IReadOnlyList<int> TestIndices { get; init; } = Experiment.Partition.Clients[ClientId].Test;
     public TrainOptions Options => Experiment.Settings.Train;
     /// <summary>This client's stream for this round and purpose.</summary>
     public Rng Rng(Purpose purpose) => SeedStream.Rng(Experiment.Seed, Round, ClientId, purpose);
@@ -128,6 +129,7 @@ public static class PersonalStep
     {
         if (state.ReceivedRound < c.Round) state = method.Receive(c, state) with { ReceivedRound = c.Round };
         var evaluation = evaluate ? method.Evaluate(c, state) : null;
+        if (evaluation is not null && c.Experiment.Collusion.Attack?.Data is Attacks.IBackdoor backdoor) evaluation = evaluation.Plus(Backdoor(method, c, state, backdoor));
         TrainOutcome? upload = null;
         if (train)
         {
@@ -136,6 +138,30 @@ public static class PersonalStep
             state = r.State;
         }
         return new PersonalStepResult(state, evaluation, upload);
+    }
+
+    /// <summary>A backdoor's success on the client's personalised model: its test samples of labels other than the target,
+    /// stamped with the trigger and labelled as the target, evaluated by the method's own <see cref="IPersonalisedClient.Evaluate"/>
+    /// — the samples it classifies "correctly" are the backdoor's hits (<see cref="EvalOutcome.BackdoorHits"/>).</summary>
+    public static EvalOutcome Backdoor(IPersonalisedClient method, PersonalContext c, PersonalState state, Attacks.IBackdoor backdoor)
+    {
+        var data = c.Data;
+        var idx = c.TestIndices.Where(i => data.Labels[i] != backdoor.TargetLabel).ToArray();
+        if (idx.Length == 0) return EvalOutcome.Empty;
+        float[] stamped;
+        using (var scope = TorchSharp.torch.NewDisposeScope())
+        {
+            var (x, _) = data.Batch(idx);
+            stamped = backdoor.Stamp(x).cpu().contiguous().data<float>().ToArray();
+        }
+        using var triggered = new Data.Dataset("triggered", stamped, Enumerable.Repeat((long)backdoor.TargetLabel, idx.Length).ToArray(), data.SampleShape, data.NumClasses);
+        var onDevice = data.Features.device.type == TorchSharp.DeviceType.CPU ? null : triggered.To(data.Features.device);
+        try
+        {
+            var o = method.Evaluate(c with { Data = onDevice ?? triggered, TestIndices = Enumerable.Range(0, idx.Length).ToArray() }, state);
+            return new EvalOutcome(0, 0, 0, o.Correct, o.Count);
+        }
+        finally { onDevice?.Dispose(); }
     }
 
     /// <summary>Training steps of several clients of an <see cref="IBatchableClient"/> method in one round, in the order of

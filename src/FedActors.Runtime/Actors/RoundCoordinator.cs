@@ -711,7 +711,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         if (_evaluating.Count > 0) _events.ClientsTimedOut(_round.Round, _evaluating.Order().ToArray());
         _evaluating = [];
         var e = ClientEvaluation.Of(_evaluations);
-        FinishRound(e.Pooled.Accuracy, e.Pooled.MeanLoss, double.NaN, e);
+        FinishRound(e.Pooled.Accuracy, e.Pooled.MeanLoss, e.Pooled.AttackSuccess, e);
     }
 
     private void HandleEvaluationDone(EvaluationDone m)

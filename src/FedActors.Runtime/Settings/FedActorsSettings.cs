@@ -304,8 +304,6 @@ public static class FedActorsSettings
                 throw new ConfigurationError(key, $"\"{method}\"", "a method that federates while fedactors.attack.kind is set: its clients share nothing an attack could poison");
             if (attack.Pill is { Enabled: true } && !created.SharesWholeModel)
                 throw new ConfigurationError("fedactors.attack.pill.enabled", "on", $"off with {method}: the Pill's coordinates are the model's layers, and {method}'s shared vector is not the model");
-            if (AttackRegistry.Create(attack.Kind, attack.Options!).Data is Core.Attacks.IBackdoor)
-                throw new ConfigurationError("fedactors.attack.kind", $"\"{attack.Kind}\"", $"an attack without a backdoor with {method}: a backdoor's success rate is measured on the global model, not yet on personalised models");
         }
         if (s.CreateRule().NeedsRootUpdate)
             throw new ConfigurationError(key, $"\"{method}\"", $"none with the {s.Rule} rule: its root update trains the global model, which a personalised method's shared vector is not");

@@ -58,6 +58,41 @@ public class PersonalPoisoningTests
     }
 
     [Fact]
+    public async Task A_backdoors_success_on_a_personal_model_should_count_what_the_plain_evaluator_counts_on_those_weights()
+    {
+        // arrange: a Local client (its personal model is a plain model) that trains on a scaling backdoor's stamped batches for
+        // two rounds, so its model has learnt some of the trigger
+        const int client = 1;
+        var s = TestPersonalisation.NonIid(rounds: 2, clients: 6).WithPersonalisation("local") with
+        {
+            Attack = new AttackSettings("scaling", 0, [client], 1, "colluders",
+                TestOptions.For("fedactors.attack.scaling", new Dictionary<string, object> { ["target-label"] = 3, ["patch-size"] = 3, ["patch-value"] = 2.5 })),
+        };
+        using var e = TestPersonalisation.Load(s);
+        var method = s.CreatePersonalisation()!;
+        var backdoor = (Core.Attacks.IBackdoor)e.Collusion.Attack!.Data!;
+        using var pool = new TorchWorkerPool(1, 1, e.CreateModel);
+        var global = method.InitialGlobal(e);
+
+        var (personal, evaluated, plain) = await pool.Run(slot =>
+        {
+            var state = method.Initial(e, client);
+            for (int round = 1; round <= 2; round++) state = PersonalStep.Run(method, new PersonalContext(e, slot, client, round, global, null), state, false, true).State;
+            var c = new PersonalContext(e, slot, client, 3, global, null);
+            var step = PersonalStep.Run(method, c, state, evaluate: true, train: false).Evaluation!;
+            var asr = PersonalStep.Backdoor(method, c, state, backdoor);
+            new Core.Updates.ParameterVector(state.Require(LocalMethod.ModelPart)).CopyTo(slot.Model);
+            return (asr, step, Evaluator.Backdoor(slot.Model, e.Data, c.TestIndices, backdoor));
+        });
+
+        // assert: the same hits over the same triggered samples; the evaluation step carries them beside its accuracy
+        Assert.True(plain.BackdoorHits > 0, $"{plain.BackdoorHits} of {plain.BackdoorCount}");
+        Assert.Equal((plain.BackdoorHits, plain.BackdoorCount), (personal.BackdoorHits, personal.BackdoorCount));
+        Assert.Equal((plain.BackdoorHits, plain.BackdoorCount), (evaluated.BackdoorHits, evaluated.BackdoorCount));
+        Assert.Equal(e.Partition.Clients[client].Test.Length, evaluated.Count);
+    }
+
+    [Fact]
     public async Task An_attack_off_fault_should_leave_the_malicious_clients_batches_clean()
     {
         var s = TestPersonalisation.NonIid(rounds: 2, clients: 6).WithPersonalisation("fedala");

@@ -169,6 +169,26 @@ public class PersonalisedRunSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_backdoor_on_a_personalised_run_should_be_measured_on_the_benign_clients_personal_models()
+    {
+        // arrange: 3 of 10 clients stamp a trigger on half their batches (target label 3) and boost their update n/f-fold
+        var settings = Settings.WithPersonalisation("fedala")
+            .WithAttack("scaling", fraction: 0.3, options: new Dictionary<string, object> { ["target-label"] = 3, ["patch-size"] = 3, ["patch-value"] = 2.5 });
+
+        // act
+        var result = await Run(settings);
+
+        // assert: every round reports the backdoor's success over the 7 benign clients' own models
+        output.WriteLine($"attack success per round: {string.Join(", ", result.Rounds.Select(r => r.AttackSuccess.ToString("P1")))}");
+        Assert.All(result.Rounds, r =>
+        {
+            Assert.Equal(7, r.EvaluatedClients);
+            Assert.InRange(r.AttackSuccess, 0, 1);
+        });
+        Assert.Contains(result.Rounds, r => r.AttackSuccess > 0);
+    }
+
+    [Fact]
     public async Task A_large_population_should_evaluate_a_seeded_sample_of_clients_on_the_cadence()
     {
         // arrange: 4 of 10 clients evaluated, every second round (and always the last)

@@ -314,6 +314,7 @@ public class FedActorsConfigSpecs
     [InlineData("gpfl", "label-flip")]
     [InlineData("fedcp", "min-max")]
     [InlineData("fedala", "sign-flip")]
+    [InlineData("fedala", "scaling")]
     public void Personalisation_should_take_attacks_that_poison_its_shared_vector_or_its_training(string method, string attack)
     {
         var s = FedActorsSettings.Read(FedActorsSettings.Load(null,
@@ -332,9 +333,6 @@ public class FedActorsConfigSpecs
         var pill = Error(data, "fedactors.personalization.method=gpfl", "fedactors.attack.kind=lie", "fedactors.attack.pill.enabled=on");
         Assert.Equal("fedactors.attack.pill.enabled", pill.Key);
         Assert.Contains("not the model", pill.Message);
-        var backdoor = Error(data, "fedactors.personalization.method=fedala", "fedactors.attack.kind=scaling");
-        Assert.Equal("fedactors.attack.kind", backdoor.Key);
-        Assert.Contains("backdoor", backdoor.Message);
     }
 
     [Fact]
