@@ -189,6 +189,24 @@ public class PersonalisedRunSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task An_attack_off_fault_should_stop_the_poisoning_of_personalised_clients()
+    {
+        // arrange: label flipping switched off before round 1 by a scripted fault; the same attack starting after the run
+        var attacked = (Settings with { Rounds = 3 }).WithPersonalisation("fedala").WithAttack("label-flip", fraction: 0.3);
+        var switchedOff = attacked with { Faults = [new Core.Faults.Fault(Core.Faults.FaultKinds.AttackOff, 1)] };
+        var notYet = attacked with { Attack = attacked.Attack! with { StartRound = 100 } };
+
+        // act
+        var off = await Run(switchedOff);
+        var never = await Run(notYet);
+        var on = await Run(attacked);
+
+        // assert: switched off, the run is the one that never attacked, round for round; attacking, it is not
+        Assert.Equal(never.Rounds.Select(Untimed), off.Rounds.Select(Untimed));
+        Assert.NotEqual(on.Rounds.Select(r => r.TrainLoss), off.Rounds.Select(r => r.TrainLoss));
+    }
+
+    [Fact]
     public async Task A_large_population_should_evaluate_a_seeded_sample_of_clients_on_the_cadence()
     {
         // arrange: 4 of 10 clients evaluated, every second round (and always the last)
