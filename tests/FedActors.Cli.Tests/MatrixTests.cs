@@ -105,6 +105,27 @@ public class MatrixTests : IDisposable
         Assert.Equal("never never", rows.Single(r => r.StartsWith("sign-flip,fedavg,off,", StringComparison.Ordinal)).Split(',')[exact]);
     }
     [Fact]
+    public void A_personalised_grid_should_evaluate_the_same_benign_clients_in_every_cell()
+    {
+        // arrange + act: FedALA under no attack and under sign flipping, 3 of 10 clients malicious
+        var outDir = RunScriptTests.TempDir();
+        var (code, o, e) = RunScriptTests.RunScript("matrix", "hocon/experiments/quickstart.conf", "--attacks", "none,sign-flip", "--defences", "fedavg",
+            "--out", outDir, "--set", "fedactors.rounds=2", "--set", "fedactors.data.limit=2000", "--set", "fedactors.clients.count=10",
+            "--set", "fedactors.clients.per-round=10", "--set", "fedactors.attack.fraction=0.3", "--set", "fedactors.personalization.method=fedala");
+        Assert.True(code == 0, o + e);
+
+        // assert: the none row, the baseline of the attack row's increase, evaluates the 7 clients the attack row keeps benign
+        var dir = Assert.Single(Directory.GetDirectories(outDir));
+        foreach (var cell in new[] { "none", "sign-flip" })
+        {
+            var rows = File.ReadAllLines(Path.Combine(dir, $"{cell}-fedavg-pill-off-seed-42", "rounds.csv"));
+            int evaluated = Array.IndexOf(rows[0].Split(','), "evaluated_clients");
+            Assert.All(rows.Skip(1), r => Assert.Equal("7", r.Split(',')[evaluated]));
+            Assert.Contains("evaluate = \"benign\"", File.ReadAllText(Path.Combine(dir, $"{cell}-fedavg-pill-off-seed-42", "config.conf")));
+        }
+    }
+
+    [Fact]
     public void A_matrix_stopped_by_its_budget_should_resume_piece_by_piece_to_the_uninterrupted_grid()
     {
         // arrange: a 2-cell grid of 2 rounds each, run whole, and again with a budget spent after every round

@@ -23,10 +23,15 @@ public sealed class Collusion
             if (Attack.Model is null) throw new ArgumentException($"the Pill wraps model-poisoning attacks; '{settings.Kind}' only poisons data");
             Attack = Attack with { Name = $"{settings.Kind}+pill", Model = new Pill(Attack.Model, pill) };
         }
-        Malicious = settings.Ids.Length > 0
+        Malicious = Draw(settings, population, seed);
+    }
+
+    /// <summary>The clients <paramref name="settings"/> make malicious, its ids or its seeded fraction of the population —
+    /// whatever its kind (with <c>none</c>: the clients that would attack).</summary>
+    public static IReadOnlySet<int> Draw(AttackSettings settings, int population, long seed) =>
+        settings.Ids.Length > 0
             ? settings.Ids.ToHashSet()
             : SeedStream.Rng(seed, -1, -1, Purpose.Malicious).Permutation(population)[..(int)Math.Round(settings.Fraction * population)].ToHashSet();
-    }
 
     public AttackSettings Settings { get; }
     public Models.ModelLayout? Layout { get; }

@@ -111,8 +111,23 @@ public sealed record AttackSettings(string Kind, double Fraction, int[] Ids, int
 /// <param name="Options">The method's own section, <c>fedactors.personalization.&lt;method&gt;</c>.</param>
 /// <param name="EvaluateClients">Clients whose personalised models are evaluated in an evaluation round: 0 = all (PFLlib),
 /// else a seeded sample of this many, drawn afresh each evaluation round.</param>
-public sealed record PersonalisationSettings(string Method, IOptionReader? Options, int EvaluateClients = 0)
+/// <param name="Evaluate">Whose personal models count (<c>fedactors.personalization.evaluate</c>): <see cref="EvaluateAuto"/>,
+/// <see cref="EvaluateBenign"/> or <see cref="EvaluateAll"/>.</param>
+public sealed record PersonalisationSettings(string Method, IOptionReader? Options, int EvaluateClients = 0, string Evaluate = PersonalisationSettings.EvaluateAuto)
 {
+    /// <summary>The benign clients when the run has an attack, else every client.</summary>
+    public const string EvaluateAuto = "auto";
+
+    /// <summary>Never the clients <c>fedactors.attack.fraction</c>/<c>ids</c> make malicious, even with
+    /// <c>attack.kind = none</c>: a no-attack baseline over the population an attacked run evaluates (what the matrix's
+    /// "increase over none" compares).</summary>
+    public const string EvaluateBenign = "benign";
+
+    /// <summary>Every client, the attacker's own personal models included.</summary>
+    public const string EvaluateAll = "all";
+
+    public static readonly IReadOnlyList<string> EvaluateModes = [EvaluateAuto, EvaluateBenign, EvaluateAll];
+
     public static readonly PersonalisationSettings None = new(Core.Personalisation.PersonalisationRegistry.None, null);
     public bool Enabled => Method != Core.Personalisation.PersonalisationRegistry.None;
 

@@ -28,9 +28,7 @@ public sealed record ClientEvaluation(EvalOutcome Pooled, int Clients, double Mi
             ? Enumerable.Range(0, population).ToArray()
             : ClientSampler.Sample(seed, round, population, sample, Randomness.Purpose.Evaluation);
 
-    /// <summary><see cref="Pick"/> without the run's malicious clients when it has an attack (in every round, before its
-    /// start round too, so every round's figure is over the same population): a personalised run's accuracy is then the
-    /// benign clients' — a malicious client's personal model is the attacker's own.</summary>
-    public static int[] PickBenign(long seed, int round, int population, int sample, Attacks.Collusion collusion) =>
-        collusion.Attack is null ? Pick(seed, round, population, sample) : [.. Pick(seed, round, population, sample).Where(id => !collusion.IsMalicious(id))];
+    /// <summary><see cref="Pick"/> without the clients <paramref name="excluded"/> names (<see cref="Experiment.NotEvaluated"/>).</summary>
+    public static int[] Pick(long seed, int round, int population, int sample, IReadOnlySet<int> excluded) =>
+        excluded.Count == 0 ? Pick(seed, round, population, sample) : [.. Pick(seed, round, population, sample).Where(id => !excluded.Contains(id))];
 }

@@ -654,13 +654,13 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
     }
 
     /// <summary>The PFLlib protocol: each evaluated client takes in the new global model (its download step for the next
-    /// round) and tests its personalised model on its own test split. Under an attack only benign clients are evaluated: a
-    /// malicious client's personal model is the attacker's own, and what the attack does is what it does to the others.</summary>
+    /// round) and tests its personalised model on its own test split; under an attack only the benign clients
+    /// (<see cref="Experiment.NotEvaluated"/>).</summary>
     private void StartPersonalEvaluation()
     {
         var s = _experiment.Settings;
         int round = _round.Round;
-        _evaluating = ClientEvaluation.PickBenign(s.Seed, round, s.Clients.Count, s.PersonalisationOrNone.EvaluateClients, _experiment.Collusion).ToHashSet();
+        _evaluating = ClientEvaluation.Pick(s.Seed, round, s.Clients.Count, s.PersonalisationOrNone.EvaluateClients, _experiment.NotEvaluated).ToHashSet();
         _evaluations.Clear();
         Broadcast(new GlobalModel(round + 1, _global, _extra));
         _evalWindow = new RequestWindow(s.Round.MaxInFlight, _evaluating.Order());

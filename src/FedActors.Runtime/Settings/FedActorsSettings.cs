@@ -292,7 +292,8 @@ public static class FedActorsSettings
             try { evaluateClients = r.Int(evaluateKey, 0, s.Clients.Count); }
             catch (ConfigurationError e) { throw new ConfigurationError(evaluateKey, e.Value, $"auto or an integer in [0, {s.Clients.Count}] (0 = every client)"); }
         }
-        var p = new PersonalisationSettings(method, new HoconOptionReader(c, $"fedactors.personalization.{method}"), evaluateClients);
+        var p = new PersonalisationSettings(method, new HoconOptionReader(c, $"fedactors.personalization.{method}"), evaluateClients,
+            r.OneOf("fedactors.personalization.evaluate", PersonalisationSettings.EvaluateModes));
         // Every method's section is read and checked now, so a bad value fails up front even for a method not chosen.
         foreach (var name in PersonalisationRegistry.Names.Where(n => n != PersonalisationRegistry.None))
             PersonalisationRegistry.Create(name, new HoconOptionReader(c, $"fedactors.personalization.{name}"));

@@ -92,6 +92,27 @@ public class PersonalPoisoningTests
         Assert.Equal(e.Partition.Clients[client].Test.Length, evaluated.Count);
     }
 
+    [Theory]
+    [InlineData("label-flip", PersonalisationSettings.EvaluateAuto, true)]
+    [InlineData("none", PersonalisationSettings.EvaluateAuto, false)]
+    [InlineData("none", PersonalisationSettings.EvaluateBenign, true)]
+    [InlineData("label-flip", PersonalisationSettings.EvaluateAll, false)]
+    public void A_personalised_evaluation_should_leave_out_the_malicious_clients_as_its_mode_says(string attack, string mode, bool leftOut)
+    {
+        // arrange: 3 of 10 clients malicious by the attack settings (with kind none: the clients that would be)
+        var s = TestPersonalisation.NonIid(clients: 10).WithPersonalisation("fedala").WithAttack(attack, fraction: 0.3);
+        s = s with { Personalisation = s.Personalisation! with { Evaluate = mode } };
+        using var e = TestPersonalisation.Load(s);
+        using var attacked = TestPersonalisation.Load(s.WithAttack("label-flip", fraction: 0.3));
+
+        // act
+        var picked = ClientEvaluation.Pick(s.Seed, 1, 10, 0, e.NotEvaluated);
+
+        // assert: the ones left out are exactly those the attacked run makes malicious
+        Assert.Equal(3, attacked.Collusion.Malicious.Count);
+        Assert.Equal(leftOut ? [.. Enumerable.Range(0, 10).Where(id => !attacked.Collusion.IsMalicious(id))] : Enumerable.Range(0, 10).ToArray(), picked);
+    }
+
     [Fact]
     public async Task An_attack_off_fault_should_leave_the_malicious_clients_batches_clean()
     {

@@ -302,6 +302,7 @@ public class FedActorsConfigSpecs
     [Theory]
     [InlineData("fedactors.personalization.method=pfedme", "fedactors.personalization.method", "fedala")]
     [InlineData("fedactors.personalization.dbe.momentum=2", "fedactors.personalization.dbe.momentum", "a number in [0, 1]")]
+    [InlineData("fedactors.personalization.evaluate=malicious", "fedactors.personalization.evaluate", "benign")]
     public void Bad_personalisation_input_should_name_the_key_and_the_valid_values(string set, string key, string hint)
     {
         var e = Error("fedactors.data.dataset = synthetic", set);
