@@ -7,6 +7,17 @@ namespace FedActors.Cli.Tests;
 
 public class RunReportTests
 {
+    [Theory]
+    [InlineData("lie", 0, "every 1 round(s) and the last, personalised, all 7 benign clients (3 malicious left out)")]
+    [InlineData("lie", 4, "every 1 round(s) and the last, personalised, a seeded 4 of 7 benign clients (3 malicious left out)")]
+    [InlineData("none", 0, "every 1 round(s) and the last, personalised, all 10 clients")]
+    public void A_personalised_summary_should_say_whose_models_were_evaluated(string attack, int sample, string expected)
+    {
+        var settings = TestExperiments.Synthetic(rounds: 2, clients: 10).WithPersonalisation("fedala", evaluateClients: sample).WithAttack(attack, fraction: 0.3);
+        var s = RunReport.Summarise(settings with { Round = settings.Round with { EvaluateEvery = 1 } }, [], TimeSpan.FromSeconds(1), "dir");
+        Assert.Equal(expected, s.Evaluation!.ToString());
+    }
+
     [Fact]
     public void Rounds_that_kept_the_model_should_be_counted_apart_and_their_reason_written()
     {

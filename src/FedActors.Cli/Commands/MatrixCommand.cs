@@ -119,9 +119,9 @@ public static class MatrixCommand
                             var cellOverrides = overrides.Concat([$"fedactors.attack.kind={a}", $"fedactors.defence.rule={d}", $"fedactors.attack.pill.enabled={p}"]);
                             if (seed is not null) cellOverrides = cellOverrides.Append($"fedactors.seed={seed}");
                             var config = FedActorsSettings.Load(configPath, cellOverrides);
-                            // a personalised grid evaluates the same clients in every cell (the benign ones), so the none row is
-                            // the baseline of the attack rows' increase; a user's explicit choice stands
-                            if (config.GetString("fedactors.personalization.method") != "none"
+                            // a personalised grid with attacks evaluates the same clients in every cell (the benign ones), so the
+                            // none row is the baseline of the attack rows' increase; evaluate = benign or all, set by the user, stands
+                            if (attacks.Any(x => x != "none") && config.GetString("fedactors.personalization.method") != "none"
                                 && config.GetString("fedactors.personalization.evaluate") == Core.Config.PersonalisationSettings.EvaluateAuto)
                                 config = FedActorsSettings.Load(configPath, [.. cellOverrides, $"fedactors.personalization.evaluate={Core.Config.PersonalisationSettings.EvaluateBenign}"]);
                             var settings = FedActorsSettings.Read(config);

@@ -64,16 +64,24 @@ public sealed record RunSummary(
 /// "held-out" (the global model on the t10k set), "clients" (the global model on every client's test split) or "personalised"
 /// (each evaluated client's own model on its split); <paramref name="Clients"/> evaluated out of <paramref name="Population"/>
 /// (a seeded sample drawn afresh each evaluation round when fewer).</summary>
-public sealed record EvaluationCadence(int Every, string Protocol, int Clients, int Population)
+/// <paramref name="LeftOut"/>: clients a personalised evaluation leaves out, the malicious ones (not in <paramref name="Population"/>).
+public sealed record EvaluationCadence(int Every, string Protocol, int Clients, int Population, int LeftOut = 0)
 {
     public override string ToString() =>
         (Every > 0 ? $"every {Every} round(s) and the last" : "the last round") + ", " + Protocol +
-        (Protocol == "held-out" ? "" : Clients < Population ? $", a seeded {Clients:N0} of {Population:N0} clients" : $", all {Population:N0} clients");
+        (Protocol == "held-out" ? "" : (Clients < Population ? $", a seeded {Clients:N0} of {Population:N0}" : $", all {Population:N0}") +
+            (LeftOut > 0 ? $" benign clients ({LeftOut:N0} malicious left out)" : " clients"));
 }
 
 /// <summary>Writes <c>rounds.csv</c> and <c>summary.json</c>, and prints the final table.</summary>
 public static class RunReport
 {
+    private static EvaluationCadence Personalised(Core.Config.ExperimentSettings s)
+    {
+        int leftOut = Core.Simulation.ClientEvaluation.Excluded(s).Count, eligible = s.Clients.Count - leftOut;
+        return new EvaluationCadence(s.Round.EvaluateEvery, "personalised", s.PersonalisationOrNone.EvaluatedOf(eligible), eligible, leftOut);
+    }
+
     /// <summary>Columns that measure wall-clock time; everything else is reproducible from the seed.</summary>
     public static readonly string[] TimingColumns = ["round_ms", "compute_ms"];
 
@@ -139,7 +147,7 @@ public static class RunReport
                 ? batching + (occupancy?.Share is { } busy ? string.Create(CultureInfo.InvariantCulture, $", {busy:P0} of their places busy") : "") : null,
             BatchedBusyShare = occupancy?.Share,
             Evaluation = s.PersonalisationOrNone.Enabled
-                ? new EvaluationCadence(s.Round.EvaluateEvery, "personalised", s.PersonalisationOrNone.EvaluatedOf(s.Clients.Count), s.Clients.Count)
+                ? Personalised(s)
                 : new EvaluationCadence(s.Round.EvaluateEvery, s.Data.Evaluation, s.Clients.Count, s.Clients.Count),
             FinalClientAccuracyMin = last?.ClientAccuracyMin ?? double.NaN,
             FinalClientAccuracyMedian = last?.ClientAccuracyMedian ?? double.NaN,

@@ -28,7 +28,31 @@ public sealed record ClientEvaluation(EvalOutcome Pooled, int Clients, double Mi
             ? Enumerable.Range(0, population).ToArray()
             : ClientSampler.Sample(seed, round, population, sample, Randomness.Purpose.Evaluation);
 
-    /// <summary><see cref="Pick"/> without the clients <paramref name="excluded"/> names (<see cref="Experiment.NotEvaluated"/>).</summary>
-    public static int[] Pick(long seed, int round, int population, int sample, IReadOnlySet<int> excluded) =>
-        excluded.Count == 0 ? Pick(seed, round, population, sample) : [.. Pick(seed, round, population, sample).Where(id => !excluded.Contains(id))];
+    /// <summary>The clients evaluated in <paramref name="round"/> among those <paramref name="excluded"/> does not name: all
+    /// of them, or a seeded sample of <paramref name="sample"/> of them (the same draw as <see cref="Pick(long, int, int, int)"/>
+    /// when nobody is excluded).</summary>
+    public static int[] Pick(long seed, int round, int population, int sample, IReadOnlySet<int> excluded)
+    {
+        if (excluded.Count == 0) return Pick(seed, round, population, sample);
+        var eligible = Enumerable.Range(0, population).Where(id => !excluded.Contains(id)).ToArray();
+        return sample <= 0 || sample >= eligible.Length
+            ? eligible
+            : [.. ClientSampler.Sample(seed, round, eligible.Length, sample, Randomness.Purpose.Evaluation).Select(i => eligible[i])];
+    }
+
+    /// <summary>The clients a personalised evaluation leaves out (<see cref="Config.PersonalisationSettings.Evaluate"/>): with
+    /// <c>auto</c> the malicious ones when the run has an attack — a malicious client's personal model is the attacker's own,
+    /// and what the attack does is what it does to the others; with <c>benign</c> those the attack settings would make
+    /// malicious, attack or not; with <c>all</c> nobody.</summary>
+    public static IReadOnlySet<int> Excluded(Config.ExperimentSettings s)
+    {
+        var attack = s.Attack ?? Config.AttackSettings.None;
+        bool leaveOut = s.PersonalisationOrNone.Enabled && s.PersonalisationOrNone.Evaluate switch
+        {
+            Config.PersonalisationSettings.EvaluateAll => false,
+            Config.PersonalisationSettings.EvaluateBenign => true,
+            _ => attack.Enabled,
+        };
+        return leaveOut ? Attacks.Collusion.Draw(attack, s.Clients.Count, s.Seed) : new HashSet<int>();
+    }
 }

@@ -36,18 +36,10 @@ public sealed class Experiment : IDisposable
             Batching = ClientBatching.Decide(settings, probe);
         }
         Collusion = new Collusion(settings.Attack ?? AttackSettings.None, settings.Clients.Count, settings.Seed, Layout);
-        NotEvaluated = (settings.PersonalisationOrNone.Evaluate, Collusion.Attack) switch
-        {
-            (PersonalisationSettings.EvaluateAll, _) => new HashSet<int>(),
-            (PersonalisationSettings.EvaluateBenign, _) => Collusion.Draw(settings.Attack ?? AttackSettings.None, settings.Clients.Count, settings.Seed),
-            (_, null) => new HashSet<int>(),
-            _ => Collusion.Malicious,
-        };
+        NotEvaluated = ClientEvaluation.Excluded(settings);
     }
 
-    /// <summary>The clients a personalised evaluation leaves out (<see cref="PersonalisationSettings.Evaluate"/>): under an
-    /// attack (by default) the malicious ones — a malicious client's personal model is the attacker's own, and what the
-    /// attack does is what it does to the others.</summary>
+    /// <summary>The clients a personalised evaluation leaves out (<see cref="ClientEvaluation.Excluded"/>).</summary>
     public IReadOnlySet<int> NotEvaluated { get; }
 
     /// <summary>Whether clients train in batched calls, and how many a call (<c>fedactors.device.batch-clients</c>).</summary>

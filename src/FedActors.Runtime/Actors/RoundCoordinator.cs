@@ -664,6 +664,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
         _evaluations.Clear();
         Broadcast(new GlobalModel(round + 1, _global, _extra));
         _evalWindow = new RequestWindow(s.Round.MaxInFlight, _evaluating.Order());
+        if (_evaluating.Count == 0) { FinishPersonalEvaluation(); return; } // nobody to ask: the round is not evaluated
         SendEvaluations();
         Timers.StartSingleTimer("evaluation-timeout", new EvaluationTimeout(round), s.Round.Timeout);
     }

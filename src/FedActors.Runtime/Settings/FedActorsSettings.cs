@@ -298,6 +298,9 @@ public static class FedActorsSettings
         foreach (var name in PersonalisationRegistry.Names.Where(n => n != PersonalisationRegistry.None))
             PersonalisationRegistry.Create(name, new HoconOptionReader(c, $"fedactors.personalization.{name}"));
         if (!p.Enabled) return p;
+        if (Core.Simulation.ClientEvaluation.Excluded(s with { Personalisation = p }).Count >= s.Clients.Count)
+            throw new ConfigurationError("fedactors.personalization.evaluate", $"\"{p.Evaluate}\"",
+                "all, or an attack that leaves some client benign: every client is malicious, so no personal model would be evaluated");
         var created = PersonalisationRegistry.Create(method, p.Options!)!;
         if (s.Attack is { Enabled: true } attack)
         {

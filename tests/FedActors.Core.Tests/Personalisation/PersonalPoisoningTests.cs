@@ -114,6 +114,27 @@ public class PersonalPoisoningTests
     }
 
     [Fact]
+    public void A_sampled_personalised_evaluation_should_draw_its_n_clients_from_the_benign_ones()
+    {
+        // arrange: 20 of 100 clients left out
+        var excluded = Enumerable.Range(0, 100).Where(id => id % 5 == 0).ToHashSet();
+
+        for (int round = 1; round <= 20; round++)
+        {
+            // act
+            var picked = ClientEvaluation.Pick(7, round, 100, 3, excluded);
+
+            // assert: always 3 distinct benign clients (before: 3 drawn from all 100, then the malicious dropped — often fewer,
+            // sometimes none), and the draw of old when nobody is left out
+            Assert.Equal(3, picked.Distinct().Count());
+            Assert.DoesNotContain(picked, excluded.Contains);
+            Assert.Equal(ClientEvaluation.Pick(7, round, 100, 3), ClientEvaluation.Pick(7, round, 100, 3, new HashSet<int>()));
+        }
+        Assert.Equal(80, ClientEvaluation.Pick(7, 1, 100, 0, excluded).Length);
+        Assert.Equal(80, ClientEvaluation.Pick(7, 1, 100, 90, excluded).Length);
+    }
+
+    [Fact]
     public async Task An_attack_off_fault_should_leave_the_malicious_clients_batches_clean()
     {
         var s = TestPersonalisation.NonIid(rounds: 2, clients: 6).WithPersonalisation("fedala");
