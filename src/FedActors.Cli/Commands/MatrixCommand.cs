@@ -110,6 +110,12 @@ public static class MatrixCommand
                 if (p is not ("off" or "on"))
                     throw new ConfigurationError("--pill", p, "off, on or off,on");
             var seeds = seedList.Length == 0 ? [null] : seedList.Select(s => (string?)s).ToArray();
+            // a personalised grid with attacks evaluates the same clients in every cell (the benign ones), so the none row is
+            // the baseline of the attack rows' increase; evaluate = benign or all, set by the user, stands
+            var grid = FedActorsSettings.Load(configPath, overrides);
+            if (attacks.Any(x => x != "none") && grid.GetString("fedactors.personalization.method") != "none"
+                && grid.GetString("fedactors.personalization.evaluate") == Core.Config.PersonalisationSettings.EvaluateAuto)
+                overrides = [.. overrides, $"fedactors.personalization.evaluate={Core.Config.PersonalisationSettings.EvaluateBenign}"];
             foreach (var a in attacks)
                 foreach (var d in defences)
                     // no attack has no pill: its one row (pill off) is the baseline of every pill row's increase over none
@@ -119,11 +125,6 @@ public static class MatrixCommand
                             var cellOverrides = overrides.Concat([$"fedactors.attack.kind={a}", $"fedactors.defence.rule={d}", $"fedactors.attack.pill.enabled={p}"]);
                             if (seed is not null) cellOverrides = cellOverrides.Append($"fedactors.seed={seed}");
                             var config = FedActorsSettings.Load(configPath, cellOverrides);
-                            // a personalised grid with attacks evaluates the same clients in every cell (the benign ones), so the
-                            // none row is the baseline of the attack rows' increase; evaluate = benign or all, set by the user, stands
-                            if (attacks.Any(x => x != "none") && config.GetString("fedactors.personalization.method") != "none"
-                                && config.GetString("fedactors.personalization.evaluate") == Core.Config.PersonalisationSettings.EvaluateAuto)
-                                config = FedActorsSettings.Load(configPath, [.. cellOverrides, $"fedactors.personalization.evaluate={Core.Config.PersonalisationSettings.EvaluateBenign}"]);
                             var settings = FedActorsSettings.Read(config);
                             Runtime.State.StateStores.Validate(config);
                             if (config.GetString("fedactors.state.store") == "sqlite" && config.GetString("fedactors.state.path") is { Length: > 0 } shared)
