@@ -86,7 +86,7 @@ public sealed class Dataset : IDisposable
     private static ulong Hash(ulong seed, Tensor t)
     {
         using var flat = t.reshape(-1); // a view: the tensors are contiguous
-        long n = flat.numel(), per = (256L << 20) / (t.dtype == ScalarType.Int64 ? 8 : 4);
+        long n = flat.numel(), per = (256L << 20) / t.ElementSize;
         for (long start = 0; start < n; start += per)
         {
             using var chunk = flat.narrow(0, start, Math.Min(per, n - start));
