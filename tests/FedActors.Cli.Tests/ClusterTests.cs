@@ -256,6 +256,7 @@ public class ClusterTests(PostgresServer postgres) : IClassFixture<PostgresServe
         // assert: the node died as by SIGKILL; the run completed all rounds and counted the node faults
         Assert.True(node.ExitCode == 137, $"node exit {node.ExitCode}:\n{RunScriptTests.Output(node)}");
         Assert.True(run.ExitCode == 0, $"run exit {run.ExitCode}:\n{RunScriptTests.Output(run)}");
+        Assert.Contains("works 3× as slowly", RunScriptTests.Output(node)); // the slow-node fault reached that node's worker
         var runDir = Directory.GetDirectories(runs).Single();
         var lines = File.ReadAllLines(Path.Combine(runDir, "rounds.csv"));
         Assert.Equal(10, lines.Length);

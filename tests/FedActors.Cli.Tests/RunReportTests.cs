@@ -8,12 +8,15 @@ namespace FedActors.Cli.Tests;
 public class RunReportTests
 {
     [Theory]
-    [InlineData("lie", 0, "every 1 round(s) and the last, personalised, all 7 benign clients (3 malicious left out)")]
-    [InlineData("lie", 4, "every 1 round(s) and the last, personalised, a seeded 4 of 7 benign clients (3 malicious left out)")]
-    [InlineData("none", 0, "every 1 round(s) and the last, personalised, all 10 clients")]
-    public void A_personalised_summary_should_say_whose_models_were_evaluated(string attack, int sample, string expected)
+    [InlineData("lie", 0, "auto", "every 1 round(s) and the last, personalised, all 7 benign clients (3 malicious left out)")]
+    [InlineData("lie", 4, "auto", "every 1 round(s) and the last, personalised, a seeded 4 of 7 benign clients (3 malicious left out)")]
+    [InlineData("none", 0, "auto", "every 1 round(s) and the last, personalised, all 10 clients")]
+    [InlineData("none", 0, "benign", "every 1 round(s) and the last, personalised, all 7 clients (3 an attack would make malicious left out)")]
+    [InlineData("lie", 0, "all", "every 1 round(s) and the last, personalised, all 10 clients")]
+    public void A_personalised_summary_should_say_whose_models_were_evaluated(string attack, int sample, string evaluate, string expected)
     {
         var settings = TestExperiments.Synthetic(rounds: 2, clients: 10).WithPersonalisation("fedala", evaluateClients: sample).WithAttack(attack, fraction: 0.3);
+        settings = settings with { Personalisation = settings.Personalisation! with { Evaluate = evaluate } };
         var s = RunReport.Summarise(settings with { Round = settings.Round with { EvaluateEvery = 1 } }, [], TimeSpan.FromSeconds(1), "dir");
         Assert.Equal(expected, s.Evaluation!.ToString());
     }

@@ -64,13 +64,17 @@ public sealed record RunSummary(
 /// "held-out" (the global model on the t10k set), "clients" (the global model on every client's test split) or "personalised"
 /// (each evaluated client's own model on its split); <paramref name="Clients"/> evaluated out of <paramref name="Population"/>
 /// (a seeded sample drawn afresh each evaluation round when fewer).</summary>
-/// <paramref name="LeftOut"/>: clients a personalised evaluation leaves out, the malicious ones (not in <paramref name="Population"/>).
-public sealed record EvaluationCadence(int Every, string Protocol, int Clients, int Population, int LeftOut = 0)
+/// <paramref name="LeftOut"/>: clients a personalised evaluation leaves out, the malicious ones (not in <paramref name="Population"/>);
+/// <paramref name="Attacked"/>: whether they attack in this run (a baseline with <c>evaluate = benign</c> leaves out the same
+/// clients with no attack).
+public sealed record EvaluationCadence(int Every, string Protocol, int Clients, int Population, int LeftOut = 0, bool Attacked = true)
 {
     public override string ToString() =>
         (Every > 0 ? $"every {Every} round(s) and the last" : "the last round") + ", " + Protocol +
         (Protocol == "held-out" ? "" : (Clients < Population ? $", a seeded {Clients:N0} of {Population:N0}" : $", all {Population:N0}") +
-            (LeftOut > 0 ? $" benign clients ({LeftOut:N0} malicious left out)" : " clients"));
+            (LeftOut == 0 ? " clients"
+                : Attacked ? $" benign clients ({LeftOut:N0} malicious left out)"
+                : $" clients ({LeftOut:N0} an attack would make malicious left out)"));
 }
 
 /// <summary>Writes <c>rounds.csv</c> and <c>summary.json</c>, and prints the final table.</summary>
@@ -79,7 +83,8 @@ public static class RunReport
     private static EvaluationCadence Personalised(Core.Config.ExperimentSettings s)
     {
         int leftOut = Core.Simulation.ClientEvaluation.Excluded(s).Count, eligible = s.Clients.Count - leftOut;
-        return new EvaluationCadence(s.Round.EvaluateEvery, "personalised", s.PersonalisationOrNone.EvaluatedOf(eligible), eligible, leftOut);
+        return new EvaluationCadence(s.Round.EvaluateEvery, "personalised", s.PersonalisationOrNone.EvaluatedOf(eligible), eligible, leftOut,
+            s.Attack is { Enabled: true });
     }
 
     /// <summary>Columns that measure wall-clock time; everything else is reproducible from the seed.</summary>

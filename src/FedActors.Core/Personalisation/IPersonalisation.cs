@@ -13,9 +13,10 @@ public sealed record PersonalContext(Experiment Experiment, WorkerSlot Slot, int
 {
     public SplitModel Model => Slot.Model;
     /// <summary>The data where the slot's model is (the device's copy on an accelerator); a backdoor's evaluation
-    /// (<see cref="PersonalStep.Backdoor"/>) replaces it and <see cref="TestIndices"/> with the client's triggered test samples.</summary>
+    /// (<see cref="PersonalStep.Backdoor"/>) replaces it and <see cref="TestIndices"/> with the client's triggered test samples,
+    /// and <see cref="TrainIndices"/> with none (they would index the wrong data).</summary>
     public Data.Dataset Data { get; init; } = Experiment.Work;
-    public IReadOnlyList<int> TrainIndices => Experiment.Partition.Clients[ClientId].Train;
+    public IReadOnlyList<int> TrainIndices { get; init; } = Experiment.Partition.Clients[ClientId].Train;
     public IReadOnlyList<int> TestIndices { get; init; } = Experiment.Partition.Clients[ClientId].Test;
     public TrainOptions Options => Experiment.Settings.Train;
     /// <summary>This client's stream for this round and purpose.</summary>
@@ -158,7 +159,7 @@ public static class PersonalStep
         var onDevice = data.Features.device.type == TorchSharp.DeviceType.CPU ? null : triggered.To(data.Features.device);
         try
         {
-            var o = method.Evaluate(c with { Data = onDevice ?? triggered, TestIndices = Enumerable.Range(0, idx.Length).ToArray() }, state);
+            var o = method.Evaluate(c with { Data = onDevice ?? triggered, TrainIndices = [], TestIndices = Enumerable.Range(0, idx.Length).ToArray() }, state);
             return new EvalOutcome(0, 0, 0, o.Correct, o.Count);
         }
         finally { onDevice?.Dispose(); }

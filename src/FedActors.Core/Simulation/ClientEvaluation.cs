@@ -33,7 +33,6 @@ public sealed record ClientEvaluation(EvalOutcome Pooled, int Clients, double Mi
     /// when nobody is excluded).</summary>
     public static int[] Pick(long seed, int round, int population, int sample, IReadOnlySet<int> excluded)
     {
-        if (excluded.Count == 0) return Pick(seed, round, population, sample);
         var eligible = Enumerable.Range(0, population).Where(id => !excluded.Contains(id)).ToArray();
         return sample <= 0 || sample >= eligible.Length
             ? eligible

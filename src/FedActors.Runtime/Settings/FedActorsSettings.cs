@@ -298,9 +298,6 @@ public static class FedActorsSettings
         foreach (var name in PersonalisationRegistry.Names.Where(n => n != PersonalisationRegistry.None))
             PersonalisationRegistry.Create(name, new HoconOptionReader(c, $"fedactors.personalization.{name}"));
         if (!p.Enabled) return p;
-        if (Core.Simulation.ClientEvaluation.Excluded(s with { Personalisation = p }).Count >= s.Clients.Count)
-            throw new ConfigurationError("fedactors.personalization.evaluate", $"\"{p.Evaluate}\"",
-                "all, or an attack that leaves some client benign: every client is malicious, so no personal model would be evaluated");
         var created = PersonalisationRegistry.Create(method, p.Options!)!;
         if (s.Attack is { Enabled: true } attack)
         {
@@ -309,6 +306,10 @@ public static class FedActorsSettings
             if (attack.Pill is { Enabled: true } && !created.SharesWholeModel)
                 throw new ConfigurationError("fedactors.attack.pill.enabled", "on", $"off with {method}: the Pill's coordinates are the model's layers, and {method}'s shared vector is not the model");
         }
+        // after the method's own refusals, which give the real reason where both apply (Local with an attack on every client)
+        if (Core.Simulation.ClientEvaluation.Excluded(s with { Personalisation = p }).Count >= s.Clients.Count)
+            throw new ConfigurationError("fedactors.personalization.evaluate", $"\"{p.Evaluate}\"",
+                "all, or an attack that leaves some client benign: every client is malicious, so no personal model would be evaluated");
         if (s.CreateRule().NeedsRootUpdate)
             throw new ConfigurationError(key, $"\"{method}\"", $"none with the {s.Rule} rule: its root update trains the global model, which a personalised method's shared vector is not");
         if (!created.SharesWholeModel && s.Rule == "skymask")

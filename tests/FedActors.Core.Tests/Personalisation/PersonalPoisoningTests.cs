@@ -9,7 +9,10 @@ using Xunit;
 namespace FedActors.Core.Tests.Personalisation;
 
 /// <summary>A data-poisoning attack on a personalised run: a malicious client's local training, in every method's own
-/// loop, runs on poisoned batches, exactly as an honest client's would on data poisoned at the source.</summary>
+/// loop, runs on poisoned batches, exactly as an honest client's would on data poisoned at the source — given the same
+/// download step. The download steps (FedALA's ALA pass, GPFL's label shares) read the client's clean data, by choice
+/// (README, "Attacks on personalised runs"), so from round 2 on a poisoned client's upload is not bit for bit the
+/// flipped-data client's.</summary>
 [Collection("Torch")]
 public class PersonalPoisoningTests
 {

@@ -331,12 +331,17 @@ public class FedActorsConfigSpecs
         var local = Error(data, "fedactors.personalization.method=local", "fedactors.attack.kind=lie");
         Assert.Equal("fedactors.personalization.method", local.Key);
         Assert.Contains("share nothing", local.Message);
+        var localEveryone = Error(data, "fedactors.personalization.method=local", "fedactors.attack.kind=lie", "fedactors.attack.fraction=1");
+        Assert.Equal("fedactors.personalization.method", localEveryone.Key); // the real reason, not the empty evaluation it implies
         var everyone = Error(data, "fedactors.personalization.method=fedala", "fedactors.attack.kind=lie", "fedactors.attack.fraction=1");
         Assert.Equal("fedactors.personalization.evaluate", everyone.Key);
         Assert.Contains("every client is malicious", everyone.Message);
-        var pill = Error(data, "fedactors.personalization.method=gpfl", "fedactors.attack.kind=lie", "fedactors.attack.pill.enabled=on");
-        Assert.Equal("fedactors.attack.pill.enabled", pill.Key);
-        Assert.Contains("not the model", pill.Message);
+        foreach (var method in new[] { "gpfl", "fedcp" })
+        {
+            var pill = Error(data, $"fedactors.personalization.method={method}", "fedactors.attack.kind=lie", "fedactors.attack.pill.enabled=on");
+            Assert.Equal("fedactors.attack.pill.enabled", pill.Key);
+            Assert.Contains("not the model", pill.Message);
+        }
     }
 
     [Fact]
