@@ -33,7 +33,8 @@ public static class RoundHealth
         int rejected = round.Count(DropReason.Rejected), arrived = rejected + round.Updates.Count;
         if (rejected > 0 && rejected > health.MaxRejectedFraction * arrived)
             return $"{rejected} of the {arrived} updates that arrived in round {round.Round} were rejected as non-finite or malformed " +
-                   $"(more than fedactors.round.health.max-rejected-fraction = {health.MaxRejectedFraction:0.###})";
+                   $"(more than fedactors.round.health.max-rejected-fraction = {health.MaxRejectedFraction:0.###}; each worker's log names " +
+                   "the pool slot that computed a non-finite update)";
         if (!global.IsFinite())
             return $"the global model after round {round.Round} has non-finite values ({global.Values.Count(v => !float.IsFinite(v))} of {global.Length})";
         return null;

@@ -156,6 +156,26 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         });
     }
 
+    /// <summary>Says so, naming the pool slot and its thread, when a computation on a pool thread turned a finite global
+    /// model into non-finite numbers: a diverging setting, or corrupted computation (issue #5, seen on one host only). The
+    /// coordinator rejects such updates and its health check stops the run; these warnings tell whether one pool thread
+    /// produced them all (a thread's native state) or every thread did (the setting or the data).</summary>
+    private void CheckFinite(WorkerSlot slot, ParameterVector global, ParameterVector? output, string what, int clientId, int round)
+    {
+        if (output is not null && !output.IsFinite() && global.IsFinite()) NonFinite(slot, what, clientId, round);
+    }
+
+    /// <summary><see cref="CheckFinite(WorkerSlot, ParameterVector, ParameterVector?, string, int, int)"/> for each outcome of a batched call.</summary>
+    private T[] CheckFinite<T>(WorkerSlot slot, ParameterVector global, T[] outcomes, Func<T, ParameterVector?> output, int[] clientIds, int round)
+    {
+        for (int i = 0; i < outcomes.Length; i++) CheckFinite(slot, global, output(outcomes[i]), "update (batched call)", clientIds[i], round);
+        return outcomes;
+    }
+
+    private void NonFinite(WorkerSlot slot, string what, int clientId, int round) =>
+        _log.Warning("Pool slot {Slot} (thread {Thread}) computed a non-finite {What} from a finite global model, client {ClientId}, round {Round}",
+            slot.Index, Thread.CurrentThread.Name, what, clientId, round);
+
     private void HandleTrainReference(TrainReference m)
     {
         var experiment = _experiment;
@@ -174,6 +194,8 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         _pool.Run(slot =>
         {
             var (global, result, notAggregated) = ServerStep.Run(experiment, slot, rule, m.Global, m.Round, m.Selected, m.Updates);
+            // the updates are finite (the coordinator rejects the others before they get here)
+            if (!global.IsFinite() && m.Global.IsFinite()) NonFinite(slot, "global model (server step)", -1, m.Round);
             return new RoundAggregated(m.Round, global, result?.Accepted.ToArray(), result?.Diagnostics, notAggregated);
         }).PipeTo(m.ReplyTo, failure: e => new AggregationFailed(m.Round, e.GetBaseException().Message));
     }
@@ -282,7 +304,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         var experiment = _experiment;
         int round = tasks[0].Round;
         var ids = tasks.Select(t => t.ClientId).ToArray();
-        RunBatch(tasks, slot => experiment.TrainBatch(slot, global, ids, round),
+        RunBatch(tasks, slot => CheckFinite(slot, global, experiment.TrainBatch(slot, global, ids, round), o => o.Delta, ids, round),
             (t, o, ms) => new TrainDone(t.ClientId, t.Round, o.Delta, o.NumSamples, o.MeanLoss, ms));
     }
 
@@ -291,7 +313,9 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     {
         var experiment = _experiment;
         var method = _method ?? throw new InvalidOperationException("a personal task in a run without a personalisation method");
-        RunBatch(tasks, slot => experiment.TrainPersonalBatch(slot, method, [.. tasks.Select(t => (t.ClientId, t.State))], m.Round, m.Weights, m.Extra)
+        RunBatch(tasks, slot => CheckFinite(slot, m.Weights,
+                    experiment.TrainPersonalBatch(slot, method, [.. tasks.Select(t => (t.ClientId, t.State))], m.Round, m.Weights, m.Extra),
+                    r => r.Upload?.Delta, [.. tasks.Select(t => t.ClientId)], m.Round)
                 .Zip(tasks, (r, t) => (Result: r, Samples: experiment.TrainSamples(t.ClientId))).ToArray(),
             (t, o, ms) => new PersonalTaskDone(t.ClientId, t.Round, t.Work, o.Result.State, null, o.Result.Upload, null, o.Samples, ms));
     }
@@ -342,6 +366,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
             if (t.Work == PersonalWork.Prepare)
                 return new PersonalTaskDone(t.ClientId, t.Round, t.Work, t.State, null, null, method.Prepare(c, t.State), samples, clock.ElapsedMilliseconds);
             var r = PersonalStep.Run(method, c, t.State, evaluate: t.Work == PersonalWork.Evaluate, train: t.Work == PersonalWork.Train);
+            CheckFinite(slot, m.Weights, r.Upload?.Delta, "update", t.ClientId, t.Round);
             SlowDown(slow, clock);
             return new PersonalTaskDone(t.ClientId, t.Round, t.Work, r.State, r.Evaluation, r.Upload, null, samples, clock.ElapsedMilliseconds);
         }).PipeTo(t.ReplyTo, failure: e => new TrainFailed(t.ClientId, t.Round, e.GetBaseException().Message));
@@ -355,6 +380,7 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
         {
             var clock = Stopwatch.StartNew();
             var outcome = experiment.Train(slot, global, t.ClientId, t.Round, t.Attack);
+            CheckFinite(slot, global, outcome.Delta, "update", t.ClientId, t.Round);
             SlowDown(slow, clock);
             return new TrainDone(t.ClientId, t.Round, outcome.Delta, outcome.NumSamples, outcome.MeanLoss, clock.ElapsedMilliseconds);
         }).PipeTo(t.ReplyTo, failure: e => new TrainFailed(t.ClientId, t.Round, e.GetBaseException().Message));
@@ -364,7 +390,12 @@ public sealed class DeviceWorker : ReceiveActor, IWithTimers
     {
         var experiment = _experiment;
         var chunks = experiment.EvaluationChunks().ToArray();
-        var parts = chunks.Select(chunk => _pool.Run(slot => experiment.EvaluateChunk(slot, m.Weights, chunk))).ToArray();
+        var parts = chunks.Select(chunk => _pool.Run(slot =>
+        {
+            var outcome = experiment.EvaluateChunk(slot, m.Weights, chunk);
+            if (outcome.Any(o => !double.IsFinite(o.LossSum)) && m.Weights.IsFinite()) NonFinite(slot, "evaluation loss", -1, m.Round);
+            return outcome;
+        })).ToArray();
         _log.Debug("Evaluating round {Round} in {Chunks} chunks", m.Round, parts.Length);
         // awaited, not continued "only on success": a chunk that throws reaches the coordinator with its own message
         // (a cancelled continuation would say only "A task was canceled")

@@ -82,7 +82,8 @@ public class ClientEntitySpecs() : TestKit(LocalSpecConfig.Config)
 }
 
 [Collection("Node")]
-public class DeviceWorkerSpecs() : TestKit(LocalSpecConfig.Config)
+public class DeviceWorkerSpecs() : TestKit(ConfigurationFactory.ParseString("""akka.loggers = ["Akka.TestKit.TestEventListener, Akka.TestKit"]""")
+    .WithFallback(LocalSpecConfig.Config)) // the worker's log where EventFilter sees it
 {
     [Fact]
     public async Task DeviceWorker_should_hold_a_task_until_its_rounds_model_arrives_then_train_it()
@@ -101,6 +102,31 @@ public class DeviceWorkerSpecs() : TestKit(LocalSpecConfig.Config)
         var direct = await pool.Run(slot => e.Train(slot, global, 0, 1));
         Assert.Equal(direct.Delta.Values, done.Delta.Values);
         Assert.Equal((e.TrainSamples(0), direct.MeanLoss), (done.NumSamples, done.TrainLoss));
+    }
+
+    [Fact]
+    public void DeviceWorker_should_name_the_pool_slot_that_computed_a_non_finite_update_from_a_finite_model()
+    {
+        // arrange: a finite global model so large that a forward pass overflows (as a diverged run's); and a sound one
+        using var e = TestExperiments.Load(TestExperiments.Synthetic());
+        using var pool = new TorchWorkerPool(1, 1, e.CreateModel);
+        var worker = Sys.ActorOf(DeviceWorker.Props(e, pool));
+        var soundWorker = Sys.ActorOf(DeviceWorker.Props(e, pool));
+        var sound = e.InitialWeights();
+        var huge = new ParameterVector([.. sound.Values.Select(_ => 1e30f)]);
+        worker.Tell(new GlobalModel(1, huge));
+        soundWorker.Tell(new GlobalModel(1, sound));
+
+        // act / assert: the diverging update is answered as it is (the coordinator rejects it) and said to come from slot 0;
+        // a sound one is not
+        EventFilter.Warning(contains: "Pool slot 0 (thread torch-worker-0) computed a non-finite update from a finite global model, client 0, round 1")
+            .ExpectOne(TimeSpan.FromSeconds(20), () => worker.Tell(new TrainTask(0, 1, TestActor)));
+        Assert.False(ExpectMsg<TrainDone>(TimeSpan.FromSeconds(20)).Delta.IsFinite());
+        EventFilter.Warning(contains: "non-finite").Expect(0, TimeSpan.FromSeconds(20), () =>
+        {
+            soundWorker.Tell(new TrainTask(0, 1, TestActor));
+            Assert.True(ExpectMsg<TrainDone>(TimeSpan.FromSeconds(20)).Delta.IsFinite());
+        });
     }
 
     [Fact]
