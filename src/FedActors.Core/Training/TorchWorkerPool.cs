@@ -18,6 +18,7 @@ public sealed class WorkerSlot(int index, SplitModel model)
 /// </summary>
 public sealed class TorchWorkerPool : IDisposable
 {
+    private static readonly object StartLock = new();
     private readonly BlockingCollection<Action<WorkerSlot>> _queue = new();
     private readonly Thread[] _threads;
 
@@ -38,8 +39,13 @@ public sealed class TorchWorkerPool : IDisposable
                 WorkerSlot slot;
                 try
                 {
-                    torch.set_num_threads(threadsPerWorker);
-                    slot = new WorkerSlot(index, modelFactory());
+                    // one thread at a time: libtorch's set_num_threads also changes process-wide state (the intra-op
+                    // thread count, oneDNN's primitive cache, which it clears), which other threads must not be using
+                    lock (StartLock)
+                    {
+                        torch.set_num_threads(threadsPerWorker);
+                        slot = new WorkerSlot(index, modelFactory());
+                    }
                 }
                 catch (Exception e) { startError = e; ready.Signal(); return; }
                 ready.Signal();
