@@ -74,6 +74,7 @@ public class ResumeTests : IDisposable
         Assert.True(code == 0, o + e);
         Assert.Contains("resuming", o);
         Assert.Equal(expected, Rounds(folder!));
+        Assert.Equal(File.ReadAllText(Path.Combine(Directory.GetDirectories(full).Single(), "clients.csv")), File.ReadAllText(Path.Combine(folder!, "clients.csv")));
     }
 
     [Fact]
@@ -253,6 +254,10 @@ public class ResumeTests : IDisposable
 
         // assert
         Assert.Equal(Rounds(folder), Rounds(same));
+        var clients = File.ReadAllLines(Path.Combine(folder, "clients.csv"));
+        Assert.Equal(clients, File.ReadAllLines(Path.Combine(same, "clients.csv")));  // rounds 1–2 copied, 3–4 run again
+        Assert.Equal(clients.Where(l => l[0] is 'r' or '1' or '2'), File.ReadAllLines(Path.Combine(other, "clients.csv")).Where(l => l[0] is 'r' or '1' or '2'));
+        Assert.NotEqual(clients, File.ReadAllLines(Path.Combine(other, "clients.csv")));
         Assert.Equal(Rounds(folder)[..3], Rounds(other)[..3]);       // header and rounds 1–2 are the original's
         Assert.NotEqual(Rounds(folder)[3..], Rounds(other)[3..]);    // rounds 3–4 went another way
         Assert.Equal(2, code);

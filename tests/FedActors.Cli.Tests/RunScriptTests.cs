@@ -235,6 +235,51 @@ public class RunScriptTests
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(Path.Combine(outDir, "cmp", "compare-top.png"))[..4]);
     }
 
+    [Fact]
+    public void A_personalised_run_under_attack_should_write_each_clients_accuracy_per_round_to_clients_csv()
+    {
+        // arrange: FedALA on the synthetic stand-in, 6 clients of which 1 and 4 flip their signs, every client evaluated
+        string[] Args(string dir, params string[] more) =>
+        [
+            "run", "hocon/experiments/pfl-fmnist-dir01.conf", "--out", dir, "--set", "fedactors.data.dataset=synthetic",
+            "--set", "fedactors.data.synthetic-samples=1500", "--set", "fedactors.model.kind=mlp", "--set", "fedactors.clients.count=6",
+            "--set", "fedactors.rounds=2", "--set", "fedactors.personalization.method=fedala", "--set", "fedactors.attack.kind=sign-flip",
+            "--set", "fedactors.attack.ids=[1,4]", "--set", "fedactors.personalization.evaluate=all", .. more,
+        ];
+        var outDir = TempDir();
+        var off = TempDir();
+
+        // act
+        var (code, o, e) = RunScript(Args(outDir));
+        var (offCode, offOut, offErr) = RunScript(Args(off, "--set", "fedactors.rounds=1", "--set", "fedactors.monitoring.clients-csv=off"));
+
+        // assert: a row per client per round, whose pooled accuracy and spread are rounds.csv's, malicious where attacked
+        Assert.True(code == 0, o + e);
+        var run = Directory.GetDirectories(outDir).Single();
+        var rows = File.ReadAllLines(Path.Combine(run, "clients.csv"));
+        Assert.Equal("round,client,malicious,test_samples,correct,accuracy,loss,attack_success", rows[0]);
+        var cells = rows.Skip(1).Select(r => r.Split(',')).ToArray();
+        Assert.Equal(12, cells.Length);
+        var rounds = File.ReadAllLines(Path.Combine(run, "rounds.csv"));
+        var header = rounds[0].Split(',');
+        double Col(string[] f, string name) => double.Parse(f[Array.IndexOf(header, name)], System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var line in rounds.Skip(1))
+        {
+            var f = line.Split(',');
+            var mine = cells.Where(c => c[0] == f[0]).ToArray();
+            Assert.Equal(["0", "1", "2", "3", "4", "5"], mine.Select(c => c[1]));
+            Assert.Equal(["0", "1", "0", "0", "1", "0"], mine.Select(c => c[2]));
+            Assert.Equal(Col(f, "accuracy"), (double)mine.Sum(c => long.Parse(c[4])) / mine.Sum(c => long.Parse(c[3])));
+            var accuracies = mine.Select(c => double.Parse(c[5], System.Globalization.CultureInfo.InvariantCulture)).Order().ToArray();
+            Assert.Equal(Col(f, "client_accuracy_min"), accuracies[0]);
+            Assert.Equal(Col(f, "client_accuracy_median"), (accuracies[2] + accuracies[3]) / 2);
+            Assert.Equal(Col(f, "client_accuracy_max"), accuracies[^1]);
+            Assert.All(mine, c => Assert.Equal((double)long.Parse(c[4]) / long.Parse(c[3]), double.Parse(c[5], System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        Assert.True(offCode == 0, offOut + offErr);
+        Assert.False(File.Exists(Path.Combine(Directory.GetDirectories(off).Single(), "clients.csv")));
+    }
+
     [Theory]
     [InlineData("fedactors.rounds=ten", "fedactors.rounds")]
     [InlineData("fedactors.rounds=0", "fedactors.rounds")]

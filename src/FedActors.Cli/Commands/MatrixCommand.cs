@@ -248,10 +248,15 @@ public static class MatrixCommand
                     using var experiment = Experiment.Load(settings, data, ownsData: false);
                     batching = experiment.Batching;
                     occupancy = experiment.Occupancy;
+                    var clientsCsv = Path.Combine(cellDir, ClientsCsv.FileName);
+                    ClientsCsv.KeepThrough(clientsCsv, resumed?.Round ?? 0); // as a resumed run: later rounds are run again
+                    var collusion = experiment.Collusion;
+                    bool writeClients = MonitoringSettings.Read(config).ClientsCsv;
                     await SimulationRunner.RunAsync(experiment, config, new RunEvents(logger), r =>
                     {
-                        rounds.Add(r);
+                        rounds.Add(r.WithoutClients());
                         RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
+                        if (writeClients) ClientsCsv.Append(clientsCsv, r, id => collusion.Attack is not null && collusion.IsMalicious(id));
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  round {r.Round}: accuracy {RunReport.Pct(r.Accuracy)}, flagged {r.Flagged} ({r.TruePositives} malicious)"));
                         // a memory store cannot resume a cell: with it the budget is checked between cells only
                         if (budget > TimeSpan.Zero && clock.Elapsed >= budget && r.Round < settings.Rounds && !outOfBudget && store is not Runtime.State.InMemoryClientStateStore)

@@ -131,7 +131,7 @@ public static class RunCommand
                 var at = checkpoints.At(round) ?? throw new ConfigurationError("--from-round", $"{round}", "a round whose checkpoint was kept",
                     $"kept: {string.Join(", ", checkpoints.KeptRounds())}; fedactors.state.keep-every keeps more");
                 fork = new Fork(at, checkpoints.StatesAt(round),
-                    c.GetString("fedactors.state.store") == "sqlite" ? Path.GetFullPath(Runtime.State.StateStores.SqlitePath(c, originDir)) : null);
+                    c.GetString("fedactors.state.store") == "sqlite" ? Path.GetFullPath(Runtime.State.StateStores.SqlitePath(c, originDir)) : null, originDir);
             }
             finally { (origin as IDisposable)?.Dispose(); }
         }
@@ -140,7 +140,7 @@ public static class RunCommand
     }
 
     /// <summary>Where a fork starts: a checkpoint and the clients' states that go with it.</summary>
-    public sealed record Fork(RunCheckpoint Checkpoint, IReadOnlyList<Runtime.State.ClientState> States, string? OriginStateFile);
+    public sealed record Fork(RunCheckpoint Checkpoint, IReadOnlyList<Runtime.State.ClientState> States, string? OriginStateFile, string OriginDir);
 
     /// <param name="budget">Wall-clock budget (zero: none); when it runs out the run stops after the current round.</param>
     /// <param name="resumeDir">The run folder to continue (its last committed round); null starts a new run folder.</param>
@@ -243,6 +243,12 @@ public static class RunCommand
             var clock = Stopwatch.StartNew();
             var rounds = new List<RoundSummary>(resumed?.Rounds ?? []);
             var csv = Path.Combine(runDir, "rounds.csv");
+            var clientsCsv = Path.Combine(runDir, ClientsCsv.FileName);
+            // rows of rounds after the checkpoint are run again; a fork starts with its origin's rows up to its round
+            if (fork is not null) ClientsCsv.CopyThrough(Path.Combine(fork.OriginDir, ClientsCsv.FileName), clientsCsv, fork.Checkpoint.Round);
+            else if (resumeDir is not null) ClientsCsv.KeepThrough(clientsCsv, resumed?.Round ?? 0);
+            var collusion = experiment.Collusion;
+            Func<int, bool> malicious = id => collusion.Attack is not null && collusion.IsMalicious(id);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             bool outOfBudget = false, interrupted = false;
             long payloadBytes = 0;
@@ -265,8 +271,9 @@ public static class RunCommand
                 var result = await LiveProgress.RunAsync(settings.Rounds, onRound => SimulationRunner.RunAsync(experiment, c, events, r =>
                 {
                     onRound(r);
-                    rounds.Add(r);
+                    rounds.Add(r.WithoutClients());
                     RunReport.WriteRoundsCsv(csv, rounds); // after every round, so a long run killed midway keeps its rounds
+                    if (loaded.Monitoring.ClientsCsv) ClientsCsv.Append(clientsCsv, r, malicious);
                     if (budget > TimeSpan.Zero && clock.Elapsed >= budget && r.Round < settings.Rounds && !outOfBudget)
                     {
                         outOfBudget = true;

@@ -8,17 +8,21 @@ namespace FedActors.Core.Simulation;
 /// </summary>
 public sealed record ClientEvaluation(EvalOutcome Pooled, int Clients, double Min, double Median, double Max)
 {
+    /// <summary>Each evaluated client's own outcome (the rows of <c>clients.csv</c>).</summary>
+    public ClientOutcomes PerClient { get; init; } = ClientOutcomes.None;
+
     /// <param name="outcomes">One outcome per evaluated client; summed in client-id order, so the pooled loss does not
     /// depend on arrival order.</param>
     public static ClientEvaluation Of(IReadOnlyDictionary<int, EvalOutcome> outcomes)
     {
-        var ordered = outcomes.OrderBy(o => o.Key).Select(o => o.Value).ToArray();
+        var perClient = new ClientOutcomes(outcomes);
+        var ordered = perClient.Outcomes;
         var pooled = ordered.Aggregate(EvalOutcome.Empty, (acc, o) => acc.Plus(o));
         var accuracies = ordered.Where(o => o.Count > 0).Select(o => o.Accuracy).Order().ToArray();
-        if (accuracies.Length == 0) return new ClientEvaluation(pooled, ordered.Length, double.NaN, double.NaN, double.NaN);
+        if (accuracies.Length == 0) return new ClientEvaluation(pooled, ordered.Count, double.NaN, double.NaN, double.NaN) { PerClient = perClient };
         int n = accuracies.Length;
         double median = n % 2 == 1 ? accuracies[n / 2] : (accuracies[n / 2 - 1] + accuracies[n / 2]) / 2;
-        return new ClientEvaluation(pooled, ordered.Length, accuracies[0], median, accuracies[^1]);
+        return new ClientEvaluation(pooled, ordered.Count, accuracies[0], median, accuracies[^1]) { PerClient = perClient };
     }
 
     /// <summary>The clients evaluated in <paramref name="round"/>: everyone (<paramref name="sample"/> = 0, PFLlib) or a
@@ -54,4 +58,26 @@ public sealed record ClientEvaluation(EvalOutcome Pooled, int Clients, double Mi
         };
         return leaveOut ? Attacks.Collusion.Draw(attack, s.Clients.Count, s.Seed) : new HashSet<int>();
     }
+}
+
+/// <summary>A round's per-client outcomes in client-id order, compared by value (so two rounds with the same clients'
+/// outcomes are equal, as the rest of a <see cref="RoundSummary"/> is).</summary>
+public sealed class ClientOutcomes : IEquatable<ClientOutcomes>
+{
+    public static readonly ClientOutcomes None = new(new Dictionary<int, EvalOutcome>());
+
+    public ClientOutcomes(IReadOnlyDictionary<int, EvalOutcome> outcomes)
+    {
+        Clients = [.. outcomes.Keys.Order()];
+        Outcomes = [.. Clients.Select(id => outcomes[id])];
+    }
+
+    public IReadOnlyList<int> Clients { get; }
+    public IReadOnlyList<EvalOutcome> Outcomes { get; }
+    public int Count => Clients.Count;
+
+    public bool Equals(ClientOutcomes? other) =>
+        other is not null && Clients.SequenceEqual(other.Clients) && Outcomes.SequenceEqual(other.Outcomes);
+    public override bool Equals(object? obj) => Equals(obj as ClientOutcomes);
+    public override int GetHashCode() => HashCode.Combine(Count, Count == 0 ? 0 : Clients[0], Count == 0 ? null : Outcomes[0]);
 }

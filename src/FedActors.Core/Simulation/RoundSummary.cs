@@ -33,6 +33,15 @@ public sealed record RoundSummary(
     /// than the rule needs (dropouts can shrink a round below Krum's n &gt; 2f + 2); null when it aggregated.</summary>
     public string? NotAggregated { get; init; }
 
+    /// <summary>Each evaluated client's outcome when clients were evaluated one by one (empty otherwise). Written to
+    /// <c>clients.csv</c> as the round ends; not kept in checkpoints, whose size would grow with every round.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public ClientOutcomes PerClient { get; init; } = ClientOutcomes.None;
+
+    /// <summary>This summary without <see cref="PerClient"/>: what a list kept for the whole run holds, so that its
+    /// memory grows with the rounds only, not with rounds × evaluated clients.</summary>
+    public RoundSummary WithoutClients() => PerClient.Count == 0 ? this : this with { PerClient = ClientOutcomes.None };
+
     /// <summary>What injected or scripted faults did in the round.</summary>
     public Faults.FaultCounts Faults { get; init; } = Core.Faults.FaultCounts.Zero;
 
@@ -63,6 +72,7 @@ public sealed record RoundSummary(
             {
                 AttackSuccess = attackSuccess, EvaluatedClients = clients.Clients,
                 ClientAccuracyMin = clients.Min, ClientAccuracyMedian = clients.Median, ClientAccuracyMax = clients.Max,
+                PerClient = clients.PerClient,
             };
 
     /// <param name="accepted">The clients whose updates the rule used (null: nothing was aggregated, nobody flagged).</param>

@@ -746,7 +746,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers
             _global = _lastGood;
             _events.RoundDiscarded(_round.Round, problem);
         }
-        _rounds.Add(summary);
+        _rounds.Add(summary.WithoutClients());
         if (!Commit(_round.Round)) return;
         _observer.Tell(new RoundFinished(summary));
         if (_round.Round < LastRound)

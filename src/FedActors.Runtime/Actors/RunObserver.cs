@@ -32,7 +32,7 @@ public sealed class RunObserver : ReceiveActor
         Receive<FaultTookEffect>(m => onFault?.Invoke(m.Fault));
         Receive<RoundFinished>(m =>
         {
-            _rounds.Add(m.Summary);
+            _rounds.Add(m.Summary.WithoutClients());
             onRound(m.Summary);
         });
         Receive<RunFinished>(m => done.TrySetResult(new RunResult(_rounds.ToArray(), m.FinalModel)));

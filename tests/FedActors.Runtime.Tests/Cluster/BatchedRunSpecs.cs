@@ -11,7 +11,7 @@ namespace FedActors.Runtime.Tests.Cluster;
 [Collection("Node")]
 public class BatchedRunSpecs
 {
-    private static RoundSummary Untimed(RoundSummary r) => r with { RoundMs = 0, ComputeMs = 0 };
+    private static RoundSummary Untimed(RoundSummary r) => r.WithoutClients() with { RoundMs = 0, ComputeMs = 0 }; // a run keeps no per-client rows (onRound has them)
 
     private static ExperimentSettings Batched(ExperimentSettings s, int size) =>
         s with { Device = s.Device with { BatchClients = size, BatchWait = TimeSpan.FromMilliseconds(20) } };

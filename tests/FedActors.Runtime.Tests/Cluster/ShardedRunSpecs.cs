@@ -10,7 +10,7 @@ namespace FedActors.Runtime.Tests.Cluster;
 [Collection("Node")]
 public class ShardedRunSpecs
 {
-    private static RoundSummary Untimed(RoundSummary r) => r with { RoundMs = 0, ComputeMs = 0 };
+    private static RoundSummary Untimed(RoundSummary r) => r.WithoutClients() with { RoundMs = 0, ComputeMs = 0 }; // a run keeps no per-client rows (onRound has them)
 
     /// <summary>Runs the settings through the actor system and through the plain loop; asserts identical rounds.</summary>
     /// <param name="config">Extra HOCON for the actor system (e.g. <c>akka.actor.serialize-messages = on</c>).</param>
@@ -19,8 +19,13 @@ public class ShardedRunSpecs
         var e = TestExperiments.Load(settings);
         List<RoundSummary> plain;
         using (var pool = new TorchWorkerPool(2, 1, e.CreateModel)) plain = new PlainSimulation(e, pool).Run().ToList();
-        var result = await SimulationRunner.RunAsync(e, config is null ? Support.NodeConfig() : Support.NodeConfig(config), Support.Events().Events);
+        var seen = new List<RoundSummary>();
+        var result = await SimulationRunner.RunAsync(e, config is null ? Support.NodeConfig() : Support.NodeConfig(config), Support.Events().Events, onRound: seen.Add);
         Assert.Equal(plain.Select(Untimed), result.Rounds.Select(Untimed));
+        // each evaluated client's outcome too (clients.csv), which the run hands out round by round and does not keep
+        Assert.Equal(plain.Select(r => r.PerClient), seen.Select(r => r.PerClient));
+        Assert.Contains(seen, r => r.PerClient.Count > 0);
+        Assert.All(result.Rounds, r => Assert.Equal(0, r.PerClient.Count));
         return new RunResultWithExperiment(result, e);
     }
 
