@@ -42,6 +42,39 @@ public class CompareTests
     }
 
     [Fact]
+    public void Compare_should_tabulate_and_chart_each_runs_clients_at_its_last_evaluated_round()
+    {
+        // arrange: a run with clients.csv (round 1, then round 2 with 4 clients and one without test samples), one without
+        var root = Directory.CreateTempSubdirectory("fedactors-compare-").FullName;
+        string Folder(string name, bool clients)
+        {
+            var dir = Directory.CreateDirectory(Path.Combine(root, name)).FullName;
+            File.WriteAllLines(Path.Combine(dir, "rounds.csv"), ["round,accuracy,round_ms", "1,0.6,1000", "2,0.8,1000"]);
+            if (clients)
+                File.WriteAllLines(Path.Combine(dir, "clients.csv"),
+                [
+                    Output.ClientsCsv.Header, "1,0,0,10,1,0.1,2,", "1,1,0,10,2,0.2,2,",
+                    "2,0,0,10,9,0.9,0.3,", "2,1,1,10,5,0.5,1,", "2,2,0,0,0,,,", "2,3,0,10,10,1,0.1,", "2,4,0,10,7,0.7,0.5,",
+                ]);
+            return dir;
+        }
+        var with = Folder("with", clients: true);
+        var without = Folder("without", clients: false);
+        var outDir = Path.Combine(root, "cmp");
+
+        // act
+        int code = Execute([with, without], outDir, "t");
+
+        // assert: accuracies 0.5, 0.7, 0.9, 1 — mean 77.5 %, population std √0.036875 = 19.20 pt, worst tenth (1 client) 50 %
+        Assert.Equal(0, code);
+        var md = File.ReadAllText(Path.Combine(outDir, "compare.md"));
+        Assert.Contains("| with | 2 | 4 | 77.50 % | 19.20 pt | 50.00 % |", md);
+        Assert.DoesNotContain("| without | 2 |", md.Split("clients at round")[1]);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(Path.Combine(outDir, "compare-clients.png"))[..4]);
+        Assert.Null(ClientSpread.Read(without));
+    }
+
+    [Fact]
     public void Reading_rounds_csv_should_count_the_time_of_rounds_that_were_not_evaluated()
     {
         var dir = Directory.CreateTempSubdirectory("fedactors-compare-").FullName;

@@ -13,7 +13,8 @@ namespace FedActors.Cli.Commands;
 /// <c>compare.csv</c>): see <see cref="Markdown"/>; with <c>--baseline</c> also where each run passes one of them and
 /// by how much (<see cref="Versus"/>: personalised methods against Local, as PFLlib compares them). Reads each run's
 /// <c>rounds.csv</c> (written after every round, so a run still going or stopped early can be compared) and, when
-/// there, <c>config.conf</c> for its label.
+/// there, <c>config.conf</c> for its label and <c>clients.csv</c> for its clients one by one at its last evaluated round
+/// (unweighted mean, std, worst tenth in <c>compare.md</c>; sorted on <c>compare-clients.png</c>).
 /// </summary>
 public static class CompareCommand
 {
@@ -35,6 +36,9 @@ public static class CompareCommand
     /// <param name="Minutes">Their wall-clock time.</param>
     public sealed record Curve(string Label, string Folder, Point[] Points, int Rounds, double Minutes)
     {
+        /// <summary>Its clients' accuracies at its last evaluated round, from <c>clients.csv</c>; null without one.</summary>
+        public ClientSpread? Clients { get; init; }
+
         public Point? Best => Points.Length == 0 ? null : Points.MaxBy(p => p.Accuracy);
         public Point? Final => Points.Length == 0 ? null : Points[^1];
 
@@ -53,6 +57,31 @@ public static class CompareCommand
             double mx = tail.Average(p => (double)p.Round), my = tail.Average(p => p.Accuracy);
             double sxy = tail.Sum(p => (p.Round - mx) * (p.Accuracy - my)), sxx = tail.Sum(p => (p.Round - mx) * (p.Round - mx));
             return sxy / sxx * window;
+        }
+    }
+
+    /// <summary>A round's per-client accuracies, sorted ascending.</summary>
+    public sealed record ClientSpread(int Round, double[] Accuracies)
+    {
+        public double Mean => Accuracies.Average();
+
+        /// <summary>Population standard deviation (numpy's default, as PFLlib's "Std Test Accuracy").</summary>
+        public double Std => Math.Sqrt(Accuracies.Average(a => (a - Mean) * (a - Mean)));
+
+        /// <summary>Mean of the lowest tenth of the clients (at least one): how the worst-served clients fare.</summary>
+        public double WorstTenth => Accuracies[..Math.Max(1, (int)Math.Ceiling(Accuracies.Length / 10.0))].Average();
+
+        /// <summary>The last evaluated round's rows of <c>clients.csv</c> in <paramref name="folder"/>; null without any.</summary>
+        public static ClientSpread? Read(string folder)
+        {
+            var path = Path.Combine(folder, ClientsCsv.FileName);
+            if (!File.Exists(path)) return null;
+            var rows = File.ReadLines(path).Skip(1).Where(l => l.Length > 0).Select(l => l.Split(','))
+                .Where(f => f[5].Length > 0) // a client without test samples has no accuracy
+                .Select(f => (Round: int.Parse(f[0], CultureInfo.InvariantCulture), Accuracy: double.Parse(f[5], CultureInfo.InvariantCulture))).ToArray();
+            if (rows.Length == 0) return null;
+            int last = rows.Max(r => r.Round);
+            return new ClientSpread(last, [.. rows.Where(r => r.Round == last).Select(r => r.Accuracy).Order()]);
         }
     }
 
@@ -102,6 +131,7 @@ public static class CompareCommand
         Chart(Path.Combine(outDir, "compare.png"), curves, title, byTime: false);
         Chart(Path.Combine(outDir, "compare-time.png"), curves, title, byTime: true);
         Chart(Path.Combine(outDir, "compare-top.png"), curves, $"{title}: the top {TopSpan:0.#} points", byTime: false, TopLimits(curves));
+        if (curves.Any(c => c.Clients is not null)) ClientsChart(Path.Combine(outDir, "compare-clients.png"), curves, title);
         Console.Write(Markdown(curves, title, baseline));
         return ExitCodes.Ok;
     }
@@ -144,7 +174,7 @@ public static class CompareCommand
             if (!double.IsNaN(D(f, acc)))
                 points.Add(new Point(int.Parse(f[round], CultureInfo.InvariantCulture), D(f, acc), D(f, min), D(f, med), D(f, max), minutes));
         }
-        return new Curve(Label(folder), folder, points.ToArray(), rows.Length, minutes);
+        return new Curve(Label(folder), folder, points.ToArray(), rows.Length, minutes) { Clients = ClientSpread.Read(folder) };
     }
 
     /// <summary>The run's personalisation method (fedavg for none) from its config.conf or summary.json (runs made before
@@ -198,6 +228,14 @@ public static class CompareCommand
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {c.Label} | {c.Rounds} | {c.Minutes:0.0} | {Pct(b.Accuracy)} ({b.Round}) | {Pct(c.At(common))} | {Pct(f.Accuracy)} | {Pct(f.Min)} / {Pct(f.Median)} / {Pct(f.Max)} | {(double.IsNaN(climb) ? "n/a" : Signed(climb))} | {c.Minutes * 60 / c.Rounds:0.0} |{extra}"));
         }
+        if (curves.Any(c => c.Clients is not null))
+        {
+            // the clients one by one (clients.csv), unweighted: the pooled accuracy above weighs clients by their test samples
+            sb.Append("\n| run | clients at round | clients | mean per client | std | worst 10 % (mean) |\n|---|---|---|---|---|---|\n");
+            foreach (var c in curves.Where(c => c.Clients is not null))
+                sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {c.Label} | {c.Clients!.Round} | {c.Clients.Accuracies.Length} | {Pct(c.Clients.Mean)} | {c.Clients.Std * 100:0.00} pt | {Pct(c.Clients.WorstTenth)} |"));
+        }
         return sb.ToString();
     }
 
@@ -224,6 +262,24 @@ public static class CompareCommand
         var finals = curves.Where(c => c.Final is not null).ToArray();
         if (finals.Length == 0) return null;
         return (finals.Max(c => c.Final!.Accuracy) * 100 - TopSpan, finals.Max(c => c.Best!.Accuracy) * 100 + 0.5);
+    }
+
+    /// <summary><c>compare-clients.png</c>: each run's per-client accuracies at its last evaluated round, sorted, over the
+    /// share of its clients (so runs with other numbers of clients line up): the curve's left end is its worst-served clients.</summary>
+    private static void ClientsChart(string path, IReadOnlyList<Curve> curves, string title)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var c in curves.Where(c => c.Clients is not null))
+        {
+            var a = c.Clients!.Accuracies;
+            var s = plot.Add.Scatter(Enumerable.Range(0, a.Length).Select(i => (i + 0.5) * 100 / a.Length).ToArray(), a.Select(v => v * 100).ToArray());
+            s.LegendText = $"{c.Label} (round {c.Clients.Round})";
+        }
+        plot.ShowLegend(ScottPlot.Alignment.LowerRight);
+        plot.Title($"{title}: each client's accuracy, sorted");
+        plot.XLabel("clients, % (worst first)");
+        plot.YLabel("test accuracy (%)");
+        plot.SavePng(path, 1000, 560);
     }
 
     /// <param name="byTime">Wall-clock minutes on the x axis instead of rounds (methods differ in cost per round).</param>
