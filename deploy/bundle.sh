@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A self-contained FedActors for a Linux x64 node that has no .NET (a cluster or GPU node): the CLI with its own .NET
 # runtime, and either the libtorch 2.10 CPU build this repo restores (--libtorch bundled, ~590 MB) or none, to load the
-# node's own PyTorch libtorch instead (--libtorch host, ~110 MB; 36 MB as .tar.xz).
+# node's own PyTorch libtorch instead (--libtorch host, ~136 MB; 45 MB as .tar.xz).
 #
 #   deploy/bundle.sh [--libtorch bundled|host] [--out DIR] [--tar]
 #   DIR/fedactors run hocon/experiments/pfl-fmnist-pat2.conf --set 'fedactors.data.directory="/data/fmnist"'

@@ -2,7 +2,7 @@
 # The GPU node check of issue #9, in two halves: the bundle is made where .NET is, the bench runs where the GPU is (a
 # GPU node needs no .NET: the bundle carries its runtime and loads the node's own PyTorch libtorch, CUDA included).
 #
-#   deploy/gpu-check.sh prepare          # here: artifacts/bundle.tar.xz (~36 MB; deploy/bundle.sh --libtorch host --tar)
+#   deploy/gpu-check.sh prepare          # here: artifacts/bundle.tar.xz (~45 MB; deploy/bundle.sh --libtorch host --tar)
 #   deploy/gpu-check.sh run OUTDIR       # on the GPU node, from the repository root with artifacts/bundle.tar.xz beside it
 #
 # `run` (each step has its own timeout, 2×100 + 5×30 + 2×75 + 3×20 + 30 s, and all of them together share one budget of
