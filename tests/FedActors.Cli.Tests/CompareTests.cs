@@ -44,17 +44,19 @@ public class CompareTests
     [Fact]
     public void Compare_should_tabulate_and_chart_each_runs_clients_at_its_last_evaluated_round()
     {
-        // arrange: a run with clients.csv (round 1, then round 2 with 4 clients and one without test samples), one without
+        // arrange: a run with clients.csv — round 1; round 2 with 4 benign clients, a malicious one and one without test
+        // samples; round 3 still being written (2 of its 5 rows) — and a run without one
         var root = Directory.CreateTempSubdirectory("fedactors-compare-").FullName;
         string Folder(string name, bool clients)
         {
             var dir = Directory.CreateDirectory(Path.Combine(root, name)).FullName;
-            File.WriteAllLines(Path.Combine(dir, "rounds.csv"), ["round,accuracy,round_ms", "1,0.6,1000", "2,0.8,1000"]);
+            File.WriteAllLines(Path.Combine(dir, "rounds.csv"), ["round,accuracy,evaluated_clients,round_ms", "1,0.6,2,1000", "2,0.8,6,1000", "3,0.8,5,1000"]);
             if (clients)
                 File.WriteAllLines(Path.Combine(dir, "clients.csv"),
                 [
                     Output.ClientsCsv.Header, "1,0,0,10,1,0.1,2,", "1,1,0,10,2,0.2,2,",
-                    "2,0,0,10,9,0.9,0.3,", "2,1,1,10,5,0.5,1,", "2,2,0,0,0,,,", "2,3,0,10,10,1,0.1,", "2,4,0,10,7,0.7,0.5,",
+                    "2,0,0,10,9,0.9,0.3,", "2,1,1,10,5,0.5,1,", "2,2,0,0,0,,,", "2,3,0,10,10,1,0.1,", "2,4,0,10,7,0.7,0.5,", "2,5,0,10,5,0.5,1,",
+                    "3,0,0,10,1,0.1,2,", "3,1,1,10,1,0.1,2,",
                 ]);
             return dir;
         }
@@ -65,7 +67,8 @@ public class CompareTests
         // act
         int code = Execute([with, without], outDir, "t");
 
-        // assert: accuracies 0.5, 0.7, 0.9, 1 — mean 77.5 %, population std √0.036875 = 19.20 pt, worst tenth (1 client) 50 %
+        // assert: round 2's benign accuracies 0.5, 0.7, 0.9, 1 — mean 77.5 %, population std √0.036875 = 19.20 pt, worst
+        // tenth (1 client) 50 %
         Assert.Equal(0, code);
         var md = File.ReadAllText(Path.Combine(outDir, "compare.md"));
         Assert.Contains("| with | 2 | 4 | 77.50 % | 19.20 pt | 50.00 % |", md);

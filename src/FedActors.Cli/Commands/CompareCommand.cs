@@ -60,28 +60,50 @@ public static class CompareCommand
         }
     }
 
-    /// <summary>A round's per-client accuracies, sorted ascending.</summary>
+    /// <summary>A round's per-client accuracies of the benign clients (those <c>clients.csv</c> marks malicious are left
+    /// out, so a FedAvg run that tests every client and a personalised one that tests the benign ones compare alike), sorted.</summary>
     public sealed record ClientSpread(int Round, double[] Accuracies)
     {
         public double Mean => Accuracies.Average();
 
         /// <summary>Population standard deviation (numpy's default, as PFLlib's "Std Test Accuracy").</summary>
-        public double Std => Math.Sqrt(Accuracies.Average(a => (a - Mean) * (a - Mean)));
+        public double Std
+        {
+            get
+            {
+                double mean = Mean;
+                return Math.Sqrt(Accuracies.Average(a => (a - mean) * (a - mean)));
+            }
+        }
 
         /// <summary>Mean of the lowest tenth of the clients (at least one): how the worst-served clients fare.</summary>
         public double WorstTenth => Accuracies[..Math.Max(1, (int)Math.Ceiling(Accuracies.Length / 10.0))].Average();
 
-        /// <summary>The last evaluated round's rows of <c>clients.csv</c> in <paramref name="folder"/>; null without any.</summary>
-        public static ClientSpread? Read(string folder)
+        /// <summary>The last round of <c>clients.csv</c> in <paramref name="folder"/> whose rows are all there (as many as
+        /// <paramref name="evaluated"/>, <c>rounds.csv</c>'s <c>evaluated_clients</c>, says; a run still going may be
+        /// writing its last one); null without one or without any benign client's accuracy.</summary>
+        public static ClientSpread? Read(string folder, IReadOnlyDictionary<int, int>? evaluated = null)
         {
             var path = Path.Combine(folder, ClientsCsv.FileName);
             if (!File.Exists(path)) return null;
-            var rows = File.ReadLines(path).Skip(1).Where(l => l.Length > 0).Select(l => l.Split(','))
-                .Where(f => f[5].Length > 0) // a client without test samples has no accuracy
-                .Select(f => (Round: int.Parse(f[0], CultureInfo.InvariantCulture), Accuracy: double.Parse(f[5], CultureInfo.InvariantCulture))).ToArray();
-            if (rows.Length == 0) return null;
-            int last = rows.Max(r => r.Round);
-            return new ClientSpread(last, [.. rows.Where(r => r.Round == last).Select(r => r.Accuracy).Order()]);
+            var last = new SortedDictionary<int, List<(bool Malicious, double Accuracy)>>(); // the two highest rounds seen
+            foreach (var (round, f, _) in ClientsCsv.Rows(path))
+            {
+                if (!last.TryGetValue(round, out var rows))
+                {
+                    if (last.Count == 2 && round < last.Keys.First()) continue;
+                    last[round] = rows = [];
+                    if (last.Count > 2) last.Remove(last.Keys.First());
+                }
+                rows.Add((f[2] == "1", f[5].Length == 0 ? double.NaN : double.Parse(f[5], CultureInfo.InvariantCulture)));
+            }
+            foreach (var (round, rows) in last.Reverse())
+            {
+                if (evaluated is not null && (!evaluated.TryGetValue(round, out int n) || n != rows.Count)) continue;
+                double[] benign = [.. rows.Where(r => !r.Malicious && !double.IsNaN(r.Accuracy)).Select(r => r.Accuracy).Order()];
+                return benign.Length == 0 ? null : new ClientSpread(round, benign);
+            }
+            return null;
         }
     }
 
@@ -163,7 +185,7 @@ public static class CompareCommand
         var header = lines[0].Split(',');
         int Col(string name) => Array.IndexOf(header, name);
         int round = Col("round"), acc = Col("accuracy"), min = Col("client_accuracy_min"), med = Col("client_accuracy_median"),
-            max = Col("client_accuracy_max"), ms = Col("round_ms");
+            max = Col("client_accuracy_max"), ms = Col("round_ms"), evaluatedClients = Col("evaluated_clients");
         double D(string[] f, int i) => i < 0 || f[i].Length == 0 ? double.NaN : double.Parse(f[i], CultureInfo.InvariantCulture);
         var rows = lines.Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).ToArray();
         var points = new List<Point>();
@@ -174,7 +196,11 @@ public static class CompareCommand
             if (!double.IsNaN(D(f, acc)))
                 points.Add(new Point(int.Parse(f[round], CultureInfo.InvariantCulture), D(f, acc), D(f, min), D(f, med), D(f, max), minutes));
         }
-        return new Curve(Label(folder), folder, points.ToArray(), rows.Length, minutes) { Clients = ClientSpread.Read(folder) };
+        Dictionary<int, int>? evaluated = evaluatedClients < 0 ? null : [];
+        foreach (var f in rows)
+            if (evaluated is not null && int.TryParse(f[evaluatedClients], CultureInfo.InvariantCulture, out int n))
+                evaluated[int.Parse(f[round], CultureInfo.InvariantCulture)] = n;
+        return new Curve(Label(folder), folder, points.ToArray(), rows.Length, minutes) { Clients = ClientSpread.Read(folder, evaluated) };
     }
 
     /// <summary>The run's personalisation method (fedavg for none) from its config.conf or summary.json (runs made before
@@ -231,7 +257,7 @@ public static class CompareCommand
         if (curves.Any(c => c.Clients is not null))
         {
             // the clients one by one (clients.csv), unweighted: the pooled accuracy above weighs clients by their test samples
-            sb.Append("\n| run | clients at round | clients | mean per client | std | worst 10 % (mean) |\n|---|---|---|---|---|---|\n");
+            sb.Append("\n| run | clients at round | benign clients | mean per client | std | worst 10 % (mean) |\n|---|---|---|---|---|---|\n");
             foreach (var c in curves.Where(c => c.Clients is not null))
                 sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
                     $"| {c.Label} | {c.Clients!.Round} | {c.Clients.Accuracies.Length} | {Pct(c.Clients.Mean)} | {c.Clients.Std * 100:0.00} pt | {Pct(c.Clients.WorstTenth)} |"));

@@ -249,9 +249,11 @@ public static class MatrixCommand
                     batching = experiment.Batching;
                     occupancy = experiment.Occupancy;
                     var clientsCsv = Path.Combine(cellDir, ClientsCsv.FileName);
-                    ClientsCsv.KeepThrough(clientsCsv, resumed?.Round ?? 0); // as a resumed run: later rounds are run again
+                    var missingRows = ClientsCsv.KeepCommitted(clientsCsv, resumed?.Rounds ?? []); // as a resumed run: later rounds are run again
                     var collusion = experiment.Collusion;
                     bool writeClients = MonitoringSettings.Read(config).ClientsCsv;
+                    if (writeClients && missingRows.Count > 0)
+                        AnsiConsole.MarkupLineInterpolated($"  [yellow]warning: clients.csv has no complete rows for committed round(s) {ClientsCsv.Describe(missingRows)}[/]");
                     await SimulationRunner.RunAsync(experiment, config, new RunEvents(logger), r =>
                     {
                         rounds.Add(r.WithoutClients());

@@ -245,8 +245,16 @@ public static class RunCommand
             var csv = Path.Combine(runDir, "rounds.csv");
             var clientsCsv = Path.Combine(runDir, ClientsCsv.FileName);
             // rows of rounds after the checkpoint are run again; a fork starts with its origin's rows up to its round
-            if (fork is not null) ClientsCsv.CopyThrough(Path.Combine(fork.OriginDir, ClientsCsv.FileName), clientsCsv, fork.Checkpoint.Round);
-            else if (resumeDir is not null) ClientsCsv.KeepThrough(clientsCsv, resumed?.Round ?? 0);
+            IReadOnlyList<int> missingRows = [];
+            if (fork is not null && loaded.Monitoring.ClientsCsv)
+                missingRows = ClientsCsv.CopyCommitted(Path.Combine(fork.OriginDir, ClientsCsv.FileName), clientsCsv, fork.Checkpoint.Rounds);
+            else if (resumeDir is not null) missingRows = ClientsCsv.KeepCommitted(clientsCsv, resumed?.Rounds ?? []);
+            if (missingRows.Count > 0 && loaded.Monitoring.ClientsCsv)
+            {
+                var which = ClientsCsv.Describe(missingRows);
+                logger.ForContext("Event", "ClientRowsMissing").Warning("clients.csv has no complete rows for committed round(s) {Rounds}", which);
+                AnsiConsole.MarkupLineInterpolated($"[yellow]warning: clients.csv has no complete rows for committed round(s) {which} (the run stopped between committing them and writing them, or was made before clients.csv existed); rounds.csv has them[/]");
+            }
             var collusion = experiment.Collusion;
             Func<int, bool> malicious = id => collusion.Attack is not null && collusion.IsMalicious(id);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);

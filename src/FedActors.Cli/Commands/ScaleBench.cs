@@ -102,7 +102,8 @@ public static class ScaleBench
 
     private static async Task<Row?> MeasureAsync(string configPath, string[] sets, string outDir, CancellationToken cancel)
     {
-        using var child = new ChildRun(["run", configPath, .. sets.SelectMany(s => new[] { "--set", s }), "--set", "fedactors.control.enabled=off", "--out", outDir]);
+        using var child = new ChildRun(["run", configPath, .. sets.SelectMany(s => new[] { "--set", s }), "--set", "fedactors.control.enabled=off",
+            "--set", "fedactors.monitoring.clients-csv=off", "--out", outDir]); // a row per client per evaluated round is not what this measures
         var p = child.Process;
         long peakKb = 0;
         while (!p.HasExited)
@@ -133,7 +134,7 @@ public static class ScaleBench
         using var experiment = loaded.Experiment;
         var device = loaded.Settings.Device;
         using var pool = new TorchWorkerPool(device.EffectiveWorkers, device.ThreadsPerWorker, experiment.CreateModel);
-        var bare = loaded.Settings.PersonalisationOrNone.Enabled ? [] : new PlainSimulation(experiment, pool).Run().ToList();
+        var bare = loaded.Settings.PersonalisationOrNone.Enabled ? [] : new PlainSimulation(experiment, pool).Run().Select(r => r.WithoutClients()).ToList();
         var bareTimed = bare.Count > 1 ? bare.Skip(1).ToList() : bare;
         var (clientEval, pooledEval) = MeasureEvaluation(configPath, sets, pool);
         double median = Median(timed.Select(r => r.Ms / 1000));

@@ -7,15 +7,17 @@ namespace FedActors.Cli.Output;
 /// <summary>
 /// <c>clients.csv</c>: one row per evaluated client per evaluated round (the per-client accuracies behind
 /// <c>rounds.csv</c>'s min / median / max), for runs that evaluate client by client (personalisation, or FedAvg under the
-/// clients protocol). Rows are appended as each round ends, so a run stopped midway keeps them; a resumed run first drops
-/// the rows of rounds after its checkpoint (they will be run again), and a fork starts with its origin's rows up to the
-/// fork's round. Columns: round, client, malicious (1 for the attack's malicious clients, whether or not they attack
-/// that round), test_samples, correct, accuracy, loss (mean cross-entropy) and attack_success (a backdoor's, else empty).
+/// clients protocol). Rows are appended as each round ends, so a run stopped midway keeps them. A resumed run first keeps
+/// only the complete rows of its committed rounds (<see cref="KeepCommitted"/>), and a fork starts with its origin's up
+/// to its round. Columns: round, client, malicious (1 for the attack's malicious clients, in every round, whether or not
+/// they attack in it; <c>rounds.csv</c>'s <c>malicious</c> counts the updates of those attacking that round), test_samples,
+/// correct, accuracy, loss (mean cross-entropy) and attack_success (a backdoor's, else empty).
 /// </summary>
 public static class ClientsCsv
 {
     public const string FileName = "clients.csv";
     public const string Header = "round,client,malicious,test_samples,correct,accuracy,loss,attack_success";
+    private const int Columns = 8;
 
     /// <summary>Appends <paramref name="round"/>'s clients (nothing when it evaluated none one by one).</summary>
     public static void Append(string path, RoundSummary round, Func<int, bool> isMalicious)
@@ -27,28 +29,54 @@ public static class ClientsCsv
         for (int i = 0; i < clients.Count; i++)
         {
             var (id, o) = (clients.Clients[i], clients.Outcomes[i]);
-            sb.Append(string.Join(',', round.Round, id, isMalicious(id) ? 1 : 0, o.Count, o.Correct, F(o.Accuracy), F(o.MeanLoss), F(o.AttackSuccess))).Append('\n');
+            sb.Append(CultureInfo.InvariantCulture, $"{round.Round},{id},{(isMalicious(id) ? 1 : 0)},{o.Count},{o.Correct},{F(o.Accuracy)},{F(o.MeanLoss)},{F(o.AttackSuccess)}\n");
         }
         File.AppendAllText(path, sb.ToString());
     }
 
-    /// <summary>Keeps the rows of rounds up to <paramref name="round"/> (0: none); no file, nothing to do.</summary>
-    public static void KeepThrough(string path, int round) => CopyThrough(path, path, round);
+    /// <summary>Keeps, of the rows in <paramref name="path"/>, those of the <paramref name="committed"/> rounds whose rows
+    /// are all there (as many well-formed rows as the round evaluated clients); the rest are run again or were never
+    /// written. No file and no committed round evaluated: nothing to do.</summary>
+    /// <returns>The committed rounds that evaluated clients but have no complete rows: a kill or stop between a round's
+    /// commit and its rows, or a run made before clients.csv existed.</returns>
+    public static IReadOnlyList<int> KeepCommitted(string path, IReadOnlyList<RoundSummary> committed) => CopyCommitted(path, path, committed);
 
-    /// <summary>Writes <paramref name="from"/>'s rows of rounds up to <paramref name="round"/> to <paramref name="to"/>
-    /// (atomically; <paramref name="to"/> may be <paramref name="from"/>).</summary>
-    public static void CopyThrough(string from, string to, int round)
+    /// <summary><see cref="KeepCommitted"/> from <paramref name="from"/> into <paramref name="to"/> (a fork's folder), atomically.</summary>
+    public static IReadOnlyList<int> CopyCommitted(string from, string to, IReadOnlyList<RoundSummary> committed)
     {
-        if (!File.Exists(from)) return;
-        var kept = File.ReadLines(from).Skip(1)
-            .Where(line => int.TryParse(line.AsSpan(0, Math.Max(0, line.IndexOf(','))), NumberStyles.None, CultureInfo.InvariantCulture, out int r) && r <= round)
-            .ToList();
-        if (kept.Count == 0)
+        var expected = committed.Where(r => r.EvaluatedClients > 0).ToDictionary(r => r.Round, r => r.EvaluatedClients);
+        var rows = File.Exists(from) ? Rows(from).Where(r => expected.ContainsKey(r.Round)).ToList() : [];
+        var complete = rows.GroupBy(r => r.Round).Where(g => g.Count() == expected[g.Key]).Select(g => g.Key).ToHashSet();
+        var kept = rows.Where(r => complete.Contains(r.Round)).Select(r => r.Line).ToList();
+        if (kept.Count > 0) RunReport.WriteAtomically(to, Header + "\n" + string.Concat(kept.Select(l => l + "\n")));
+        else if (File.Exists(to)) File.Delete(to);
+        return [.. expected.Keys.Where(r => !complete.Contains(r)).Order()];
+    }
+
+    /// <summary>Rounds for a warning: the first ten, and how many there are beyond.</summary>
+    public static string Describe(IReadOnlyList<int> rounds) =>
+        string.Join(", ", rounds.Take(10)) + (rounds.Count > 10 ? $" … ({rounds.Count} rounds)" : "");
+
+    /// <summary>The well-formed rows of a clients.csv: a line cut off by a kill (the last, without its newline) or
+    /// malformed is left out, and the round it belongs to then counts too few rows.</summary>
+    public static IEnumerable<(int Round, string[] Fields, string Line)> Rows(string path)
+    {
+        bool whole;
+        using (var s = File.OpenRead(path)) { whole = s.Length == 0 || (s.Seek(-1, SeekOrigin.End) >= 0 && s.ReadByte() == '\n'); }
+        string? pending = null;
+        foreach (var next in File.ReadLines(path).Skip(1).Append(null))
         {
-            if (from == to) File.Delete(to);
-            return;
+            var line = pending;
+            pending = next;
+            if (line is null || (next is null && !whole)) continue; // the first pass, or the cut-off last line
+            var f = line.Split(',');
+            if (f.Length != Columns || !int.TryParse(f[0], NumberStyles.None, CultureInfo.InvariantCulture, out int round)
+                || !int.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out int samples)
+                || !long.TryParse(f[4], NumberStyles.None, CultureInfo.InvariantCulture, out long correct)
+                || (samples > 0 && F(correct / (double)samples) != f[5]))
+                continue;
+            yield return (round, f, line);
         }
-        RunReport.WriteAtomically(to, Header + "\n" + string.Join("", kept.Select(l => l + "\n")));
     }
 
     private static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);

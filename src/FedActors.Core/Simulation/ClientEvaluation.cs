@@ -66,15 +66,18 @@ public sealed class ClientOutcomes : IEquatable<ClientOutcomes>
 {
     public static readonly ClientOutcomes None = new(new Dictionary<int, EvalOutcome>());
 
+    private readonly int[] _clients;
+    private readonly EvalOutcome[] _outcomes; // plain arrays: what crosses remoting in RoundFinished and EvaluationDone
+
     public ClientOutcomes(IReadOnlyDictionary<int, EvalOutcome> outcomes)
     {
-        Clients = [.. outcomes.Keys.Order()];
-        Outcomes = [.. Clients.Select(id => outcomes[id])];
+        _clients = [.. outcomes.Keys.Order()];
+        _outcomes = [.. _clients.Select(id => outcomes[id])];
     }
 
-    public IReadOnlyList<int> Clients { get; }
-    public IReadOnlyList<EvalOutcome> Outcomes { get; }
-    public int Count => Clients.Count;
+    public IReadOnlyList<int> Clients => _clients;
+    public IReadOnlyList<EvalOutcome> Outcomes => _outcomes;
+    public int Count => _clients.Length;
 
     public bool Equals(ClientOutcomes? other) =>
         other is not null && Clients.SequenceEqual(other.Clients) && Outcomes.SequenceEqual(other.Outcomes);

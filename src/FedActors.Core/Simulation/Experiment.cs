@@ -209,14 +209,17 @@ public sealed class Experiment : IDisposable
             [.. clients.Select(c => c.State)], starts => TrainBatch(slot, global, [.. clients.Select(c => c.ClientId)], round, starts));
 
     /// <summary>Evaluates one chunk of the test set: accuracy and loss per part (each client's, or the held-out chunk's), plus
-    /// the backdoor's success over the whole chunk when the attack has one (credited to its first part: only sums use it).</summary>
+    /// the backdoor's success per part when the attack has one (each client's row of <c>clients.csv</c> has its own).</summary>
     public EvalOutcome[] EvaluateChunk(WorkerSlot slot, ParameterVector weights, EvaluationChunk chunk)
     {
         var outcomes = chunk.Clients[0] < 0
             ? [Evaluator.Evaluate(slot.Model, weights, Work, chunk.Samples[0])]
             : Evaluator.EvaluateGroups(slot.Model, weights, Work, chunk.Samples);
         if (Collusion.Attack?.Data is IBackdoor backdoor)
-            outcomes[0] = outcomes[0].Plus(Evaluator.Backdoor(slot.Model, Work, [.. chunk.Samples.SelectMany(s => s)], backdoor));
+        {
+            var hits = Evaluator.BackdoorGroups(slot.Model, Work, chunk.Samples, backdoor);
+            for (int i = 0; i < outcomes.Length; i++) outcomes[i] = outcomes[i].Plus(hits[i]);
+        }
         return outcomes;
     }
 

@@ -80,19 +80,33 @@ public static class Evaluator
     }
 
     /// <summary>Counts triggered samples (labels other than the target) that the model classifies as the target.</summary>
-    public static EvalOutcome Backdoor(SplitModel model, Dataset data, IReadOnlyList<int> indices, Attacks.IBackdoor backdoor, int batchSize = 500)
+    public static EvalOutcome Backdoor(SplitModel model, Dataset data, IReadOnlyList<int> indices, Attacks.IBackdoor backdoor, int batchSize = 500) =>
+        BackdoorGroups(model, data, [indices], backdoor, batchSize)[0];
+
+    /// <summary><see cref="Backdoor"/> over several groups of samples (clients' test splits) in shared batches, as
+    /// <see cref="EvaluateGroups"/>: the same passes as one pooled count, each hit credited to its sample's group.</summary>
+    public static EvalOutcome[] BackdoorGroups(SplitModel model, Dataset data, IReadOnlyList<IReadOnlyList<int>> groups, Attacks.IBackdoor backdoor,
+        int batchSize = 500)
     {
         model.eval();
         using var noGrad = torch.no_grad();
-        var idx = indices.Where(i => data.Labels[i] != backdoor.TargetLabel).ToArray();
+        var idx = new List<int>();
+        var owner = new List<int>();
+        var counts = new long[groups.Count];
+        for (int g = 0; g < groups.Count; g++)
+            foreach (var i in groups[g])
+                if (data.Labels[i] != backdoor.TargetLabel) { idx.Add(i); owner.Add(g); counts[g]++; }
         using var target = ((long)backdoor.TargetLabel).ToScalar(); // owned: see TensorMath
-        long hits = 0;
-        for (int start = 0; start < idx.Length; start += batchSize)
+        var hits = new long[groups.Count];
+        var all = idx.ToArray();
+        for (int start = 0; start < all.Length; start += batchSize)
         {
             using var scope = torch.NewDisposeScope();
-            var (x, _) = data.Batch(idx.AsSpan(start, Math.Min(batchSize, idx.Length - start)));
-            hits += model.forward(backdoor.Stamp(x)).argmax(1).eq(target).sum().item<long>();
+            int n = Math.Min(batchSize, all.Length - start);
+            var (x, _) = data.Batch(all.AsSpan(start, n));
+            var hit = model.forward(backdoor.Stamp(x)).argmax(1).eq(target).cpu().data<bool>().ToArray(); // host reads
+            for (int j = 0; j < n; j++) if (hit[j]) hits[owner[start + j]]++;
         }
-        return new EvalOutcome(0, 0, 0, hits, idx.Length);
+        return [.. counts.Select((c, g) => new EvalOutcome(0, 0, 0, hits[g], c))];
     }
 }

@@ -55,6 +55,12 @@ public class AttackEffectTests
         Assert.True(asr > 0.5, $"backdoor success {asr:F3}");
         Assert.True(baseline < 0.3, $"trigger alone moves {baseline:F3} to the target");
         Assert.True(double.IsNaN(Run(Base)[^1].AttackSuccess));
+        // each client's own share (clients.csv): every client measured on its own triggered samples, adding up to the
+        // round's rate (before: the whole chunk's count on its first client)
+        var clients = attacked[^1].PerClient.Outcomes;
+        Assert.Equal(20, clients.Count);
+        Assert.True(clients.Count(o => o.BackdoorCount > 0) > 10, string.Join(", ", clients.Select(o => o.BackdoorCount)));
+        Assert.Equal(asr, (double)clients.Sum(o => o.BackdoorHits) / clients.Sum(o => o.BackdoorCount));
     }
 
     [Fact]

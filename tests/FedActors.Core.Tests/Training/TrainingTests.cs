@@ -33,6 +33,38 @@ public class TrainingTests
     }
 
     [Fact]
+    public async Task A_backdoor_measured_in_shared_batches_should_credit_each_client_its_own_hits()
+    {
+        // arrange: as above, with the scaling attack's trigger; its target the label the untrained model gives most
+        // triggered samples (so that some hit and some do not)
+        using var e = TestExperiments.Load(TestExperiments.Synthetic(clients: 30, samples: 3000));
+        using var pool = new TorchWorkerPool(1, 1, e.CreateModel);
+        var weights = e.InitialWeights();
+        var groups = e.Partition.Clients.Select(c => (IReadOnlyList<int>)c.Test).ToArray();
+        var target = await pool.Run(s =>
+        {
+            weights.CopyTo(s.Model);
+            return Enumerable.Range(0, 10).MaxBy(t => Evaluator.Backdoor(s.Model, e.Data, [.. groups.SelectMany(g => g)], new Core.Attacks.Scaling(new(TargetLabel: t))).BackdoorHits);
+        });
+        var backdoor = new Core.Attacks.Scaling(new Core.Attacks.ScalingOptions(TargetLabel: target));
+
+        // act: one call across clients (before: one count for the whole chunk), each client alone, and all pooled
+        var (grouped, alone, pooled) = await pool.Run(s =>
+        {
+            weights.CopyTo(s.Model);
+            return (Evaluator.BackdoorGroups(s.Model, e.Data, groups, backdoor, batchSize: 64),
+                groups.Select(g => Evaluator.Backdoor(s.Model, e.Data, g, backdoor)).ToArray(),
+                Evaluator.Backdoor(s.Model, e.Data, [.. groups.SelectMany(g => g)], backdoor, batchSize: 64));
+        });
+
+        // assert: per client the hits and the triggered samples (those not of the target label) it has alone; they add up
+        Assert.Equal(alone.Select(o => (o.BackdoorHits, o.BackdoorCount)), grouped.Select(o => (o.BackdoorHits, o.BackdoorCount)));
+        Assert.Equal((pooled.BackdoorHits, pooled.BackdoorCount), (grouped.Sum(o => o.BackdoorHits), grouped.Sum(o => o.BackdoorCount)));
+        Assert.Equal(groups.Select(g => (long)g.Count(i => e.Data.Labels[i] != target)), grouped.Select(o => o.BackdoorCount));
+        Assert.Contains(grouped, o => o.BackdoorHits > 0 && o.BackdoorHits < o.BackdoorCount);
+    }
+
+    [Fact]
     public async Task Local_training_should_lower_the_loss_and_return_the_delta_from_the_global_model()
     {
         using var e = TestExperiments.Load(TestExperiments.Synthetic(clients: 4, samples: 800));
