@@ -367,6 +367,16 @@ public class MatrixCommandTests
         Assert.Equal(Math.Abs(a - b) / Math.Sqrt(2), Column("final_accuracy_std"), 12);
         Assert.Equal(seeds.Average(x => x.FalseNegativeRate), Column("fnr_mean"), 12);
         Assert.Equal(seeds.Average(x => x.FalsePositiveRate), Column("fpr_mean"), 12);
+        // the worst-served tenth of the benign clients: of 8 benign (2 of 10 malicious), the 1 lowest at the last round
+        double Worst(int seed)
+        {
+            var rows = File.ReadAllLines(Path.Combine(dir, $"sign-flip-krum-pill-off-seed-{seed}", "clients.csv")).Skip(1).Select(l => l.Split(',')).ToArray();
+            var last = rows.Where(r => r[0] == "2" && r[2] == "0").ToArray();
+            Assert.Equal(8, last.Length);
+            return last.Min(r => double.Parse(r[5], System.Globalization.CultureInfo.InvariantCulture));
+        }
+        Assert.Equal((Worst(1) + Worst(2)) / 2, Column("worst_tenth_mean"), 12);
+        Assert.Contains("worst 10 % of benign clients", await File.ReadAllTextAsync(Path.Combine(dir, "matrix.md")));
     }
 
     [Fact]

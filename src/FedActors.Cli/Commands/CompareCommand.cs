@@ -80,12 +80,13 @@ public static class CompareCommand
         public double WorstTenth => Accuracies[..Math.Max(1, (int)Math.Ceiling(Accuracies.Length / 10.0))].Average();
 
         /// <summary>The last round of <c>clients.csv</c> in <paramref name="folder"/> whose rows are all there (as many as
-        /// <paramref name="evaluated"/>, <c>rounds.csv</c>'s <c>evaluated_clients</c>, says; a run still going may be
-        /// writing its last one); null without one or without any benign client's accuracy.</summary>
-        public static ClientSpread? Read(string folder, IReadOnlyDictionary<int, int>? evaluated = null)
+        /// <c>rounds.csv</c>'s <c>evaluated_clients</c> says, when it has one; a run still going may be writing its last
+        /// round); null without one or without any benign client's accuracy.</summary>
+        public static ClientSpread? Read(string folder)
         {
             var path = Path.Combine(folder, ClientsCsv.FileName);
             if (!File.Exists(path)) return null;
+            var evaluated = EvaluatedClients(Path.Combine(folder, "rounds.csv"));
             var last = new SortedDictionary<int, List<(bool Malicious, double Accuracy)>>(); // the two highest rounds seen
             foreach (var (round, f, _) in ClientsCsv.Rows(path))
             {
@@ -104,6 +105,26 @@ public static class CompareCommand
                 return benign.Length == 0 ? null : new ClientSpread(round, benign);
             }
             return null;
+        }
+
+        /// <summary><c>rounds.csv</c>'s <c>evaluated_clients</c> per round; null without the file or the column.</summary>
+        private static Dictionary<int, int>? EvaluatedClients(string roundsCsv)
+        {
+            if (!File.Exists(roundsCsv)) return null;
+            using var lines = File.ReadLines(roundsCsv).GetEnumerator();
+            if (!lines.MoveNext()) return null;
+            var header = lines.Current.Split(',');
+            int round = Array.IndexOf(header, "round"), evaluated = Array.IndexOf(header, "evaluated_clients");
+            if (round < 0 || evaluated < 0) return null;
+            var counts = new Dictionary<int, int>();
+            while (lines.MoveNext())
+            {
+                var f = lines.Current.Split(',');
+                if (f.Length > Math.Max(round, evaluated) && int.TryParse(f[round], CultureInfo.InvariantCulture, out int r)
+                    && int.TryParse(f[evaluated], CultureInfo.InvariantCulture, out int n))
+                    counts[r] = n;
+            }
+            return counts;
         }
     }
 
@@ -185,7 +206,7 @@ public static class CompareCommand
         var header = lines[0].Split(',');
         int Col(string name) => Array.IndexOf(header, name);
         int round = Col("round"), acc = Col("accuracy"), min = Col("client_accuracy_min"), med = Col("client_accuracy_median"),
-            max = Col("client_accuracy_max"), ms = Col("round_ms"), evaluatedClients = Col("evaluated_clients");
+            max = Col("client_accuracy_max"), ms = Col("round_ms");
         double D(string[] f, int i) => i < 0 || f[i].Length == 0 ? double.NaN : double.Parse(f[i], CultureInfo.InvariantCulture);
         var rows = lines.Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).ToArray();
         var points = new List<Point>();
@@ -196,11 +217,7 @@ public static class CompareCommand
             if (!double.IsNaN(D(f, acc)))
                 points.Add(new Point(int.Parse(f[round], CultureInfo.InvariantCulture), D(f, acc), D(f, min), D(f, med), D(f, max), minutes));
         }
-        Dictionary<int, int>? evaluated = evaluatedClients < 0 ? null : [];
-        foreach (var f in rows)
-            if (evaluated is not null && int.TryParse(f[evaluatedClients], CultureInfo.InvariantCulture, out int n))
-                evaluated[int.Parse(f[round], CultureInfo.InvariantCulture)] = n;
-        return new Curve(Label(folder), folder, points.ToArray(), rows.Length, minutes) { Clients = ClientSpread.Read(folder, evaluated) };
+        return new Curve(Label(folder), folder, points.ToArray(), rows.Length, minutes) { Clients = ClientSpread.Read(folder) };
     }
 
     /// <summary>The run's personalisation method (fedavg for none) from its config.conf or summary.json (runs made before

@@ -78,11 +78,15 @@ public static class MatrixCommand
         /// <summary>What the Pill did (<c>PillCrafted</c>); null without a pill.</summary>
         public PillCrafting? Crafted { get; init; }
 
+        /// <summary>Its benign clients one by one at its last evaluated round (<c>clients.csv</c>); null without them.</summary>
+        public CompareCommand.ClientSpread? Clients { get; init; }
+
         public static Cell Read(string a, string d, string p, long seed, RunSummary summary, string folder, string cellDir) =>
             new(a, d, p, seed, summary, folder, DetectionReport.Read(Path.Combine(cellDir, "rounds.csv")))
             {
                 Measured = DetectionReport.Measured(Path.Combine(cellDir, "events.clef")),
                 Crafted = p == "on" ? DetectionReport.Crafted(Path.Combine(cellDir, "events.clef")) : null,
+                Clients = CompareCommand.ClientSpread.Read(cellDir),
             };
     }
 
@@ -382,6 +386,10 @@ public static class MatrixCommand
     {
         public Stat Increase { get; init; } = new(double.NaN, double.NaN);
 
+        /// <summary>The mean accuracy of the worst-served tenth of the benign clients at the last round (<c>clients.csv</c>):
+        /// the harm a pooled accuracy hides when an attack hits some clients' classes.</summary>
+        public Stat WorstTenth { get; init; } = new(double.NaN, double.NaN);
+
         /// <summary>Per seed (in seed order): the round from which detection was exact to the end ("never": not at the end).</summary>
         public string ExactFrom { get; init; } = "";
 
@@ -425,6 +433,7 @@ public static class MatrixCommand
             Crafted = g.Select(c => c.Crafted).OfType<PillCrafting>().ToArray() is { Length: > 0 } crafted
                 ? new PillCrafting(crafted.Sum(x => x.Rounds), crafted.Sum(x => x.Pills), Weighted(crafted, x => x.MeanBeta), Weighted(crafted, x => x.ZeroBetaShare), Weighted(crafted, x => x.MeanDeviation))
                 : null,
+            WorstTenth = Stat.Of(g.Select(c => c.Clients?.WorstTenth ?? double.NaN)),
             Splits = g.SelectMany(c => c.Measured.Values).Where(v => v.ContainsKey("Split")).ToArray() is { Length: > 0 } reported
                 ? (reported.Count(v => v["Split"] > 0), reported.Length) : null,
         }).ToList();
@@ -444,12 +453,12 @@ public static class MatrixCommand
 
     private static string Csv(List<Row> rows)
     {
-        var sb = new StringBuilder("attack,defence,pill,seeds,final_accuracy_mean,final_accuracy_std,best_accuracy_mean,best_accuracy_std,error_rate_mean,error_rate_std,fpr_mean,fpr_std,fnr_mean,fnr_std,failed_seeds,error_increase_mean,error_increase_std,exact_from_round,benign_flagged\n");
+        var sb = new StringBuilder("attack,defence,pill,seeds,final_accuracy_mean,final_accuracy_std,best_accuracy_mean,best_accuracy_std,error_rate_mean,error_rate_std,fpr_mean,fpr_std,fnr_mean,fnr_std,failed_seeds,error_increase_mean,error_increase_std,exact_from_round,benign_flagged,worst_tenth_mean,worst_tenth_std\n");
         static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
         foreach (var r in rows)
             sb.AppendLine(string.Join(',', r.Attack, r.Defence, r.Pill, r.Seeds, F(r.Final.Mean), F(r.Final.Std), F(r.Best.Mean), F(r.Best.Std),
                 F(r.Error.Mean), F(r.Error.Std), F(r.Fpr.Mean), F(r.Fpr.Std), F(r.Fnr.Mean), F(r.Fnr.Std), r.FailedSeeds, F(r.Increase.Mean), F(r.Increase.Std),
-                r.ExactFrom, r.BenignFlagged));
+                r.ExactFrom, r.BenignFlagged, F(r.WorstTenth.Mean), F(r.WorstTenth.Std)));
         return sb.ToString();
     }
 
@@ -457,12 +466,14 @@ public static class MatrixCommand
     {
         var sb = new StringBuilder($"# matrix: {s.Name}\n\n{s.Rounds} rounds, {s.Clients.Count} clients ({s.Clients.SampledPerRound} per round), model {s.Model}, partition {s.Data.Partition.Kind}; values in %, mean ± std over seeds.\n\n");
         if (finished < planned) sb.AppendLine($"**{finished} of {planned} cells done** (`fedactors matrix --resume <this folder>` continues the grid).\n");
-        sb.AppendLine("| attack | defence | pill | seeds | final accuracy | best accuracy | error rate | error increase over none | FPR | FNR | exact from round | benign flagged |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| attack | defence | pill | seeds | final accuracy | best accuracy | worst 10 % of benign clients | error rate | error increase over none | FPR | FNR | exact from round | benign flagged |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)
-            sb.AppendLine($"| {r.Attack} | {r.Defence} | {r.Pill} | {r.Seeds} | {r.Final.Pct()} | {r.Best.Pct()} | {r.Error.Pct()} | {r.Increase.Pct()} | {r.Fpr.Pct()} | {r.Fnr.Pct()} | {r.ExactFrom} | {r.BenignFlagged} |");
+            sb.AppendLine($"| {r.Attack} | {r.Defence} | {r.Pill} | {r.Seeds} | {r.Final.Pct()} | {r.Best.Pct()} | {r.WorstTenth.Pct()} | {r.Error.Pct()} | {r.Increase.Pct()} | {r.Fpr.Pct()} | {r.Fnr.Pct()} | {r.ExactFrom} | {r.BenignFlagged} |");
         sb.AppendLine().AppendLine("Exact from round and benign flagged: per seed, in seed order. Exact: every malicious update flagged and no benign one, " +
-            "in that round and every later one (`never`: not in the last round). Round-by-round FPR/FNR: `detection.csv`.");
+            "in that round and every later one (`never`: not in the last round). Round-by-round FPR/FNR: `detection.csv`. " +
+            "Worst 10 % of benign clients: the mean accuracy of the lowest tenth of the benign clients at the last round " +
+            "(`clients.csv`; n/a for held-out evaluation).");
         var effect = PillEffect(rows);
         if (effect.Count > 0)
         {
