@@ -254,7 +254,7 @@ public static class MatrixCommand
                     occupancy = experiment.Occupancy;
                     var clientsCsv = Path.Combine(cellDir, ClientsCsv.FileName);
                     var missingRows = ClientsCsv.KeepCommitted(clientsCsv, resumed?.Rounds ?? []); // as a resumed run: later rounds are run again
-                    var collusion = experiment.Collusion;
+                    var malicious = ClientsCsv.MaliciousOf(experiment.Collusion);
                     bool writeClients = MonitoringSettings.Read(config).ClientsCsv;
                     if (writeClients && missingRows.Count > 0)
                         AnsiConsole.MarkupLineInterpolated($"  [yellow]warning: clients.csv has no complete rows for committed round(s) {ClientsCsv.Describe(missingRows)}[/]");
@@ -262,7 +262,7 @@ public static class MatrixCommand
                     {
                         rounds.Add(r.WithoutClients());
                         RunReport.WriteRoundsCsv(Path.Combine(cellDir, "rounds.csv"), rounds);
-                        if (writeClients) ClientsCsv.Append(clientsCsv, r, id => collusion.Attack is not null && collusion.IsMalicious(id));
+                        if (writeClients) ClientsCsv.Append(clientsCsv, r, malicious);
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  round {r.Round}: accuracy {RunReport.Pct(r.Accuracy)}, flagged {r.Flagged} ({r.TruePositives} malicious)"));
                         // a memory store cannot resume a cell: with it the budget is checked between cells only
                         if (budget > TimeSpan.Zero && clock.Elapsed >= budget && r.Round < settings.Rounds && !outOfBudget && store is not Runtime.State.InMemoryClientStateStore)

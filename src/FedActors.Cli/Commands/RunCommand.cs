@@ -255,8 +255,7 @@ public static class RunCommand
                 logger.ForContext("Event", "ClientRowsMissing").Warning("clients.csv has no complete rows for committed round(s) {Rounds}", which);
                 AnsiConsole.MarkupLineInterpolated($"[yellow]warning: clients.csv has no complete rows for committed round(s) {which} (the run stopped between committing them and writing them, or was made before clients.csv existed); rounds.csv has them[/]");
             }
-            var collusion = experiment.Collusion;
-            Func<int, bool> malicious = id => collusion.Attack is not null && collusion.IsMalicious(id);
+            var malicious = ClientsCsv.MaliciousOf(experiment.Collusion);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             bool outOfBudget = false, interrupted = false;
             long payloadBytes = 0;

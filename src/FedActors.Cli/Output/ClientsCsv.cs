@@ -53,6 +53,9 @@ public static class ClientsCsv
         return [.. expected.Keys.Where(r => !complete.Contains(r)).Order()];
     }
 
+    /// <summary>The <c>malicious</c> column: the attack's malicious clients (none without an attack).</summary>
+    public static Func<int, bool> MaliciousOf(Core.Attacks.Collusion collusion) => id => collusion.Attack is not null && collusion.IsMalicious(id);
+
     /// <summary>Rounds for a warning: the first ten, and how many there are beyond.</summary>
     public static string Describe(IReadOnlyList<int> rounds) =>
         string.Join(", ", rounds.Take(10)) + (rounds.Count > 10 ? $" … ({rounds.Count} rounds)" : "");

@@ -24,21 +24,15 @@ public sealed record MonitoringSettings(LogEventLevel? ConsoleLevel, string? Seq
             throw new ConfigurationError("fedactors.monitoring.seq.url", $"\"{url}\"", "an http(s) URL such as http://localhost:5341, or \"\" for off");
         var key = c.GetString("fedactors.monitoring.seq.api-key");
         if (string.IsNullOrEmpty(key)) key = Environment.GetEnvironmentVariable("SEQ_API_KEY");
-        bool durable = OnOff(c, "fedactors.monitoring.seq.durable");
+        var options = new HoconOptionReader(c, "fedactors.monitoring");
+        bool durable = options.Bool("seq.durable");
         TimeSpan period;
         try { period = c.GetTimeSpan("fedactors.monitoring.seq.period", null, allowInfinite: false); }
         catch (Exception) { throw new ConfigurationError("fedactors.monitoring.seq.period", c.GetString("fedactors.monitoring.seq.period"), "a duration such as 2s"); }
         if (period <= TimeSpan.Zero) throw new ConfigurationError("fedactors.monitoring.seq.period", period.ToString(), "a positive duration");
         return new MonitoringSettings(level, string.IsNullOrEmpty(url) ? null : url, string.IsNullOrEmpty(key) ? null : key, durable, period,
-            OnOff(c, "fedactors.monitoring.clients-csv"));
+            options.Bool("clients-csv"));
     }
-
-    private static bool OnOff(Config c, string key) => c.GetString(key) switch
-    {
-        "on" or "true" or "yes" => true,
-        "off" or "false" or "no" => false,
-        var s => throw new ConfigurationError(key, $"\"{s}\"", "on or off"),
-    };
 
     /// <summary>The log targets of a run writing into <paramref name="runDir"/>.</summary>
     /// <param name="runDir">The run folder (null on a clients node, which keeps no run files: console and Seq only).</param>
